@@ -1,0 +1,3 @@
+from edco.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""Load a run configuration, validate it against config/schema.yaml, fill defaults.
+
+The Snakefile and every ``python -m edco`` subcommand go through ``load_config`` so a
+bad key stops the run before any job starts, with the key's path in the message.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from edco.errors import UserFacingError
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMA_PATH = REPO / "config" / "schema.yaml"
+
+
+class ConfigError(UserFacingError):
+    """A configuration that does not match the schema; the message names file and key."""
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path]
+    return "".join(parts).lstrip(".") or "<top level>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+        return f"unknown key {', '.join(map(repr, extra))}{hint}"
+    return error.message
+
+
+def _fill_defaults(schema: dict, instance, root: dict) -> None:
+    """Fill ``default`` values of declared properties, recursively (objects only)."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = {**root["$defs"][name], **{k: v for k, v in schema.items() if k != "$ref"}}
+    if not isinstance(instance, dict):
+        return
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            _fill_defaults(sub, instance[key], root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in set(instance) - set(schema.get("properties", {})):
+            _fill_defaults(extra, instance[key], root)
+
+
+def validate_config(config: dict, source: str = "<config>") -> dict:
+    """Validate ``config`` (a dict) and return a copy with defaults filled."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"{source}: {_key_path(e)}: {_describe(e)}" for e in errors]
+        raise ConfigError("invalid configuration\n  " + "\n  ".join(lines))
+    config = copy.deepcopy(config)
+    _fill_defaults(schema, config, schema)
+    _check_cross_references(config, source)
+    return config
+
+
+def _check_cross_references(config: dict, source: str) -> None:
+    """Checks a JSON schema cannot express: names that must refer to other sections."""
+    for name in config["grid"]["models"]:
+        if name not in config["models"]:
+            raise ConfigError(
+                f"{source}: grid.models: {name!r} is not defined under models "
+                f"(defined: {', '.join(sorted(config['models']))})"
+            )
+    data = config["data"]
+    section = data.get(data["source"])
+    if data["source"] != "synthetic":
+        if not section or "domains" not in section:
+            raise ConfigError(f"{source}: data.{data['source']}.domains: required when data.source is {data['source']!r}")
+        for domain in config["grid"]["domains"]:
+            if domain not in section["domains"]:
+                raise ConfigError(
+                    f"{source}: grid.domains: {domain!r} has no entry under data.{data['source']}.domains"
+                )
+    for name, model in config["models"].items():
+        if model["source"] == "hub" and "hub_id" not in model:
+            raise ConfigError(f"{source}: models.{name}.hub_id: required when source is 'hub'")
+        if model["source"] == "tiny" and ("tokenizer" not in model or "size" not in model):
+            raise ConfigError(f"{source}: models.{name}: a tiny model needs 'tokenizer' and 'size'")
+    if "rl" in config["grid"]["paradigms"] and "rl" not in config:
+        config["rl"] = {}
+        _fill_defaults(yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["rl"], config["rl"], {})
+    if config["curriculum"]["n"] and data.get("max_train") and config["curriculum"]["n"] > data["max_train"]:
+        raise ConfigError(
+            f"{source}: curriculum.n: {config['curriculum']['n']} exceeds data.max_train "
+            f"({data['max_train']}); lower curriculum.n or raise data.max_train"
+        )
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML config file, validate it and fill defaults."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return validate_config(raw, str(path))
+
+
+def run_dir(config: dict) -> Path:
+    """results/<run>/, relative to the working directory (the repository in Snakemake)."""
+    return Path("results") / config["run"]

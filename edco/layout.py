@@ -1,0 +1,61 @@
+"""Where every artefact of a run lives. The Snakefile and the CLI both use these
+functions, so a path is spelled once.
+
+results/<run>/
+  data/<domain>/{train,test}.jsonl      data/general/train.jsonl (synthetic world only)
+  models/<model>/                        base model (HF format) + manifest.json, written last
+  runs/<domain>/<model>/<paradigm>/<strategy>/seed<s>/
+      round<r>/{scores.parquet, selection.jsonl, metrics.jsonl, timing.json, done.json}
+      final/                             last round's model;  run.json written last
+  eval/<domain>/<model>/base.json        round 0: the base model, no fine-tuning
+  eval/<domain>/<model>/<paradigm>/<strategy>/seed<s>.json
+  tables/  plots/  logs/  benchmarks/
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def run_root(run: str) -> Path:
+    return Path("results") / run
+
+
+def data_file(run: str, domain: str, split: str) -> Path:
+    return run_root(run) / "data" / domain / f"{split}.jsonl"
+
+
+def general_file(run: str) -> Path:
+    return run_root(run) / "data" / "general" / "train.jsonl"
+
+
+def model_dir(run: str, model: str) -> Path:
+    return run_root(run) / "models" / model
+
+
+def model_manifest(run: str, model: str) -> Path:
+    return model_dir(run, model) / "manifest.json"
+
+
+def run_dir(run: str, domain: str, model: str, paradigm: str, strategy: str, seed: int) -> Path:
+    return run_root(run) / "runs" / domain / model / paradigm / strategy / f"seed{seed}"
+
+
+def round_dir(run_path: Path, round_index: int) -> Path:
+    return Path(run_path) / f"round{round_index}"
+
+
+def eval_file(run: str, domain: str, model: str, paradigm: str | None = None,
+              strategy: str | None = None, seed: int | None = None) -> Path:
+    base = run_root(run) / "eval" / domain / model
+    if paradigm is None:
+        return base / "base.json"
+    return base / paradigm / strategy / f"seed{seed}.json"
+
+
+def tables_dir(run: str) -> Path:
+    return run_root(run) / "tables"
+
+
+def plots_dir(run: str) -> Path:
+    return run_root(run) / "plots"
