@@ -61,7 +61,7 @@ def validate_config(config: dict, source: str = "<config>") -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"{source}: {_key_path(e)}: {_describe(e)}" for e in errors]
-        raise ConfigError("invalid configuration\n  " + "\n  ".join(lines))
+        raise ConfigError("\n".join(lines))
     config = copy.deepcopy(config)
     _fill_defaults(schema, config, schema)
     _check_cross_references(config, source)

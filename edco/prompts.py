@@ -20,10 +20,16 @@ ANSWER_INSTRUCTION = 'End your reply with "Answer: X", where X is the letter of 
 _ANSWER_RE = re.compile(r"Answer:\s*\(?([A-Z])\b")
 
 
+def options_of(record: dict) -> dict[str, str]:
+    """The record's options; ``None`` entries (HF ``datasets`` pads option structs to the
+    union of keys across rows, e.g. 4- and 5-option questions in one file) are dropped."""
+    return {letter: text for letter, text in record["options"].items() if text is not None}
+
+
 def format_question(record: dict) -> str:
     """Question text followed by one ``A. option`` line per option, in key order."""
     lines = [record["question"].strip()]
-    lines += [f"{letter}. {text}" for letter, text in record["options"].items()]
+    lines += [f"{letter}. {text}" for letter, text in options_of(record).items()]
     return "\n".join(lines)
 
 

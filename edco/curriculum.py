@@ -1,0 +1,121 @@
+"""Curriculum generator (paper component 2): which samples a round trains on, in what order.
+
+A *strategy* is one class in ``baselines/<name>.py`` decorated with ``@register("<name>")``.
+Each round the trainer builds a ``RoundContext`` (the current model, the round number, the
+budget N) and asks the strategy for a ``Selection``: the ids to train on, in training order,
+plus the scores it used. EDCO's own rule (re-score the pool with the current model, take the
+top-N, train in descending score order; DESIGN §1.2) is ``top_n`` below, used by
+``baselines/edco.py``; nothing else re-implements it.
+
+A new baseline is one file in ``baselines/`` (see README, "Add a baseline"): every module of
+that package is imported on first lookup, so registering is all it takes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from edco.errors import UserFacingError
+
+_REGISTRY: dict[str, type["Strategy"]] = {}
+
+
+@dataclass
+class RoundContext:
+    """What a strategy may look at when it picks round ``round`` (1-based)."""
+
+    round: int
+    n: int
+    seed: int
+    config: dict
+    model: Any = None
+    tokenizer: Any = None
+    previous: list["Selection"] = field(default_factory=list)
+
+
+@dataclass
+class Selection:
+    """A round's curriculum: ``ids`` in training order; ``scores`` id -> score (may be empty)."""
+
+    ids: list[str]
+    scores: dict[str, float] = field(default_factory=dict)
+    tokens_generated: int = 0
+
+
+class Strategy:
+    """Base class. ``pool`` is the domain's training split (never the test split)."""
+
+    name = "base"
+    #: True when ``select`` scores the pool with the current model (the expensive part).
+    scores_with_model = False
+
+    def __init__(self, pool: list[dict], config: dict, seed: int):
+        self.pool = pool
+        self.by_id = {r["id"]: r for r in pool}
+        self.config = config
+        self.seed = seed
+
+    def select(self, ctx: RoundContext) -> Selection:
+        raise NotImplementedError
+
+    def update(self, round_metrics: dict) -> None:
+        """Feedback after a round was trained (e.g. for bandits); default: nothing."""
+
+
+def register(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
+    """Class decorator: make a strategy available to configs under ``name``."""
+
+    def wrap(cls: type[Strategy]) -> type[Strategy]:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"strategy {name!r} registered twice ({_REGISTRY[name].__module__}, {cls.__module__})")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def _import_baselines() -> None:
+    package = importlib.import_module("baselines")
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"baselines.{info.name}")
+
+
+def available_strategies() -> list[str]:
+    _import_baselines()
+    return sorted(_REGISTRY)
+
+
+def get_strategy(name: str) -> type[Strategy]:
+    """The registered strategy class; an unknown name lists the known ones."""
+    if name not in _REGISTRY:
+        _import_baselines()
+    if name not in _REGISTRY:
+        raise UserFacingError(
+            f"grid.strategies: unknown strategy {name!r}; registered: {', '.join(available_strategies())} "
+            f"(a new one is a file in baselines/ with @register({name!r}))"
+        )
+    return _REGISTRY[name]
+
+
+def tie_break_key(sample_id: str) -> str:
+    """Deterministic, order-free tie breaker: the id's hash (DESIGN §1.2)."""
+    return hashlib.sha256(sample_id.encode()).hexdigest()
+
+
+def top_n(scores: dict[str, float], n: int) -> list[str]:
+    """The ``n`` highest-scoring ids in descending score order, ties broken by id hash."""
+    ranked = sorted(scores, key=lambda i: (-scores[i], tie_break_key(i)))
+    return ranked[:n]
+
+
+def check_budget(n: int, pool_size: int, where: str) -> None:
+    if n > pool_size:
+        raise UserFacingError(
+            f"curriculum.n: {n} is larger than the training pool of {where} ({pool_size} samples); "
+            f"lower curriculum.n or enlarge the pool"
+        )

@@ -1,0 +1,131 @@
+"""Evaluation through lm-eval on the suite's own task YAMLs (benchmarks/tasks/edco_mcq/).
+
+Two modes (config ``evaluate.modes``): ``generate`` — chat template, greedy, the last
+"Answer: X" parsed, as the paper evaluates; ``loglikelihood`` — the most likely option
+letter, raw text. Only the *test* split is ever evaluated. Per-question results are kept
+so that statistics can pair strategies over the same questions.
+
+    python -m edco evaluate --config config/smoke.yaml --domain law --model qwen3 \
+        --checkpoint results/smoke/runs/law/qwen3/sft/random/seed0/final \
+        --out results/smoke/eval/law/qwen3/sft/random/seed0.json
+    # --checkpoint base  evaluates the base model (round 0, no fine-tuning)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from edco import io, layout
+from edco.config import REPO, load_config
+
+log = logging.getLogger("edco.evaluate")
+
+TASK_DIR = REPO / "benchmarks" / "tasks" / "edco_mcq"
+TASK_FILES = {"generate": "edco_mcq_gen.yaml", "loglikelihood": "edco_mcq_ll.yaml"}
+METRIC = {"generate": "exact_match", "loglikelihood": "acc"}
+
+
+def task_config(mode: str, domain: str, test_file: Path, max_gen_toks: int) -> dict:
+    """The mode's task YAML with this run's test file and a per-domain task name."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    cfg = load_yaml(TASK_DIR / TASK_FILES[mode], resolve_func=True)
+    cfg["task"] = f"{cfg['task']}_{domain}"
+    cfg["dataset_kwargs"] = {"data_files": {"test": str(Path(test_file).resolve())}}
+    if mode == "generate":
+        cfg["generation_kwargs"] = {**cfg["generation_kwargs"], "max_gen_toks": max_gen_toks}
+    return cfg
+
+
+def _per_question(samples: list[dict], mode: str) -> dict[str, dict]:
+    """id -> {pred, correct} from lm-eval's logged samples."""
+    out = {}
+    for s in samples:
+        doc = s["doc"]
+        if mode == "generate":
+            pred = s["filtered_resps"][0]
+            correct = bool(s["exact_match"])
+        else:
+            letters = [k for k, v in doc["options"].items() if v is not None]
+            lls = [r[0] for r in s["filtered_resps"]]
+            pred = letters[max(range(len(lls)), key=lls.__getitem__)]
+            correct = bool(s["acc"])
+        out[doc["id"]] = {"pred": pred, "correct": correct}
+    return out
+
+
+def evaluate_model(model, tokenizer, config: dict, domain: str, test_file: Path) -> dict:
+    """Run every configured mode on ``test_file``; return summary + per-question results."""
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+
+    ecfg = config["evaluate"]
+    device = config.get("compute", {}).get("device", "cpu")
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=ecfg["batch_size"], device=device)
+    rows = {r["id"]: r for r in io.read_jsonl(test_file)}
+    per_question: dict[str, dict] = {qid: {"id": qid, "difficulty": r.get("difficulty")} for qid, r in rows.items()}
+    summary = {}
+    for mode in ecfg["modes"]:
+        t0 = time.perf_counter()
+        task = task_config(mode, domain, test_file, ecfg["max_gen_toks"])
+        result = lm_eval.simple_evaluate(
+            model=lm, tasks=[task], limit=ecfg["limit"], log_samples=True,
+            apply_chat_template=(mode == "generate"), bootstrap_iters=0,
+            random_seed=0, numpy_random_seed=0, torch_random_seed=0, fewshot_random_seed=0,
+        )
+        name = task["task"]
+        answers = _per_question(result["samples"][name], mode)
+        for qid, ans in answers.items():
+            per_question[qid][mode] = ans
+        summary[mode] = {
+            "accuracy": result["results"][name][f"{METRIC[mode]},none"],
+            "n": len(answers),
+            "seconds": time.perf_counter() - t0,
+            "per_level": _accuracy_per_level(answers, rows),
+        }
+        log.info("%s %s: accuracy %.3f on %d questions", domain, mode, summary[mode]["accuracy"], len(answers))
+    evaluated = [q for q in per_question.values() if any(m in q for m in ecfg["modes"])]
+    return {"summary": summary, "questions": evaluated}
+
+
+def _accuracy_per_level(answers: dict[str, dict], rows: dict[str, dict]) -> dict[str, float]:
+    by_level = defaultdict(list)
+    for qid, ans in answers.items():
+        level = rows[qid].get("difficulty")
+        if level is not None:
+            by_level[str(level)].append(ans["correct"])
+    return {lvl: sum(v) / len(v) for lvl, v in sorted(by_level.items())}
+
+
+def cli_evaluate(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m edco evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--domain", required=True)
+    parser.add_argument("--model", required=True, help="model name (config key)")
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint directory, or 'base'")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    import torch
+
+    from edco.models import load_model, load_model_from
+
+    config = load_config(args.config)
+    torch.set_num_threads(config.get("compute", {}).get("threads", 1))
+    device = config.get("compute", {}).get("device", "cpu")
+    if args.checkpoint == "base":
+        model, tokenizer = load_model(config["run"], args.model, device)
+    else:
+        model, tokenizer = load_model_from(args.checkpoint, device)
+    test_file = layout.data_file(config["run"], args.domain, "test")
+    log.info("evaluating %s on %s -> %s", args.checkpoint, test_file, args.out)
+    report = evaluate_model(model, tokenizer, config, args.domain, test_file)
+    report.update({"domain": args.domain, "model": args.model, "checkpoint": args.checkpoint})
+    io.write_json(args.out, report)
+    return 0
