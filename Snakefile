@@ -1,0 +1,39 @@
+# EDCO-bench workflow. Loads and validates the config, includes the rules, defines `all`.
+#
+#   snakemake --cores all --use-conda                          # the paper (GPU cluster)
+#   snakemake --cores all --configfile config/smoke.yaml       # embedded default, CPU, minutes
+#   snakemake --profile profiles/slurm                         # SLURM
+#
+# Every rule calls one `python -m edco <command>`, so each step can be run by hand.
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The paper config is the default; a --configfile replaces it (rather than being merged
+# into it, which would mix the paper's models into a smoke run).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/models.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+# A baseline that needs a step of its own ships it as baselines/<name>.smk.
+for baseline_rules in sorted(Path(workflow.basedir, "baselines").glob("*.smk")):
+
+    include: baseline_rules
+
+
+rule all:
+    default_target: True
+    input:
+        main_table_outputs(),

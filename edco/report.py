@@ -1,0 +1,100 @@
+"""Tables from evaluations: the paper's main table (domain x model x paradigm x strategy).
+
+    python -m edco table --config config/smoke.yaml
+
+Reads results/<run>/eval/**.json; a cell whose seed is missing is an error, never a
+silent average over fewer seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+from pathlib import Path
+
+from edco import io, layout
+from edco.config import load_config
+from edco.errors import UserFacingError
+
+log = logging.getLogger("edco.report")
+
+
+def _read_eval(path: Path) -> dict:
+    if not path.exists():
+        raise UserFacingError(f"missing evaluation {path}: run the workflow to produce it (no cell is averaged over fewer seeds)")
+    return io.read_json(path)["summary"]
+
+
+def collect(config: dict) -> list[dict]:
+    """One row per (domain, model, paradigm, strategy, mode) with mean/sd over seeds;
+    strategy ``base`` is the untuned model (paradigm ``-``)."""
+    run, grid = config["run"], config["grid"]
+    rows = []
+    for domain in grid["domains"]:
+        for model in grid["models"]:
+            base = _read_eval(layout.eval_file(run, domain, model))
+            for mode, summary in base.items():
+                rows.append(_row(domain, model, "-", "base", mode, [summary["accuracy"]]))
+            for paradigm in grid["paradigms"]:
+                for strategy in grid["strategies"]:
+                    evals = [_read_eval(layout.eval_file(run, domain, model, paradigm, strategy, s))
+                             for s in config["seeds"]]
+                    for mode in evals[0]:
+                        rows.append(_row(domain, model, paradigm, strategy, mode,
+                                         [e[mode]["accuracy"] for e in evals]))
+    return rows
+
+
+def _row(domain, model, paradigm, strategy, mode, accuracies: list[float]) -> dict:
+    return {
+        "domain": domain, "model": model, "paradigm": paradigm, "strategy": strategy, "mode": mode,
+        "mean": statistics.fmean(accuracies),
+        "sd": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+        "n_seeds": len(accuracies),
+    }
+
+
+def markdown_table(rows: list[dict], mode: str) -> str:
+    """Rows domain x model x paradigm, columns base + strategies, cells mean ± sd."""
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows if r["strategy"] != "base"))
+    cells = {(r["domain"], r["model"], r["paradigm"], r["strategy"]): r for r in rows if r["mode"] == mode}
+    header = ["domain", "model", "paradigm", "base", *strategies]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    keys = dict.fromkeys((r["domain"], r["model"], r["paradigm"]) for r in rows
+                         if r["mode"] == mode and r["strategy"] != "base")
+    for domain, model, paradigm in keys:
+        base = cells[(domain, model, "-", "base")]
+        values = [f"{base['mean']:.3f}"]
+        for s in strategies:
+            c = cells.get((domain, model, paradigm, s))
+            values.append(f"{c['mean']:.3f} ± {c['sd']:.3f} (n={c['n_seeds']})" if c else "—")
+        lines.append("| " + " | ".join([domain, model, paradigm, *values]) + " |")
+    return "\n".join(lines)
+
+
+def write_main_table(config: dict) -> list[Path]:
+    import pandas as pd
+
+    rows = collect(config)
+    out = layout.tables_dir(config["run"])
+    frame = pd.DataFrame(rows)
+    csv_path, md_path = out / "main.csv", out / "main.md"
+    io.write_text(csv_path, frame.to_csv(index=False, float_format="%.4f"))
+    modes = list(dict.fromkeys(frame["mode"]))
+    sections = [f"## Accuracy on the test split, {mode} (mean ± sd over seeds)\n\n{markdown_table(rows, mode)}\n"
+                for mode in modes]
+    io.write_text(md_path, f"# Main table — run `{config['run']}`\n\n" + "\n".join(sections))
+    return [csv_path, md_path]
+
+
+def cli_table(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m edco table", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    config = load_config(args.config)
+    for path in write_main_table(config):
+        log.info("wrote %s", path)
+    print(Path(layout.tables_dir(config["run"])) .joinpath("main.md").read_text())
+    return 0

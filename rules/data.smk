@@ -1,0 +1,28 @@
+# Data: each domain's train/test split in the DESIGN §3 contract, validated on write.
+
+
+rule data:
+    output:
+        train=f"{ROOT}/data/{{domain}}/train.jsonl",
+        test=f"{ROOT}/data/{{domain}}/test.jsonl",
+    input:
+        config=RESOLVED_CONFIG,
+    log:
+        f"{ROOT}/logs/data/{{domain}}.log",
+    conda:
+        "../envs/edco.yaml"
+    shell:
+        "python -m edco make-data --config {input.config} --domain {wildcards.domain} > {log} 2>&1"
+
+
+rule general_data:
+    output:
+        f"{ROOT}/data/general/train.jsonl",
+    input:
+        config=RESOLVED_CONFIG,
+    log:
+        f"{ROOT}/logs/data/general.log",
+    conda:
+        "../envs/edco.yaml"
+    shell:
+        "python -m edco make-data --config {input.config} --domain general > {log} 2>&1"
