@@ -1,0 +1,87 @@
+"""Config loading: every shipped config validates; bad keys and values name the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edco import cli
+from edco.config import ConfigError, load_config, validate_config
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "config").glob("*.yaml"))
+SHIPPED = [p for p in CONFIGS if p.name != "schema.yaml"]
+
+
+def smoke_raw() -> dict:
+    return yaml.safe_load(Path("config/smoke.yaml").read_text())
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_configs_validate(path):
+    config = load_config(path)
+    assert config["run"]
+
+
+def test_defaults_are_filled():
+    raw = smoke_raw()
+    del raw["estimator"]["top_frac"]
+    config = validate_config(raw, "smoke.yaml")
+    assert config["estimator"]["top_frac"] == 0.2
+    assert config["curriculum"]["order"] == "easy_to_hard"
+
+
+def test_unknown_key_is_named_on_one_line():
+    raw = smoke_raw()
+    raw["sft"]["lr"] = 0.1
+    with pytest.raises(ConfigError) as err:
+        validate_config(raw, "my.yaml")
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("my.yaml: sft: unknown key 'lr'")
+    assert "learning_rate" in message  # the allowed keys are listed
+
+
+def test_bad_value_names_the_key_path():
+    raw = smoke_raw()
+    raw["grid"]["paradigms"] = ["sft", "dpo"]
+    with pytest.raises(ConfigError, match=r"my.yaml: grid.paradigms\[1\]: 'dpo' is not one of"):
+        validate_config(raw, "my.yaml")
+
+
+def test_grid_model_must_be_defined():
+    raw = smoke_raw()
+    raw["grid"]["models"] = ["qwen3", "mistral"]
+    with pytest.raises(ConfigError, match="grid.models: 'mistral' is not defined under models"):
+        validate_config(raw, "my.yaml")
+
+
+def test_every_schema_property_has_a_description():
+    schema = yaml.safe_load(Path("config/schema.yaml").read_text())
+    missing = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, sub in node.get("properties", {}).items():
+                if "description" not in sub:
+                    missing.append(f"{path}.{key}")
+                walk(sub, f"{path}.{key}")
+            if isinstance(node.get("additionalProperties"), dict):
+                walk(node["additionalProperties"], f"{path}.*")
+
+    walk(schema, "")
+    assert not missing, missing
+
+
+def test_cli_reports_a_bad_config_without_traceback(tmp_path, capsys):
+    raw = copy.deepcopy(smoke_raw())
+    raw["curriculum"]["rounds"] = 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    code = cli.main(["make-data", "--config", str(bad), "--domain", "law"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"{bad}: curriculum.rounds: 0 is less than the minimum of 1" in err
+    assert "Traceback" not in err
