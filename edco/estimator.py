@@ -1,0 +1,500 @@
+"""Inference-entropy estimator (DESIGN §1.1): score every sample of a pool by how unsure the
+current model is about its answer.
+
+Three estimators behind one entry point, ``score_pool(model, tokenizer, records, cfg, kind, seed)``:
+
+- ``prefix`` (the paper's): the quick-answer prompt as raw text, one sampled answer, the first
+  K = ``prefix_tokens`` new tokens;
+- ``full``: the chat prompt, one sampled answer to EOS or ``full_max_tokens``;
+- ``teacher_forced``: one forward pass along the reference answer, no sampling.
+
+Per generated token t the entropy (bits) is that of the model's *raw* next-token distribution
+at step t, the one token t was sampled from (before temperature and top-p); ``entropy: top20``
+keeps the official code's top-20 renormalised variant. A sample's score aggregates its token
+entropies (``top_frac``: mean of the top 20 %, the official code; or ``mean``).
+
+Backends: ``hf`` (transformers ``generate``, left-padded batches sorted by prompt length, CPU or
+GPU) and ``vllm`` (GPU only, optional extra, top-20 log-probs). Both return, per sample and in
+input order, ``{"id", "score", "n_tokens", "seconds"}``.
+
+Determinism (hf). Every sample draws its sampling noise from its own generator seeded by
+(seed, id), one uniform number per generated token, so its answer does not depend on where it
+sits in the pool or which samples share its batch. Guaranteed: same model, records, seed, cfg,
+device and torch thread count -> identical scores, bit for bit. Across batch sizes the logits
+of a sample differ only by float rounding (padding changes kernel shapes), so its tokens are the
+same unless a draw falls within ~1e-6 of a sampling boundary (rare) and its score agrees to
+~1e-5. vllm: per-request seeds give the same property to the extent vLLM's kernels do.
+
+    python -m edco score --config config/smoke.yaml --domain law --model qwen3 --estimator prefix --out scores.parquet
+    python -m edco score --config config/smoke.yaml --domain law --model qwen3 --estimator full \\
+        --checkpoint results/smoke/runs/law/qwen3/sft/edco/seed0/final --seed 0 --out scores.parquet
+    .venv/bin/python -m pytest tests/test_estimator.py -q
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import math
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from edco import io, layout, prompts
+from edco.errors import UserFacingError
+
+KINDS = ("prefix", "full", "teacher_forced")
+TOP_LOGPROBS = 20  # the official code asks for `top_logprobs: 20`
+LN2 = math.log(2.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Token entropy and per-sample aggregation
+
+
+def token_entropy(logits: torch.Tensor, mode: str = "exact") -> torch.Tensor:
+    """Entropy in bits of softmax(logits) over the last dimension.
+
+    ``exact`` sums over the whole vocabulary; ``top20`` keeps the 20 largest logits and
+    renormalises them first (the official code, which only sees ``top_logprobs: 20``).
+    -inf logits are fine: their probability is 0 and contributes 0 (never 0 * -inf = NaN).
+    """
+    if logits.dtype != torch.float64:
+        logits = logits.float()  # bf16/fp16 logits: sum in fp32
+    if mode == "top20":
+        logits = logits.topk(min(TOP_LOGPROBS, logits.shape[-1]), dim=-1).values
+    elif mode != "exact":
+        raise ValueError(f"entropy mode must be 'exact' or 'top20', not {mode!r}")
+    logp = torch.log_softmax(logits, dim=-1)
+    plogp = torch.where(logp > -math.inf, logp.exp() * logp, torch.zeros_like(logp))
+    return -plogp.sum(dim=-1) / LN2
+
+
+def top_logprob_entropy(logprobs: list[float]) -> float:
+    """Entropy in bits of the 20 largest given log-probs, renormalised (vLLM's output: it
+    returns the top 20 plus the sampled token when that one is not among them)."""
+    top = sorted(logprobs, reverse=True)[:TOP_LOGPROBS]
+    return token_entropy(torch.tensor(top, dtype=torch.float64), "exact").item()
+
+
+def aggregate(entropies: torch.Tensor, how: str = "top_frac", top_frac: float = 0.2) -> float:
+    """One score from a sample's token entropies (1-D).
+
+    ``top_frac``: mean of the k = max(1, int(top_frac * T)) largest (the official code);
+    ``mean``: plain mean. NaN for an empty answer, which no estimator produces.
+    """
+    entropies = torch.as_tensor(entropies, dtype=torch.float64).flatten()
+    if entropies.numel() == 0:
+        return math.nan
+    if how == "mean":
+        return entropies.mean().item()
+    if how != "top_frac":
+        raise ValueError(f"aggregate must be 'top_frac' or 'mean', not {how!r}")
+    k = max(1, int(top_frac * entropies.numel()))
+    return entropies.topk(k).values.mean().item()
+
+
+def generated_mask(tokens: torch.Tensor, eos_ids: list[int]) -> torch.Tensor:
+    """True where a generated token counts: up to and including the first EOS of its row.
+
+    The EOS step is a real decision (stop here) and vLLM reports it too; what ``generate``
+    appends after it is padding.
+    """
+    is_eos = torch.isin(tokens, torch.tensor(eos_ids, device=tokens.device))
+    eos_before = is_eos.long().cumsum(dim=1) - is_eos.long()
+    return eos_before == 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Prompts and seeds (shared by both backends, so they see the same token ids)
+
+
+def prompt_ids(tokenizer, record: dict, kind: str) -> list[int]:
+    """Token ids of the prompt an estimator conditions on."""
+    if kind == "prefix":
+        # Raw text, no chat template; the tokenizer adds BOS where its model expects one.
+        return tokenizer(prompts.quick_answer_prompt(record))["input_ids"]
+    if kind in ("full", "teacher_forced"):
+        text = tokenizer.apply_chat_template(prompts.chat_messages(record), add_generation_prompt=True, tokenize=False)
+        # The template already carries BOS where the model has one.
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+    raise ValueError(f"estimator kind must be one of {KINDS}, not {kind!r}")
+
+
+def completion_ids(tokenizer, record: dict) -> list[int]:
+    """The reference answer's tokens, scored by ``teacher_forced``. Tokenised on its own and
+    appended to the prompt's ids, so the scored positions are exactly the answer's; the
+    end-of-turn token is not part of it (it is not the answer)."""
+    return tokenizer(prompts.completion_text(record), add_special_tokens=False)["input_ids"]
+
+
+def sample_seed(seed: int, sample_id: str) -> int:
+    """A sample's own sampling seed: a function of (seed, id) only, never of its position."""
+    digest = hashlib.sha256(f"{seed}\0{sample_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def eos_token_ids(model, tokenizer) -> list[int]:
+    ids = set()
+    for source in (getattr(getattr(model, "generation_config", None), "eos_token_id", None), tokenizer.eos_token_id):
+        if source is not None:
+            ids.update([source] if isinstance(source, int) else source)
+    if not ids:
+        raise UserFacingError("the tokenizer and model define no EOS token; the estimator needs one to end answers")
+    return sorted(ids)
+
+
+def pad_token_id(tokenizer, eos_ids: list[int]) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# hf backend
+
+
+def sample_nucleus(logits: torch.Tensor, temperature: float, top_p: float, uniforms: torch.Tensor) -> torch.Tensor:
+    """Tokens drawn by temperature + top-p from ``logits`` [B, V], by inverse CDF of one
+    uniform number per row (so a row's draw depends on nothing but its own generator)."""
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    sorted_p, order = probs.sort(dim=-1, descending=True, stable=True)
+    # The nucleus: the smallest head of the sorted distribution whose mass reaches top_p.
+    mass_before = sorted_p.cumsum(dim=-1) - sorted_p
+    sorted_p = sorted_p.masked_fill(mass_before >= top_p, 0.0)
+    cdf = sorted_p.cumsum(dim=-1)
+    target = uniforms.to(cdf).unsqueeze(1) * cdf[:, -1:]
+    pick = (cdf <= target).sum(dim=-1).clamp(max=logits.shape[-1] - 1)
+    return order.gather(1, pick.unsqueeze(1)).squeeze(1)
+
+
+class EntropySampler:
+    """A ``generate`` logits processor that records each step's token entropy and does the
+    sampling itself, with one generator per row.
+
+    It runs last in the processor list and ``plain_generation`` leaves the list otherwise
+    empty, so the ``scores`` it receives are the raw logits (= ``output_logits``) of the step
+    whose token it picks: entropy[t] belongs to generated token t by construction. Streaming
+    the entropy here keeps memory at B x T floats where ``output_logits`` would keep B x T x V.
+    It returns 0 for the chosen token and -inf elsewhere, so greedy decoding emits it.
+    """
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float, entropy: str):
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.temperature, self.top_p, self.entropy = temperature, top_p, entropy
+        self.entropies: list[torch.Tensor] = []  # one [B] tensor per step
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        self.entropies.append(token_entropy(scores, self.entropy).cpu())
+        uniforms = torch.stack([torch.rand((), generator=g, dtype=torch.float64) for g in self.generators])
+        tokens = sample_nucleus(scores, self.temperature, self.top_p, uniforms.to(scores.device))
+        chosen = torch.full_like(scores, -math.inf)
+        chosen.scatter_(1, tokens.unsqueeze(1), 0.0)
+        return chosen
+
+
+@contextmanager
+def plain_generation(model):
+    """Hide the model's own generation defaults during a call.
+
+    ``generate`` fills every unset field from ``model.generation_config`` (a checkpoint may
+    carry repetition_penalty, top_k, min_new_tokens, suppress_tokens, ...), and each of those
+    would add a processor in front of ``EntropySampler``. With a blank config none does.
+    """
+    from transformers import GenerationConfig
+
+    saved = model.generation_config
+    model.generation_config = GenerationConfig()
+    try:
+        yield
+    finally:
+        model.generation_config = saved
+
+
+@contextmanager
+def eval_mode(model):
+    """Score without dropout, then give the model back in the mode it came in."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def left_pad(sequences: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(map(len, sequences))
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
+        mask[row, width - len(seq):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def sampled_answers(model, prompts_ids: list[list[int]], seeds: list[int], max_new_tokens: int,
+                    temperature: float, top_p: float, entropy: str, eos_ids: list[int],
+                    pad_id: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Sample one answer per prompt (one batch); return each answer's (tokens, token entropies),
+    cut after its first EOS."""
+    from transformers import GenerationConfig, LogitsProcessorList
+
+    ids, mask = left_pad(prompts_ids, pad_id, model_device(model))
+    sampler = EntropySampler(seeds, temperature, top_p, entropy)
+    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                              eos_token_id=eos_ids, pad_token_id=pad_id, return_dict_in_generate=True)
+    with plain_generation(model):
+        out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
+                             logits_processor=LogitsProcessorList([sampler]))
+    tokens = out.sequences[:, ids.shape[1]:].cpu()
+    steps = tokens.shape[1]  # a deferred stop check may run (and undo) one extra step
+    entropies = torch.stack(sampler.entropies[:steps], dim=1)
+    keep = generated_mask(tokens, eos_ids)
+    return [(tokens[row][keep[row]], entropies[row][keep[row]]) for row in range(len(prompts_ids))]
+
+
+def teacher_forced_entropies(model, prompts_ids: list[list[int]], answers_ids: list[list[int]],
+                             entropy: str, pad_id: int) -> list[torch.Tensor]:
+    """Entropy of the model's next-token distribution at every reference-answer token, in one
+    forward pass over the left-padded batch.
+
+    Left padding puts every answer at the end of its row, so only the last max(answer) + 1
+    positions need logits (``logits_to_keep``): logits at position j predict token j + 1.
+    """
+    sequences = [p + a for p, a in zip(prompts_ids, answers_ids)]
+    ids, mask = left_pad(sequences, pad_id, model_device(model))
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)  # what generate does for left padding
+    longest = max(map(len, answers_ids))
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                   logits_to_keep=longest + 1).logits
+    # kept[k] predicts the token at width - longest + k; the last kept position predicts
+    # what follows the answer and is not scored.
+    results = []
+    for row, answer in enumerate(answers_ids):
+        rows_logits = logits[row, longest - len(answer):longest]
+        results.append(token_entropy(rows_logits, entropy).cpu())
+    return results
+
+
+def length_order(lengths: list[int]) -> list[int]:
+    """Indices sorted by length (stable), so a batch holds similar lengths and pads little."""
+    return sorted(range(len(lengths)), key=lambda i: lengths[i])
+
+
+def hf_token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
+                       progress: bool = True) -> list[dict]:
+    """Per sample ``{"id", "tokens", "entropies", "seconds"}`` in input order, with the hf backend.
+    ``tokens`` are the scored tokens: the sampled answer, or the reference answer."""
+    from tqdm.auto import tqdm
+
+    eos_ids = eos_token_ids(model, tokenizer)
+    pad_id = pad_token_id(tokenizer, eos_ids)
+    inputs = [prompt_ids(tokenizer, r, kind) for r in records]
+    answers = [completion_ids(tokenizer, r) for r in records] if kind == "teacher_forced" else None
+    lengths = [len(p) + (len(answers[i]) if answers else 0) for i, p in enumerate(inputs)]
+    order = length_order(lengths)
+    results: list[dict | None] = [None] * len(records)
+    bar = tqdm(total=len(records), desc=f"{kind} entropy", unit="sample", disable=not progress)
+    with eval_mode(model):
+        for start in range(0, len(order), cfg["batch_size"]):
+            batch = order[start:start + cfg["batch_size"]]
+            t0 = time.perf_counter()
+            if kind == "teacher_forced":
+                batch_answers = [answers[i] for i in batch]
+                entropies = teacher_forced_entropies(model, [inputs[i] for i in batch], batch_answers,
+                                                     cfg["entropy"], pad_id)
+                scored = [(torch.tensor(a), e) for a, e in zip(batch_answers, entropies)]
+            else:
+                max_new = cfg["prefix_tokens"] if kind == "prefix" else cfg["full_max_tokens"]
+                scored = sampled_answers(model, [inputs[i] for i in batch],
+                                         [sample_seed(seed, records[i]["id"]) for i in batch], max_new,
+                                         cfg["temperature"], cfg["top_p"], cfg["entropy"], eos_ids, pad_id)
+            share = (time.perf_counter() - t0) / len(batch)
+            for i, (tokens, ent) in zip(batch, scored):
+                results[i] = {"id": records[i]["id"], "tokens": tokens, "entropies": ent, "seconds": share}
+            bar.update(len(batch))
+    bar.close()
+    return results
+
+
+# ----------------------------------------------------------------------------------------------
+# vllm backend (GPU only, optional extra)
+
+
+def check_backend(cfg: dict) -> None:
+    """Fail before any work when the configured backend cannot run here."""
+    backend = cfg.get("backend", "hf")
+    if backend == "hf":
+        return
+    if backend != "vllm":
+        raise UserFacingError(f"estimator.backend: unknown backend {backend!r}; use hf or vllm")
+    fix = "set estimator.backend: hf or install the vllm extra on a GPU machine (pip install 'edco-bench[vllm]')"
+    if importlib.util.find_spec("vllm") is None:
+        raise UserFacingError(f"estimator.backend: vllm needs the vllm package, which is not installed; {fix}")
+    if not torch.cuda.is_available():
+        raise UserFacingError(f"estimator.backend: vllm needs a CUDA GPU and none is visible; {fix}")
+    if cfg.get("entropy", "exact") != "top20":
+        raise UserFacingError(
+            "estimator.entropy: exact needs the full vocabulary, but the vllm backend only returns "
+            "the top-20 log-probs; set estimator.entropy: top20 (the official code) or estimator.backend: hf"
+        )
+
+
+def vllm_engine(model, seed: int):
+    """A ``vllm.LLM`` for ``model``: an engine already built, or a checkpoint directory."""
+    if hasattr(model, "generate") and not isinstance(model, torch.nn.Module):
+        return model
+    if isinstance(model, (str, Path)):
+        import vllm
+
+        # logprobs default to vLLM's raw_logprobs mode: before temperature and top-p, as we need.
+        return vllm.LLM(model=str(model), seed=seed, trust_remote_code=False)
+    raise UserFacingError(
+        "estimator.backend: vllm scores a checkpoint directory or a vllm.LLM, not an in-memory "
+        "torch model; save the model and pass its directory, or set estimator.backend: hf"
+    )
+
+
+def vllm_token_entropies(llm, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
+                         progress: bool = True, sampling_params=None) -> list[dict]:
+    """Per sample ``{"id", "tokens", "entropies", "seconds"}`` in input order, with vLLM.
+
+    ``sampling_params`` is ``vllm.SamplingParams`` (injectable so the path runs on CPU against a
+    stand-in). All prompts go to vLLM in one call (it batches continuously, so
+    ``estimator.batch_size`` does not apply); each sample's ``seconds`` is an equal share.
+    Each request carries its own seed, so a sample's answer does not depend on the others.
+    """
+    if sampling_params is None:
+        from vllm import SamplingParams as sampling_params
+
+    inputs = [prompt_ids(tokenizer, r, kind) for r in records]
+    seeds = [sample_seed(seed, r["id"]) for r in records]
+    common = dict(n=1, temperature=cfg["temperature"], top_p=cfg["top_p"])
+    if kind == "teacher_forced":
+        answers = [completion_ids(tokenizer, r) for r in records]
+        requests = [{"prompt_token_ids": p + a} for p, a in zip(inputs, answers)]
+        params = [sampling_params(**common, max_tokens=1, prompt_logprobs=TOP_LOGPROBS, seed=s) for s in seeds]
+    else:
+        max_tokens = cfg["prefix_tokens"] if kind == "prefix" else cfg["full_max_tokens"]
+        requests = [{"prompt_token_ids": p} for p in inputs]
+        params = [sampling_params(**common, max_tokens=max_tokens, logprobs=TOP_LOGPROBS, seed=s) for s in seeds]
+    t0 = time.perf_counter()
+    outputs = llm.generate(requests, params, use_tqdm=progress)
+    share = (time.perf_counter() - t0) / max(1, len(records))
+    results = []
+    for i, (record, out) in enumerate(zip(records, outputs)):
+        if kind == "teacher_forced":
+            # prompt_logprobs[j] is the distribution prompt token j was scored under (entry 0 is None).
+            tokens, steps = answers[i], out.prompt_logprobs[len(inputs[i]):]
+        else:
+            # One dict per generated token, EOS included; vLLM stops there.
+            tokens, steps = out.outputs[0].token_ids, out.outputs[0].logprobs
+        entropies = torch.tensor([top_logprob_entropy([lp.logprob for lp in step.values()]) for step in steps])
+        results.append({"id": record["id"], "tokens": torch.tensor(list(tokens)), "entropies": entropies,
+                        "seconds": share})
+    return results
+
+
+# ----------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
+                    progress: bool = True) -> list[dict]:
+    """Per sample ``{"id", "tokens", "entropies" (1-D tensor, bits), "seconds"}`` in input order.
+    ``score_pool`` aggregates these; the estimator benchmark reuses them across aggregations."""
+    if kind not in KINDS:
+        raise ValueError(f"estimator kind must be one of {KINDS}, not {kind!r}")
+    check_backend(cfg)
+    if not records:
+        return []
+    if cfg.get("backend", "hf") == "vllm":
+        return vllm_token_entropies(vllm_engine(model, seed), tokenizer, records, cfg, kind, seed, progress)
+    return hf_token_entropies(model, tokenizer, records, cfg, kind, seed, progress)
+
+
+def scores_from_entropies(per_sample: list[dict], cfg: dict) -> list[dict]:
+    """``{"id", "score", "n_tokens", "seconds"}`` per sample, aggregated as ``cfg`` says."""
+    return [
+        {"id": s["id"], "score": aggregate(s["entropies"], cfg["aggregate"], cfg["top_frac"]),
+         "n_tokens": int(len(s["entropies"])), "seconds": float(s["seconds"])}
+        for s in per_sample
+    ]
+
+
+def score_pool(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
+               progress: bool = True) -> list[dict]:
+    """Score every record with estimator ``kind``; ``cfg`` is ``config["estimator"]``.
+
+    Returns ``{"id", "score", "n_tokens", "seconds"}`` per record, in input order; higher score
+    = more uncertain. With ``backend: vllm``, ``model`` is a ``vllm.LLM`` or a checkpoint
+    directory.
+    """
+    return scores_from_entropies(token_entropies(model, tokenizer, records, cfg, kind, seed, progress), cfg)
+
+
+# ----------------------------------------------------------------------------------------------
+# CLI: python -m edco score
+
+
+def _parse_score_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m edco score",
+                                     description="Score a domain's training pool with an entropy estimator.")
+    parser.add_argument("--config", required=True, help="run configuration (YAML)")
+    parser.add_argument("--domain", required=True, help="domain whose train split is scored")
+    parser.add_argument("--model", required=True, help="model name (a key of `models` in the config)")
+    parser.add_argument("--estimator", required=True, choices=KINDS, help="which estimator")
+    parser.add_argument("--out", required=True, help="output Parquet (id, score, n_tokens, seconds)")
+    parser.add_argument("--checkpoint", help="score this checkpoint directory instead of the base model")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    return parser.parse_args(argv)
+
+
+def load_scorer(config: dict, model_name: str, checkpoint: str | None):
+    """(model, tokenizer) for scoring: an HF model on the configured device, or for vLLM the
+    checkpoint directory and its tokenizer."""
+    device = config.get("compute", {}).get("device", "cpu")
+    if config["estimator"]["backend"] == "vllm":
+        from transformers import AutoTokenizer
+
+        path = Path(checkpoint) if checkpoint else layout.model_dir(config["run"], model_name)
+        return path, AutoTokenizer.from_pretrained(path)
+    from edco.models import load_model, load_model_from  # written alongside; imported lazily
+
+    if checkpoint:
+        return load_model_from(checkpoint, device)
+    return load_model(config["run"], model_name, device)
+
+
+def write_scores(path: str | Path, scores: list[dict]) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(scores, columns=["id", "score", "n_tokens", "seconds"])
+    with io.atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+
+
+def cli_score(argv: list[str]) -> int:
+    from edco.config import load_config
+
+    args = _parse_score_args(argv)
+    config = load_config(args.config)
+    cfg = config["estimator"]
+    check_backend(cfg)
+    torch.set_num_threads(config.get("compute", {}).get("threads", 1))
+    pool_path = layout.data_file(config["run"], args.domain, "train")  # never the test split
+    if not pool_path.exists():
+        raise UserFacingError(f"{pool_path}: no training pool; run `python -m edco make-data` for {args.domain!r} first")
+    records = io.read_jsonl(pool_path)
+    model, tokenizer = load_scorer(config, args.model, args.checkpoint)
+    scores = score_pool(model, tokenizer, records, cfg, args.estimator, args.seed)
+    write_scores(args.out, scores)
+    total = sum(s["seconds"] for s in scores)
+    print(f"{args.estimator}: {len(scores)} samples, {total / max(1, len(scores)):.4f} s/sample -> {args.out}")
+    return 0
