@@ -85,17 +85,21 @@ def sft_steps(n_samples: int, cfg: dict) -> int:
     return math.ceil(n_samples / per_step) * cfg["epochs_per_round"]
 
 
-def train_sft(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str) -> list[dict]:
-    """Fine-tune ``model`` in place on ``records`` in the given order; return per-step logs."""
+def make_sft_trainer(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str, output_dir: str):
     from trl import SFTTrainer
 
+    return SFTTrainer(
+        model=model,
+        args=sft_config(cfg, seed, output_dir, device),
+        train_dataset=sft_dataset(records),
+        processing_class=tokenizer,
+    )
+
+
+def train_sft(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str) -> list[dict]:
+    """Fine-tune ``model`` in place on ``records`` in the given order; return per-step logs."""
     with tempfile.TemporaryDirectory(prefix="edco-sft-") as tmp:
-        trainer = SFTTrainer(
-            model=model,
-            args=sft_config(cfg, seed, tmp, device),
-            train_dataset=sft_dataset(records),
-            processing_class=tokenizer,
-        )
+        trainer = make_sft_trainer(model, tokenizer, records, cfg, seed, device, tmp)
         trainer.train()
         return [row for row in trainer.state.log_history if "loss" in row]
 

@@ -1,0 +1,136 @@
+"""The trainer's round loop on a tiny model: order kept, parameters change, artefacts
+written, a killed run resumes to the same result, no test id is ever selected."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+import yaml
+
+from edco import io, layout, trainer
+from edco.config import REPO, validate_config
+from edco.data import make_domain_data
+from edco.models import build_model, build_tokenizer, corpus_texts, save_model
+from edco.prompts import chat_messages
+
+DOMAIN, MODEL = "law", "qwen3"
+
+
+def tiny_config(run: str) -> dict:
+    raw = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    raw["run"] = run
+    raw["seeds"] = [0]
+    raw["grid"].update(domains=[DOMAIN], models=[MODEL])
+    raw["data"]["synthetic"].update(entities=8, levels=[1, 2], train_per_level=24, test_per_level=6, general_size=40)
+    raw["models"][MODEL]["size"] = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                    "num_key_value_heads": 1, "intermediate_size": 64}
+    raw["curriculum"] = {"rounds": 2, "n": 16}
+    raw["sft"].update(per_device_train_batch_size=8, epochs_per_round=1)
+    return validate_config(raw, "tiny")
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    """A run directory (cwd = tmp_path) with data and an untrained tiny base model."""
+    monkeypatch.chdir(tmp_path)
+    torch.set_num_threads(1)
+    config = tiny_config("t")
+    train, test = make_domain_data(config, DOMAIN)
+    io.write_jsonl(layout.data_file("t", DOMAIN, "train"), train)
+    io.write_jsonl(layout.data_file("t", DOMAIN, "test"), test)
+    model_cfg = config["models"][MODEL]
+    tokenizer = build_tokenizer(model_cfg, corpus_texts(train))
+    save_model(build_model(model_cfg, tokenizer), tokenizer, layout.model_dir("t", MODEL), {"source": "tiny"})
+    return config, train, test
+
+
+def run(config, strategy="random", seed=0):
+    return trainer.run_rounds(config, DOMAIN, MODEL, "sft", strategy, seed)
+
+
+def test_sft_trains_in_the_given_order(world, tmp_path):
+    from edco.models import load_model
+
+    config, train, _ = world
+    model, tokenizer = load_model("t", MODEL)
+    records = list(reversed(train[:12]))
+    sft = trainer.make_sft_trainer(model, tokenizer, records, config["sft"], 0, "cpu", str(tmp_path / "o"))
+    seen = [row for batch in sft.get_train_dataloader() for row in batch["input_ids"].tolist()]
+    pad = tokenizer.pad_token_id
+    prompts = [tokenizer.apply_chat_template(chat_messages(r), add_generation_prompt=True, return_dict=True)["input_ids"]
+               for r in records]
+    for row, prompt in zip(seen, prompts, strict=True):
+        tokens = [t for t in row if t != pad]
+        assert tokens[: len(prompt)] == prompt
+
+
+def test_every_parameter_changes_and_loss_is_logged(world):
+    from edco.models import load_model
+
+    config, train, _ = world
+    model, tokenizer = load_model("t", MODEL)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    logs = trainer.train_sft(model, tokenizer, train[:16], config["sft"], 0, "cpu")
+    assert len(logs) == trainer.sft_steps(16, config["sft"])
+    assert all("loss" in row and "grad_norm" in row for row in logs)
+    unchanged = [n for n, p in model.named_parameters() if torch.equal(p, before[n])]
+    assert not unchanged
+
+
+def test_rounds_write_artefacts_and_respect_the_budget(world):
+    config, train, test = world
+    path = run(config)
+    summary = io.read_json(path / "run.json")
+    steps = trainer.sft_steps(config["curriculum"]["n"], config["sft"])
+    assert summary["totals"]["optimizer_steps"] == 2 * steps
+    assert summary["totals"]["sample_visits"] == 2 * config["curriculum"]["n"]
+    test_ids = {r["id"] for r in test}
+    for r in (1, 2):
+        rd = layout.round_dir(path, r)
+        for name in ("scores.parquet", "selection.jsonl", "metrics.jsonl", "timing.json", "done.json"):
+            assert (rd / name).is_file(), name
+        selected = [row["id"] for row in io.read_jsonl(rd / "selection.jsonl")]
+        assert len(selected) == config["curriculum"]["n"]
+        assert not test_ids & set(selected)
+        assert not (rd / trainer.CHECKPOINT).exists()  # moved to final/
+    assert (path / "final" / "config.json").is_file()
+
+
+def test_killed_run_resumes_to_the_same_result(world, monkeypatch, tmp_path):
+    config, _, _ = world
+    reference = run(config, seed=1)
+    ref_metrics = io.read_jsonl(layout.round_dir(reference, 2) / "metrics.jsonl")
+
+    real_train = trainer.train_sft
+    calls = {"n": 0}
+
+    def dies_in_round_two(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        return real_train(*args, **kwargs)
+
+    # Move the uninterrupted run aside, then run the same cell again and kill it in round 2.
+    monkeypatch.setattr(trainer, "train_sft", dies_in_round_two)
+    resumed_path = layout.run_dir("t", DOMAIN, MODEL, "sft", "random", 1)
+    shutil.move(str(reference), str(tmp_path / "reference"))
+    with pytest.raises(KeyboardInterrupt):
+        run(config, seed=1)
+    assert (layout.round_dir(resumed_path, 1) / "done.json").exists()
+    assert not (layout.round_dir(resumed_path, 2) / "done.json").exists()
+    assert not (resumed_path / "run.json").exists()
+
+    monkeypatch.setattr(trainer, "train_sft", real_train)
+    run(config, seed=1)
+    resumed_metrics = io.read_jsonl(layout.round_dir(resumed_path, 2) / "metrics.jsonl")
+    assert [m["loss"] for m in resumed_metrics] == [m["loss"] for m in ref_metrics]
+    ref_sel = io.read_jsonl(tmp_path / "reference" / "round2" / "selection.jsonl")
+    assert io.read_jsonl(layout.round_dir(resumed_path, 2) / "selection.jsonl") == ref_sel
+
+
+def test_unimplemented_paradigm_stops_before_training(world):
+    config, _, _ = world
+    with pytest.raises(Exception, match="grid.paradigms: 'rl' is not implemented"):
+        trainer.run_rounds(config, DOMAIN, MODEL, "rl", "random", 0)
