@@ -1,0 +1,334 @@
+"""The smoke world: seeded synthetic multiple-choice domains with a known difficulty ladder.
+
+    python -c "from edco.synthetic import generate_domain; print(generate_domain({}, 'law')[0][0])"
+    python -m edco make-data --config config/smoke.yaml --domain law      # writes the JSONL
+
+Each domain (communication, medicine, law) has a seeded set of entities, each with a hidden
+class 0..3: *knowledge* a base model lacks and the domain's training pool teaches (DESIGN §2).
+A level-k question asks for the class of one entity (k = 1) or for the sum mod 4 of k entities'
+classes; the reference answer recalls each fact, then adds step by step:
+
+    Facts: kornet is 2. meslink is 3. vadley is 1. 2+3 = 1. 1+1 = 2.
+    Answer: C
+
+Options are the domain's four class names in one fixed order, so the letter is a learnable
+function of the value ("picking a value among shuffled options" is an induction task a tiny
+model does not learn in minutes). Test questions reuse the training facts in new
+compositions (level >= 2: an entity set no training question uses) or new phrasings
+(level 1: an (entity, template) pair no training question uses).
+
+The general split (base pretraining) uses *other* entities whose values are stated in the
+question, so a base model learns the format, the recall-then-add chain and the mod-4
+arithmetic, but none of the domain facts. ``quick_answer_text`` is the short answer taught
+for the paper's quick-answer prompt (the prefix estimator's input).
+
+Everything is a function of ``cfg["seed"]``: same config, same records, byte for byte.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+from edco.errors import UserFacingError
+
+LETTERS = "ABCD"
+N_CLASSES = 4
+
+
+class SyntheticError(UserFacingError):
+    """A synthetic-world config that cannot produce the requested records."""
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """What a domain's questions talk about; the facts themselves are seeded."""
+
+    noun: str  # what an entity is
+    attribute: str  # what its hidden class is called
+    classes: tuple[str, str, str, str]  # option texts, always in this order (A..D)
+    suffixes: tuple[str, ...]  # make entity names look like the domain's jargon
+
+
+DOMAINS = {
+    "communication": Flavour("protocol", "layer", ("Link", "Network", "Transport", "Session"),
+                             ("net", "link", "com", "tel")),
+    "medicine": Flavour("drug", "dose tier", ("Trace", "Low", "Standard", "High"),
+                        ("ol", "ine", "ex", "ide")),
+    "law": Flavour("statute", "penalty class", ("Warning", "Fine", "Probation", "Custody"),
+                   ("ton", "ham", "ley", "ford")),
+}
+# Base pretraining also sees a neutral flavour, so the format is not tied to the three domains.
+GENERAL = Flavour("item", "group", ("Red", "Green", "Blue", "Gold"), ("ar", "ik", "um", "o"))
+
+# Templates never start with a name: a name is always " name", one token wherever it occurs.
+# Level 1 asks about one entity. Many phrasings, because the test split needs (entity,
+# phrasing) pairs that no training question uses: entities x templates >= train + test.
+SINGLE_TEMPLATES = (
+    "What is the {attr} of the {noun} {names}?",
+    "Which {attr} does the {noun} {names} have?",
+    "The {noun} {names} belongs to which {attr}?",
+    "Name the {attr} of {names}.",
+    "To which {attr} is the {noun} {names} assigned?",
+    "Pick the {attr} of the {noun} called {names}.",
+    "Identify the {attr} of {names}.",
+    "What {attr} applies to {names}?",
+    "Select the correct {attr} for the {noun} {names}.",
+    "Consider the {noun} {names}. What is its {attr}?",
+    "Classify the {noun} {names} by {attr}.",
+    "Under which {attr} is {names} listed?",
+)
+# Level k >= 2: new entity sets make new test questions, so few phrasings suffice.
+SUM_TEMPLATES = (
+    "What is the sum modulo 4 of the {attr} numbers of {names}?",
+    "Add the {attr} numbers of the {noun}s {names} modulo 4. Which {attr} results?",
+    "Which {attr} is the sum, modulo 4, of the {attr} numbers of {names}?",
+    "Sum the {attr} numbers of {names} and reduce modulo 4. Which {attr} is it?",
+)
+
+_ONSETS = "b d f g k l m n p r s t v z".split()
+_VOWELS = "a e i o u".split()
+_CODAS = ["", "n", "r", "s", "l", "m"]
+
+
+def _defaults() -> dict:
+    """``data.synthetic`` defaults, read from the schema so they are spelled once."""
+    import yaml
+
+    from edco.config import SCHEMA_PATH
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    props = schema["properties"]["data"]["properties"]["synthetic"]["properties"]
+    return {key: spec["default"] for key, spec in props.items() if "default" in spec}
+
+
+def _settings(cfg: dict) -> dict:
+    cfg = {**_defaults(), **(cfg or {})}
+    if cfg["entities"] < N_CLASSES:
+        raise SyntheticError(f"data.synthetic.entities: {cfg['entities']} < {N_CLASSES}; every class needs an entity")
+    return cfg
+
+
+# --------------------------------------------------------------------------- the world
+def _name(rng: random.Random, suffixes: tuple[str, ...]) -> str:
+    """A pronounceable one-syllable stem plus a domain-flavoured suffix, e.g. 'kornet'.
+    Short on purpose: about two tokens, so a chain of three facts stays a short sequence."""
+    return rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) + rng.choice(suffixes)
+
+
+def _names(cfg: dict) -> dict[str, list[str]]:
+    """Entity names of every domain and of the general split: all distinct, all seeded.
+
+    Drawn in one pass from one generator so that adding a domain never renames another's
+    entities, and so that the general split can never reuse a domain entity.
+    """
+    rng = random.Random(f"{cfg['seed']}/names")
+    taken: set[str] = set()
+    out: dict[str, list[str]] = {}
+    # General entities use every suffix: the base model sees all the word pieces of domain
+    # names (their embeddings get trained) without seeing a single domain entity.
+    all_suffixes = tuple(s for f in (*DOMAINS.values(), GENERAL) for s in f.suffixes)
+    wanted = [(d, DOMAINS[d].suffixes, cfg["entities"]) for d in DOMAINS]
+    wanted.append(("general", all_suffixes, _general_entity_count(cfg)))
+    for key, suffixes, count in wanted:
+        names = []
+        while len(names) < count:
+            name = _name(rng, suffixes)
+            if name not in taken:
+                taken.add(name)
+                names.append(name)
+        out[key] = names
+    return out
+
+
+def _general_entity_count(cfg: dict) -> int:
+    return 4 * cfg["entities"]
+
+
+def facts(cfg: dict, domain: str) -> dict[str, int]:
+    """name -> hidden class of one domain; classes balanced (each used entities/4 times, ±1)."""
+    cfg = _settings(cfg)
+    _check_domain(domain)
+    names = _names(cfg)[domain]
+    rng = random.Random(f"{cfg['seed']}/facts/{domain}")
+    classes = [i % N_CLASSES for i in range(len(names))]
+    rng.shuffle(classes)
+    return dict(zip(names, classes))
+
+
+def _check_domain(domain: str) -> None:
+    if domain not in DOMAINS:
+        raise SyntheticError(f"unknown synthetic domain {domain!r}; the smoke world has: {', '.join(DOMAINS)}")
+
+
+# --------------------------------------------------------------------------- records
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _record(rid: str, source: str, flavour: Flavour, template: str, names: list[str],
+            values: list[int], stated: bool) -> dict:
+    """One contract record. ``stated``: the facts are given in the question (general split)."""
+    total = sum(values) % N_CLASSES
+    question = template.format(attr=flavour.attribute, noun=flavour.noun, names=_join(names))
+    if stated:
+        question = "Facts: " + " ".join(f"{n} is {v}." for n, v in zip(names, values)) + "\n" + question
+    # "Facts: " opens both the general split's stated facts and every chain, so each name
+    # follows a space in both places and is the same token when recalled as when read.
+    chain = ["Facts:"] + [f"{n} is {v}." for n, v in zip(names, values)]
+    # A running sum, one binary step per sentence ("2+3 = 1. 1+1 = 2."): each step is a
+    # 16-entry table a tiny model learns; a k-ary sum in one step is not learned in minutes.
+    running = values[0]
+    for v in values[1:]:
+        chain.append(f"{running}+{v} = {(running + v) % N_CLASSES}.")
+        running = (running + v) % N_CLASSES
+    return {
+        "id": rid,
+        "question": question,
+        "options": {LETTERS[i]: f"{c} ({i})" for i, c in enumerate(flavour.classes)},
+        "answer": LETTERS[total],
+        "source": source,
+        "difficulty": len(values),
+        "explanation": " ".join(chain),
+    }
+
+
+class _Quota:
+    """Accept candidates until every answer value has its share: balanced answer letters."""
+
+    def __init__(self, n: int):
+        self.left = [n // N_CLASSES + (i < n % N_CLASSES) for i in range(N_CLASSES)]
+
+    def take(self, value: int) -> bool:
+        if self.left[value] <= 0:
+            return False
+        self.left[value] -= 1
+        return True
+
+    def full(self) -> bool:
+        return not any(self.left)
+
+
+def _single_candidates(rng: random.Random, names: list[str]) -> list[tuple[str, int]]:
+    """(entity, template index) pairs, round-robin over entities so every entity's fact
+    is spread over the split (each entity gets a fresh phrasing per round)."""
+    perms = {n: rng.sample(range(len(SINGLE_TEMPLATES)), len(SINGLE_TEMPLATES)) for n in names}
+    order = rng.sample(names, len(names))
+    return [(n, perms[n][r]) for r in range(len(SINGLE_TEMPLATES)) for n in order]
+
+
+def _level1(rng, fact: dict[str, int], n_test: int, n_train: int, domain: str):
+    """Test takes each candidate pair first, train the rest: no phrasing of a test question
+    ever appears in train, while every test fact is taught by other phrasings."""
+    splits = {"test": [], "train": []}
+    candidates = iter(_single_candidates(rng, list(fact)))
+    for split, n in (("test", n_test), ("train", n_train)):
+        quota = _Quota(n)
+        for name, t in candidates:
+            if quota.take(fact[name]):
+                splits[split].append((SINGLE_TEMPLATES[t], [name]))
+            if quota.full():
+                break
+        else:
+            raise SyntheticError(
+                f"domain {domain!r}, level 1: only {len(fact)} entities x {len(SINGLE_TEMPLATES)} phrasings; "
+                f"cannot draw {n_test} test + {n_train} train distinct questions with balanced answers. "
+                f"Raise data.synthetic.entities or lower train_per_level/test_per_level."
+            )
+    return splits["train"], splits["test"]
+
+
+def _level_k(rng, fact: dict[str, int], k: int, n_test: int, n_train: int, domain: str):
+    """Level k >= 2: test entity *sets* never occur in train (new compositions of known facts)."""
+    names = list(fact)
+    test_sets: set[tuple[str, ...]] = set()
+    seen_questions: set[tuple] = set()
+    splits = {"test": [], "train": []}
+    for split, n in (("test", n_test), ("train", n_train)):
+        quota, tries = _Quota(n), 0
+        while not quota.full():
+            tries += 1
+            if tries > 200 * (n + 10):
+                raise SyntheticError(
+                    f"domain {domain!r}, level {k}: cannot draw {n} {split} questions from "
+                    f"{len(names)} entities; raise data.synthetic.entities or lower {split}_per_level"
+                )
+            chosen = rng.sample(names, k)
+            key = tuple(sorted(chosen))
+            template = rng.randrange(len(SUM_TEMPLATES))
+            if (tuple(chosen), template) in seen_questions:
+                continue
+            if key in test_sets:  # a test set is used once, and never by train
+                continue
+            if quota.take(sum(fact[c] for c in chosen) % N_CLASSES):
+                seen_questions.add((tuple(chosen), template))
+                if split == "test":
+                    test_sets.add(key)
+                splits[split].append((SUM_TEMPLATES[template], chosen))
+    return splits["train"], splits["test"]
+
+
+def generate_domain(cfg: dict, domain: str) -> tuple[list[dict], list[dict]]:
+    """(train, test) records of one synthetic domain; ``cfg`` is ``config["data"]["synthetic"]``."""
+    cfg = _settings(cfg)
+    _check_domain(domain)
+    fact, flavour = facts(cfg, domain), DOMAINS[domain]
+    train, test = [], []
+    for k in cfg["levels"]:
+        rng = random.Random(f"{cfg['seed']}/{domain}/level{k}")
+        if k == 1:
+            tr, te = _level1(rng, fact, cfg["test_per_level"], cfg["train_per_level"], domain)
+        else:
+            tr, te = _level_k(rng, fact, k, cfg["test_per_level"], cfg["train_per_level"], domain)
+        for split, rows, out in (("train", tr, train), ("test", te, test)):
+            for i, (template, names) in enumerate(rows):
+                out.append(_record(f"{domain}-{split}-L{k}-{i:05d}", f"synthetic-{domain}", flavour,
+                                   template, names, [fact[n] for n in names], stated=False))
+    return train, test
+
+
+def generate_general(cfg: dict) -> list[dict]:
+    """The base-pretraining split: the same question shapes with the values stated in the
+    question, over entities that belong to no domain; random values per question, so the
+    only thing to learn is reading, chaining and adding, not memorising."""
+    cfg = _settings(cfg)
+    names = _names(cfg)["general"]
+    flavours = [GENERAL, *DOMAINS.values()]
+    levels = cfg["levels"]
+    rng = random.Random(f"{cfg['seed']}/general")
+    out = []
+    per_level = [cfg["general_size"] // len(levels) + (i < cfg["general_size"] % len(levels))
+                 for i in range(len(levels))]
+    for k, n in zip(levels, per_level):
+        quota = _Quota(n)
+        while not quota.full():
+            values = [rng.randrange(N_CLASSES) for _ in range(k)]
+            if not quota.take(sum(values) % N_CLASSES):
+                continue
+            templates = SINGLE_TEMPLATES if k == 1 else SUM_TEMPLATES
+            out.append(_record(f"general-L{k}-{len(out):06d}", "synthetic-general", rng.choice(flavours),
+                               rng.choice(templates), rng.sample(names, k), values, stated=True))
+    rng.shuffle(out)
+    return out
+
+
+def quick_answer_text(record: dict) -> str:
+    """Short answer to ``edco.prompts.quick_answer_prompt`` (taught in base pretraining):
+    level 1 the recalled fact, level k the recalled values and their sum ('2+3+1 = 2.'),
+    then ``Answer: X``. The recalled values come first, so the prefix estimator's first K
+    tokens are where a model that lacks the facts is unsure. Records without a fact chain
+    (real data) get ``completion_text``."""
+    from edco.prompts import completion_text
+
+    values = _FACT_RE.findall(record.get("explanation") or "")
+    if not values:
+        return completion_text(record)
+    if len(values) == 1:
+        short = record["explanation"]
+    else:
+        short = "+".join(values) + f" = {sum(map(int, values)) % N_CLASSES}."
+    return completion_text({**record, "explanation": short})
+
+
+_FACT_RE = re.compile(r"\S+ is (\d)\.")

@@ -1,0 +1,129 @@
+"""The smoke world: deterministic, contract-shaped, balanced, with a real train/test split."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from edco import synthetic
+from edco.prompts import completion_text, parse_answer
+
+CFG = {"seed": 7, "entities": 12, "levels": [1, 2, 3], "train_per_level": 48, "test_per_level": 12,
+       "general_size": 240}
+CONTRACT = {"id", "question", "options", "answer", "source", "difficulty", "explanation"}
+
+
+def norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+@pytest.fixture(scope="module")
+def law():
+    return synthetic.generate_domain(CFG, "law")
+
+
+def test_same_seed_same_records_other_seed_other_records(law):
+    assert synthetic.generate_domain(CFG, "law") == law
+    assert synthetic.generate_general(CFG) == synthetic.generate_general(CFG)
+    other = synthetic.generate_domain({**CFG, "seed": 8}, "law")
+    assert [r["question"] for r in other[0]] != [r["question"] for r in law[0]]
+    assert synthetic.facts({**CFG, "seed": 8}, "law") != synthetic.facts(CFG, "law")
+
+
+@pytest.mark.parametrize("domain", sorted(synthetic.DOMAINS))
+def test_contract_fields(domain):
+    train, test = synthetic.generate_domain(CFG, domain)
+    assert len(train) == 3 * CFG["train_per_level"] and len(test) == 3 * CFG["test_per_level"]
+    ids = [r["id"] for r in train + test]
+    assert len(ids) == len(set(ids))
+    for r in train + test:
+        assert set(r) == CONTRACT
+        assert list(r["options"]) == ["A", "B", "C", "D"]
+        assert r["answer"] in r["options"]
+        assert r["source"] == f"synthetic-{domain}"
+        assert isinstance(r["difficulty"], int)
+        assert parse_answer(completion_text(r)) == r["answer"]
+
+
+def test_unknown_domain_lists_the_domains():
+    with pytest.raises(synthetic.SyntheticError, match="communication, medicine, law"):
+        synthetic.generate_domain(CFG, "astronomy")
+
+
+def test_levels_present_and_difficulty_is_the_number_of_facts(law):
+    train, test = law
+    for split, per_level in ((train, CFG["train_per_level"]), (test, CFG["test_per_level"])):
+        assert Counter(r["difficulty"] for r in split) == {k: per_level for k in CFG["levels"]}
+    for r in train:
+        assert r["explanation"].count(" is ") == r["difficulty"]
+
+
+def test_answers_follow_the_hidden_facts(law):
+    facts = synthetic.facts(CFG, "law")
+    assert sorted(Counter(facts.values()).values()) == [3, 3, 3, 3]
+    for r in law[0] + law[1]:
+        recalled = re.findall(r"(\S+) is (\d)\.", r["explanation"])
+        assert len(recalled) == r["difficulty"]
+        for name, value in recalled:
+            assert name in r["question"] and facts[name] == int(value)
+        assert r["answer"] == "ABCD"[sum(facts[n] for n, _ in recalled) % 4]
+
+
+def test_answer_letters_balanced(law):
+    for split in law:
+        for k in CFG["levels"]:
+            counts = Counter(r["answer"] for r in split if r["difficulty"] == k)
+            assert max(counts.values()) - min(counts.values()) <= 1, (k, counts)
+    general = Counter(r["answer"] for r in synthetic.generate_general(CFG))
+    assert max(general.values()) - min(general.values()) <= len(CFG["levels"])
+
+
+def test_explanation_grows_with_level(law):
+    mean = {k: sum(len(r["explanation"]) for r in law[0] if r["difficulty"] == k) / CFG["train_per_level"]
+            for k in CFG["levels"]}
+    assert mean[1] < mean[2] < mean[3]
+    r = next(r for r in law[0] if r["difficulty"] == 3)
+    assert r["explanation"].count("+") == 2  # two binary steps of the running sum
+
+
+@pytest.mark.parametrize("domain", sorted(synthetic.DOMAINS))
+def test_no_normalised_test_question_in_train(domain):
+    train, test = synthetic.generate_domain(CFG, domain)
+    assert not {norm(r["question"]) for r in test} & {norm(r["question"]) for r in train}
+
+
+def test_test_facts_are_taught_in_train(law):
+    facts = synthetic.facts(CFG, "law")
+    train_text = " ".join(r["explanation"] for r in law[0])
+    assert all(f" {name} is {v}." in train_text for name, v in facts.items())
+
+
+def test_general_entities_disjoint_from_domain_entities():
+    general = synthetic.generate_general(CFG)
+    names = {w.strip(".,?") for r in general for w in r["question"].split()}
+    for domain in synthetic.DOMAINS:
+        assert not names & set(synthetic.facts(CFG, domain))
+    # facts are stated in the question, and the chain copies them
+    for r in general:
+        stated = r["question"].split("\n")[0]
+        assert stated.startswith("Facts:") and r["explanation"].startswith(stated)
+
+
+def test_quick_answer_names_the_values_first():
+    r = next(r for r in synthetic.generate_domain(CFG, "medicine")[0] if r["difficulty"] == 3)
+    quick = synthetic.quick_answer_text(r)
+    values = [int(c) for c in quick.split(" = ")[0].split("+")]
+    assert len(values) == 3 and quick.endswith(f"Answer: {r['answer']}")
+    assert parse_answer(quick) == r["answer"] == "ABCD"[sum(values) % 4]
+
+
+def test_too_few_entities_is_a_clear_error():
+    with pytest.raises(synthetic.SyntheticError, match="entities"):
+        synthetic.generate_domain({**CFG, "entities": 4, "train_per_level": 200}, "law")
+
+
+def test_defaults_come_from_the_schema():
+    train, test = synthetic.generate_domain({}, "communication")
+    assert len(test) == 3 * 40 and len(train) == 3 * 300
