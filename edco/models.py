@@ -1,0 +1,448 @@
+"""Tiny Qwen3 / Llama models for the smoke and local worlds: tokenizer, model, base pretraining.
+
+    python -m edco base-model --config config/smoke.yaml --model qwen3
+    python -m edco base-model --config config/smoke.yaml --model llama
+
+A tiny model is a transformers ``Qwen3ForCausalLM`` / ``LlamaForCausalLM`` built from
+``models.<name>.size``, with a BPE tokenizer trained offline on the run's *training* text
+(or real tokenizer files), then base-pretrained on the general split so that round 1 starts
+from a model that answers in the right format (DESIGN §2). Chat prompts go through each
+family's chat template; the paper's quick-answer prompt is raw text.
+
+The output directory is written to a temp dir and renamed, and ``manifest.json`` is written
+last inside it: a model directory without a manifest is treated as absent.
+A ``source: hub`` model gets a manifest naming the hub id and nothing else; loading it
+(``load_model``) is the only step that would need the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import math
+import random
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import torch
+
+from edco import io, layout
+from edco.errors import UserFacingError
+from edco.prompts import QUICK_ANSWER_INSTRUCTION, chat_messages, completion_text, quick_answer_prompt, user_message
+
+log = logging.getLogger("edco.models")
+
+MANIFEST = "manifest.json"
+
+# --------------------------------------------------------------------------- chat templates
+# Both templates render the prompt alone (add_generation_prompt) as an exact prefix of the
+# prompt + assistant reply, which TRL's completion-only loss relies on. `{% generation %}`
+# marks the assistant span for TRL's assistant_only_loss. Tiny models never "think": the
+# Qwen3 template renders no <think> block whatever `enable_thinking` says, so prompts are plain.
+CHATML_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' }}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{% generation %}{{- message['content'] + '<|im_end|>' }}{% endgeneration %}{{- '\\n' }}"
+    "{%- else %}{{- message['content'] + '<|im_end|>\\n' }}{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+# Llama 3 turn format, without the official template's "Cutting Knowledge Date" system header.
+LLAMA3_TEMPLATE = (
+    "{{- '<|begin_of_text|>' }}"
+    "{%- for message in messages %}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{% generation %}{{- message['content'] + '<|eot_id|>' }}{% endgeneration %}"
+    "{%- else %}{{- message['content'] + '<|eot_id|>' }}{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
+)
+
+# Per family: the real tokenizer's special tokens; pad != eos so padding is never "end".
+# Llama 3 prepends <|begin_of_text|> to raw text (as the real tokenizer does); Qwen adds nothing.
+FAMILIES = {
+    "qwen3": {
+        "template": CHATML_TEMPLATE,
+        "bos": None,
+        "eos": "<|im_end|>",
+        "pad": "<|endoftext|>",
+        "specials": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+    },
+    "llama": {
+        "template": LLAMA3_TEMPLATE,
+        "bos": "<|begin_of_text|>",
+        "eos": "<|eot_id|>",
+        "pad": "<|finetune_right_pad_id|>",
+        "specials": ["<|begin_of_text|>", "<|end_of_text|>", "<|finetune_right_pad_id|>",
+                     "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+    },
+}
+
+
+class ModelError(UserFacingError):
+    """A model that cannot be built, found or loaded; the message says what to run."""
+
+
+# --------------------------------------------------------------------------- tokenizers
+def corpus_texts(records: Iterable[dict]) -> Iterator[str]:
+    """Every piece of text a model will read or write for these records (tokenizer training)."""
+    for r in records:
+        yield "user\nassistant\n"  # role names are rendered once per chat: give them tokens too
+        yield user_message(r)
+        yield completion_text(r)
+        yield quick_answer_prompt(r)
+
+
+def build_tokenizer(model_cfg: dict, corpus: Iterable[str]):
+    """A ``PreTrainedTokenizerFast`` with the family's chat template and special tokens.
+
+    kind ``bpe``: byte-level BPE (GPT-2 pre-tokenizer) trained here on ``corpus``; every
+    newline is its own pre-token, so that the rendered prompt ("...assistant\n") is a
+    token-level prefix of prompt + completion whatever the completion starts with.
+    kind ``path``: real files (qwen3: vocab.json/merges.txt; llama: tiktoken tokenizer.model
+    + special_tokens.json, see ../shared/tokenizers/README.md); ``corpus`` is ignored.
+    """
+    family = FAMILIES[model_cfg["arch"]]
+    spec = model_cfg.get("tokenizer") or {"kind": "bpe"}
+    if spec["kind"] == "bpe":
+        tok = _train_bpe(corpus, spec.get("vocab_size", 384), family)
+    elif spec["kind"] == "path":
+        tok = _load_real_tokenizer(model_cfg["arch"], Path(spec["path"]))
+    else:
+        raise ModelError(f"models.*.tokenizer.kind: unknown kind {spec['kind']!r} (bpe, path)")
+    tok.chat_template = family["template"]
+    tok.padding_side = "right"  # training default; generation callers set "left"
+    assert tok.pad_token_id != tok.eos_token_id
+    return tok
+
+
+def _train_bpe(corpus: Iterable[str], vocab_size: int, family: dict):
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    floor = 256 + len(family["specials"])
+    if vocab_size <= floor:
+        raise ModelError(f"models.*.tokenizer.vocab_size: {vocab_size} leaves no merges; a byte-level "
+                         f"BPE needs more than {floor} (256 bytes + special tokens)")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex("\n"), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=family["specials"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(corpus, trainer)
+    if family["bos"]:
+        bos = family["bos"]
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.token_to_id(bos))])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=family["bos"], eos_token=family["eos"],
+                                   pad_token=family["pad"])
+
+
+def _load_real_tokenizer(arch: str, path: Path):
+    if not path.is_dir():
+        raise ModelError(f"models.*.tokenizer.path: {path} is not a directory (see ../shared/tokenizers/README.md)")
+    if arch == "qwen3":
+        from transformers import AutoTokenizer
+
+        # Local files only: the directory holds vocab.json, merges.txt, tokenizer_config.json.
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    return _load_llama3_tiktoken(path)
+
+
+def _load_llama3_tiktoken(path: Path):
+    """The README's TikTokenConverter recipe, with the tiktoken file parsed here (base64
+    token, rank per line) so the `tiktoken` package is not needed."""
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    class _Converter(TikTokenConverter):
+        @staticmethod
+        def load_tiktoken_bpe(tiktoken_url: str) -> dict[bytes, int]:
+            ranks = {}
+            with open(tiktoken_url, "rb") as f:
+                for line in f:
+                    if line.strip():
+                        token, rank = line.split()
+                        ranks[base64.b64decode(token)] = int(rank)
+            return ranks
+
+    model_file, specials_file = path / "tokenizer.model", path / "special_tokens.json"
+    for f in (model_file, specials_file):
+        if not f.is_file():
+            raise ModelError(f"llama3 tokenizer: {f} is missing (see ../shared/tokenizers/README.md)")
+    specials = json.loads(specials_file.read_text())
+    names = [name for name, _ in sorted(specials.items(), key=lambda kv: kv[1])]  # ids in order
+    obj = _Converter(vocab_file=str(model_file), extra_special_tokens=names).converted()
+    if obj.token_to_id("<|begin_of_text|>") != specials["<|begin_of_text|>"]:
+        raise ModelError(f"{specials_file}: special token ids do not follow the BPE ranks")
+    bos = "<|begin_of_text|>"
+    obj.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, specials[bos])])
+    family = FAMILIES["llama"]
+    return PreTrainedTokenizerFast(tokenizer_object=obj, bos_token=bos, eos_token=family["eos"],
+                                   pad_token=family["pad"])
+
+
+# --------------------------------------------------------------------------- models
+def build_model(model_cfg: dict, tokenizer):
+    """A randomly initialised (seeded) float32 causal LM sized by ``model_cfg["size"]``."""
+    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen3Config
+
+    size = dict(model_cfg["size"])
+    # Qwen3Config defaults head_dim to 128 whatever the width; a tiny model wants width/heads.
+    size.setdefault("head_dim", size["hidden_size"] // size["num_attention_heads"])
+    size.setdefault("max_position_embeddings", 1024)
+    config_class = {"qwen3": Qwen3Config, "llama": LlamaConfig}[model_cfg["arch"]]
+    config = config_class(
+        vocab_size=len(tokenizer),
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **size,
+    )
+    torch.manual_seed((model_cfg.get("pretrain") or {}).get("seed", 0))
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    _set_generation_defaults(model, tokenizer)
+    return model
+
+
+def _set_generation_defaults(model, tokenizer) -> None:
+    gen = model.generation_config
+    gen.eos_token_id, gen.pad_token_id, gen.bos_token_id = (
+        tokenizer.eos_token_id, tokenizer.pad_token_id, tokenizer.bos_token_id)
+
+
+def n_params(model) -> int:
+    """Unique parameters (tied embeddings counted once)."""
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+# --------------------------------------------------------------------------- encoding
+def encode_chat(tokenizer, record: dict) -> tuple[list[int], int]:
+    """(ids of chat prompt + completion, prompt length): what TRL's SFT trainer builds."""
+    prompt = chat_messages(record)
+    full = prompt + [{"role": "assistant", "content": completion_text(record)}]
+    p_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    ids = tokenizer.apply_chat_template(full, tokenize=True, return_dict=True)["input_ids"]
+    if ids[: len(p_ids)] != p_ids:
+        raise ModelError("chat template: the prompt is not a token prefix of prompt + completion")
+    return ids, len(p_ids)
+
+
+def encode_quick(tokenizer, record: dict) -> tuple[list[int], int]:
+    """(ids of quick-answer prompt + short answer + eos, prompt length); raw text, no template,
+    tokenized as the prefix estimator tokenizes its prompt (``tokenizer(text)``)."""
+    from edco.synthetic import quick_answer_text
+
+    p_ids = tokenizer(quick_answer_prompt(record))["input_ids"]
+    a_ids = tokenizer(quick_answer_text(record), add_special_tokens=False)["input_ids"]
+    return p_ids + a_ids + [tokenizer.eos_token_id], len(p_ids)
+
+
+def _collate(batch: list[tuple[list[int], int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded ids, attention mask, and labels masked (-100) on prompt and padding."""
+    width = max(len(ids) for ids, _ in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, (ids, n_prompt) in enumerate(batch):
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        labels[i, n_prompt: len(ids)] = torch.tensor(ids[n_prompt:])
+        mask[i, : len(ids)] = 1
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+# --------------------------------------------------------------------------- training
+def completion_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean next-token cross-entropy over completion tokens, as ``model(**batch).loss``, but
+    the LM head and softmax run only where a label exists (prompts are ~70 % of the tokens
+    and the softmax over the vocabulary was a third of a tiny model's step)."""
+    hidden = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    keep = targets != -100
+    logits = model.lm_head(hidden[:, :-1][keep])
+    return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
+
+
+def _lr_at(step: int, total: int, peak: float, schedule: str) -> float:
+    if schedule == "constant":
+        return peak
+    warmup = max(1, min(50, total // 10))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))  # cosine to 10 %
+
+
+def train_steps(model, examples: list[tuple[list[int], int]], batches: list[list[int]], *,
+                learning_rate: float, schedule: str = "cosine", weight_decay: float = 0.0,
+                pad_id: int, progress: bool = True, log_every: int = 50, desc: str = "train") -> list[float]:
+    """One optimiser step per index list in ``batches``; returns the loss of every step.
+
+    AdamW with TRL's defaults (betas 0.9/0.999, grad-norm clip 1.0) and a fresh optimiser per
+    call, as every curriculum round restarts its optimiser.
+    """
+    from tqdm.auto import tqdm
+
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    losses = []
+    bar = tqdm(batches, desc=desc, disable=not progress, mininterval=2.0)
+    for step, idx in enumerate(bar):
+        lr = _lr_at(step, len(batches), learning_rate, schedule)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss = completion_loss(model, _collate([examples[i] for i in idx], pad_id))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        if log_every and (step + 1) % log_every == 0:
+            recent = sum(losses[-log_every:]) / len(losses[-log_every:])
+            bar.set_postfix(loss=f"{recent:.3f}")
+            log.info("%s step %d/%d loss %.4f lr %.2e", desc, step + 1, len(batches), recent, lr)
+    model.eval()
+    return losses
+
+
+def base_pretrain(model, tokenizer, records: list[dict], pretrain_cfg: dict, progress: bool = True) -> dict:
+    """Teach the format on the general split: chat prompt -> explanation + "Answer: X", and
+    quick-answer prompt -> short answer (so the prefix estimator has an early answer token
+    to be unsure about). Random batches (seeded); loss on completion tokens only."""
+    steps, batch = pretrain_cfg.get("steps", 600), pretrain_cfg.get("batch_size", 32)
+    quick_fraction = pretrain_cfg.get("quick_fraction", 0.25)
+    rng = random.Random(pretrain_cfg.get("seed", 0))
+    examples = [encode_chat(tokenizer, r) for r in records] + [encode_quick(tokenizer, r) for r in records]
+    n = len(records)
+    # Each batch item: a random record, in the quick format with probability quick_fraction.
+    batches = [[rng.randrange(n) + (n if rng.random() < quick_fraction else 0) for _ in range(batch)]
+               for _ in range(steps)]
+    t0 = time.perf_counter()
+    losses = train_steps(model, examples, batches, learning_rate=pretrain_cfg.get("learning_rate", 3e-3),
+                         schedule=pretrain_cfg.get("schedule", "cosine"), weight_decay=0.0,
+                         pad_id=tokenizer.pad_token_id, progress=progress, desc="base-pretrain")
+    tail = losses[-min(len(losses), 20):]
+    return {"steps": steps, "seconds": time.perf_counter() - t0,
+            "final_loss": sum(tail) / len(tail) if tail else None}
+
+
+# --------------------------------------------------------------------------- save / load
+def save_model(model, tokenizer, out_dir: str | Path, manifest: dict) -> Path:
+    """safetensors + tokenizer into a temp dir renamed onto ``out_dir``; manifest.json last."""
+    out_dir = Path(out_dir)
+    with io.atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        io.write_json(tmp / MANIFEST, {"path": str(out_dir), **manifest})
+    return out_dir
+
+
+def is_complete(path: str | Path) -> bool:
+    """A model directory counts only once its manifest exists (written last)."""
+    return (Path(path) / MANIFEST).is_file()
+
+
+def load_model(run: str, name: str, device: str = "cpu"):
+    """(model, tokenizer) of a run's base model; errors if ``base-model`` has not finished."""
+    path = layout.model_dir(run, name)
+    if not is_complete(path):
+        raise ModelError(f"base model {name!r} not found at {path} (no {MANIFEST}); run "
+                         f"`python -m edco base-model --config <config> --model {name}` first")
+    return load_model_from(path, device)
+
+
+def load_model_from(path: str | Path, device: str = "cpu"):
+    """(model, tokenizer) from a model directory. With a manifest naming a hub id, load that id
+    (the network is needed here and only here). Without a manifest, ``path`` must be a plain
+    transformers directory written atomically (e.g. a trainer checkpoint)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    source = str(path)
+    if is_complete(path):
+        manifest = io.read_json(path / MANIFEST)
+        if manifest.get("source") == "hub":
+            source = manifest["path"]
+    elif not (path / "config.json").is_file():
+        raise ModelError(f"{path}: not a model directory (no {MANIFEST}, no config.json)")
+    local = source == str(path)
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
+    model = AutoModelForCausalLM.from_pretrained(source, local_files_only=local, dtype=torch.float32,
+                                                 use_safetensors=True, trust_remote_code=False)
+    model.to(device).eval()
+    if local:
+        _set_generation_defaults(model, tokenizer)
+    return model, tokenizer
+
+
+# --------------------------------------------------------------------------- CLI
+def _training_records(config: dict) -> tuple[list[dict], list[dict]]:
+    """(general split, every grid domain's train split): the only text a tokenizer may see."""
+    run = config["run"]
+    general_path = layout.general_file(run)
+    paths = [layout.data_file(run, d, "train") for d in config["grid"]["domains"]]
+    missing = [p for p in [general_path, *paths] if not p.is_file()]
+    if missing:
+        raise ModelError(f"missing data: {', '.join(map(str, missing))}; run "
+                         f"`python -m edco make-data --config <config> --domain <domain|general>` first")
+    domain_train = [r for p in paths for r in io.read_jsonl(p)]
+    return io.read_jsonl(general_path), domain_train
+
+
+def build_base_model(config: dict, name: str, progress: bool = True):
+    """Tokenizer + model + base pretraining of tiny model ``name``; returns (model, tok, manifest)."""
+    model_cfg = config["models"][name]
+    general, domain_train = _training_records(config)
+    t0 = time.perf_counter()
+    tokenizer = build_tokenizer(model_cfg, corpus_texts(general + domain_train))
+    model = build_model(model_cfg, tokenizer)
+    log.info("%s: %s, %d parameters, vocab %d", name, model_cfg["arch"], n_params(model), len(tokenizer))
+    stats = base_pretrain(model, tokenizer, general, model_cfg.get("pretrain") or {}, progress=progress)
+    manifest = {
+        "name": name, "source": "tiny", "arch": model_cfg["arch"], "config": model_cfg,
+        "params": n_params(model), "vocab": len(tokenizer), "pretrain_steps": stats["steps"],
+        "pretrain_seconds": round(stats["seconds"], 2), "final_loss": stats["final_loss"],
+        "total_seconds": round(time.perf_counter() - t0, 2), "torch_threads": torch.get_num_threads(),
+    }
+    return model, tokenizer, manifest
+
+
+def cli_base_model(argv: list[str]) -> int:
+    from edco.config import load_config
+
+    parser = argparse.ArgumentParser(prog="python -m edco base-model",
+                                     description="Build and base-pretrain a tiny model (or record a hub id).")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--model", required=True, help="a key of the config's `models` section")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar (logs only)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    config = load_config(args.config)
+    if args.model not in config["models"]:
+        raise ModelError(f"--model {args.model!r}: not under models (defined: {', '.join(config['models'])})")
+    torch.set_num_threads(config.get("compute", {}).get("threads", 1))
+    model_cfg, out = config["models"][args.model], layout.model_dir(config["run"], args.model)
+    if model_cfg["source"] == "hub":
+        # Resolved, not downloaded: the first job that loads it fetches it (needs network).
+        with io.atomic_dir(out) as tmp:
+            io.write_json(tmp / MANIFEST, {"name": args.model, "source": "hub", "arch": model_cfg["arch"],
+                                           "path": model_cfg["hub_id"], "config": model_cfg})
+        print(f"base-model: {args.model} is hub model {model_cfg['hub_id']}; wrote {out / MANIFEST}")
+        return 0
+    print(f"base-model: building {args.model} ({model_cfg['arch']}) -> {out}")
+    model, tokenizer, manifest = build_base_model(config, args.model, progress=not args.no_progress)
+    save_model(model, tokenizer, out, manifest)
+    print(f"base-model: {args.model}: {manifest['params']:,} parameters, pretrain "
+          f"{manifest['pretrain_seconds']:.1f} s, final loss {manifest['final_loss']:.4f} -> {out}")
+    return 0
