@@ -464,6 +464,9 @@ def load_scorer(config: dict, model_name: str, checkpoint: str | None):
         from transformers import AutoTokenizer
 
         path = Path(checkpoint) if checkpoint else layout.model_dir(config["run"], model_name)
+        manifest = path / "manifest.json"
+        if manifest.is_file() and io.read_json(manifest).get("source") == "hub":
+            path = io.read_json(manifest)["path"]  # a hub base model: vLLM loads the id itself
         return path, AutoTokenizer.from_pretrained(path)
     from edco.models import load_model, load_model_from  # written alongside; imported lazily
 
