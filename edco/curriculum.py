@@ -113,6 +113,23 @@ def top_n(scores: dict[str, float], n: int) -> list[str]:
     return ranked[:n]
 
 
+class EntropyTopN(Strategy):
+    """EDCO's rule: each round the current model re-scores the whole pool by inference
+    entropy (``estimator_kind``); the round trains on the top-N, most uncertain first."""
+
+    scores_with_model = True
+    estimator_kind = "prefix"
+
+    def select(self, ctx: RoundContext) -> Selection:
+        from edco.estimator import score_pool
+
+        rows = score_pool(ctx.model, ctx.tokenizer, self.pool, self.config["estimator"], self.estimator_kind,
+                          seed=ctx.seed * 1000 + ctx.round)
+        scores = {row["id"]: row["score"] for row in rows}
+        return Selection(ids=top_n(scores, ctx.n), scores=scores,
+                         tokens_generated=sum(row["n_tokens"] for row in rows))
+
+
 def check_budget(n: int, pool_size: int, where: str) -> None:
     if n > pool_size:
         raise UserFacingError(

@@ -53,3 +53,28 @@ def test_a_baseline_registers_with_one_decorator():
 def test_budget_larger_than_pool_is_refused():
     with pytest.raises(UserFacingError, match="curriculum.n: 60 is larger than the training pool"):
         curriculum.check_budget(60, len(POOL), "domain 'law'")
+
+
+@pytest.mark.parametrize("name, kind", [("edco", "prefix"), ("edco_full", "full")])
+def test_edco_rescores_each_round_and_takes_top_n(monkeypatch, name, kind):
+    calls = []
+
+    def fake_score_pool(model, tokenizer, records, cfg, kind, seed, progress=True):
+        calls.append((model, kind, seed))
+        # the "model" is a round number here: scores shift with it, as a trained model's would
+        return [{"id": r["id"], "score": (int(r["id"][1:]) * 7 + model * 13) % 50, "n_tokens": 3, "seconds": 0.0}
+                for r in records]
+
+    import edco.estimator
+
+    monkeypatch.setattr(edco.estimator, "score_pool", fake_score_pool)
+    strategy = curriculum.get_strategy(name)(POOL, {"estimator": {}}, seed=2)
+    picks = [strategy.select(RoundContext(round=r, n=5, seed=2, config={}, model=r)) for r in (1, 2)]
+    assert [c[1] for c in calls] == [kind, kind]
+    assert calls[0][2] != calls[1][2]  # a fresh sampling seed per round
+    for r, pick in zip((1, 2), picks):
+        expected = sorted(POOL, key=lambda s: -((int(s["id"][1:]) * 7 + r * 13) % 50))[:5]
+        assert pick.ids == [s["id"] for s in expected]  # scores are distinct: no ties here
+        assert len(pick.scores) == len(POOL)
+        assert pick.tokens_generated == 3 * len(POOL)
+    assert picks[0].ids != picks[1].ids

@@ -1,0 +1,10 @@
+"""``edco``: the paper's method with its efficient estimator — prefix entropy (first K
+answer tokens after the quick-answer prompt), re-scored by the current model each round,
+top-N in descending order (DESIGN §1.2)."""
+
+from edco.curriculum import EntropyTopN, register
+
+
+@register("edco")
+class Edco(EntropyTopN):
+    estimator_kind = "prefix"
