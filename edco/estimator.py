@@ -6,7 +6,9 @@ Three estimators behind one entry point, ``score_pool(model, tokenizer, records,
 - ``prefix`` (the paper's): the quick-answer prompt as raw text, one sampled answer, the first
   K = ``prefix_tokens`` new tokens;
 - ``full``: the chat prompt, one sampled answer to EOS or ``full_max_tokens``;
-- ``teacher_forced``: one forward pass along the reference answer, no sampling.
+- ``teacher_forced``: one forward pass along the reference answer, no sampling;
+- ``perplexity``: the same pass, 2 ** mean surprisal (bits) of the reference tokens — what the
+  paper's static-difficulty baseline ranks by. Not an entropy; it shares the machinery.
 
 Per generated token t the entropy (bits) is that of the model's *raw* next-token distribution
 at step t, the one token t was sampled from (before temperature and top-p); ``entropy: top20``
@@ -46,7 +48,8 @@ import torch
 from edco import io, layout, prompts
 from edco.errors import UserFacingError
 
-KINDS = ("prefix", "full", "teacher_forced")
+KINDS = ("prefix", "full", "teacher_forced", "perplexity")
+REFERENCE_KINDS = ("teacher_forced", "perplexity")  # no sampling: scored along the reference answer
 TOP_LOGPROBS = 20  # the official code asks for `top_logprobs: 20`
 LN2 = math.log(2.0)
 
@@ -117,7 +120,7 @@ def prompt_ids(tokenizer, record: dict, kind: str) -> list[int]:
     if kind == "prefix":
         # Raw text, no chat template; the tokenizer adds BOS where its model expects one.
         return tokenizer(prompts.quick_answer_prompt(record))["input_ids"]
-    if kind in ("full", "teacher_forced"):
+    if kind in ("full", *REFERENCE_KINDS):
         text = tokenizer.apply_chat_template(prompts.chat_messages(record), add_generation_prompt=True, tokenize=False)
         # The template already carries BOS where the model has one.
         return tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -259,10 +262,10 @@ def sampled_answers(model, prompts_ids: list[list[int]], seeds: list[int], max_n
     return [(tokens[row][keep[row]], entropies[row][keep[row]]) for row in range(len(prompts_ids))]
 
 
-def teacher_forced_entropies(model, prompts_ids: list[list[int]], answers_ids: list[list[int]],
-                             entropy: str, pad_id: int) -> list[torch.Tensor]:
-    """Entropy of the model's next-token distribution at every reference-answer token, in one
-    forward pass over the left-padded batch.
+def _reference_logits(model, prompts_ids: list[list[int]], answers_ids: list[list[int]],
+                      pad_id: int) -> list[torch.Tensor]:
+    """Per row, the logits that predict each reference-answer token, in one forward pass over
+    the left-padded batch.
 
     Left padding puts every answer at the end of its row, so only the last max(answer) + 1
     positions need logits (``logits_to_keep``): logits at position j predict token j + 1.
@@ -275,11 +278,25 @@ def teacher_forced_entropies(model, prompts_ids: list[list[int]], answers_ids: l
                    logits_to_keep=longest + 1).logits
     # kept[k] predicts the token at width - longest + k; the last kept position predicts
     # what follows the answer and is not scored.
-    results = []
-    for row, answer in enumerate(answers_ids):
-        rows_logits = logits[row, longest - len(answer):longest]
-        results.append(token_entropy(rows_logits, entropy).cpu())
-    return results
+    return [logits[row, longest - len(answer):longest] for row, answer in enumerate(answers_ids)]
+
+
+def teacher_forced_entropies(model, prompts_ids: list[list[int]], answers_ids: list[list[int]],
+                             entropy: str, pad_id: int) -> list[torch.Tensor]:
+    """Entropy (bits) of the model's next-token distribution at every reference-answer token."""
+    return [token_entropy(logits, entropy).cpu()
+            for logits in _reference_logits(model, prompts_ids, answers_ids, pad_id)]
+
+
+def reference_surprisals(model, prompts_ids: list[list[int]], answers_ids: list[list[int]],
+                         pad_id: int) -> list[torch.Tensor]:
+    """-log2 p(reference token) at every reference-answer token: the loss a perplexity is made of."""
+    out = []
+    for logits, answer in zip(_reference_logits(model, prompts_ids, answers_ids, pad_id), answers_ids):
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        target = torch.tensor(answer, device=logits.device)
+        out.append((-logp.gather(1, target[:, None])[:, 0] / math.log(2)).cpu())
+    return out
 
 
 def length_order(lengths: list[int]) -> list[int]:
@@ -296,7 +313,7 @@ def hf_token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: s
     eos_ids = eos_token_ids(model, tokenizer)
     pad_id = pad_token_id(tokenizer, eos_ids)
     inputs = [prompt_ids(tokenizer, r, kind) for r in records]
-    answers = [completion_ids(tokenizer, r) for r in records] if kind == "teacher_forced" else None
+    answers = [completion_ids(tokenizer, r) for r in records] if kind in REFERENCE_KINDS else None
     lengths = [len(p) + (len(answers[i]) if answers else 0) for i, p in enumerate(inputs)]
     order = length_order(lengths)
     results: list[dict | None] = [None] * len(records)
@@ -305,11 +322,14 @@ def hf_token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: s
         for start in range(0, len(order), cfg["batch_size"]):
             batch = order[start:start + cfg["batch_size"]]
             t0 = time.perf_counter()
-            if kind == "teacher_forced":
+            if kind in REFERENCE_KINDS:
                 batch_answers = [answers[i] for i in batch]
-                entropies = teacher_forced_entropies(model, [inputs[i] for i in batch], batch_answers,
-                                                     cfg["entropy"], pad_id)
-                scored = [(torch.tensor(a), e) for a, e in zip(batch_answers, entropies)]
+                batch_prompts = [inputs[i] for i in batch]
+                if kind == "perplexity":
+                    values = reference_surprisals(model, batch_prompts, batch_answers, pad_id)
+                else:
+                    values = teacher_forced_entropies(model, batch_prompts, batch_answers, cfg["entropy"], pad_id)
+                scored = [(torch.tensor(a), v) for a, v in zip(batch_answers, values)]
             else:
                 max_new = cfg["prefix_tokens"] if kind == "prefix" else cfg["full_max_tokens"]
                 scored = sampled_answers(model, [inputs[i] for i in batch],
@@ -376,7 +396,7 @@ def vllm_token_entropies(llm, tokenizer, records: list[dict], cfg: dict, kind: s
     inputs = [prompt_ids(tokenizer, r, kind) for r in records]
     seeds = [sample_seed(seed, r["id"]) for r in records]
     common = dict(n=1, temperature=cfg["temperature"], top_p=cfg["top_p"])
-    if kind == "teacher_forced":
+    if kind in REFERENCE_KINDS:
         answers = [completion_ids(tokenizer, r) for r in records]
         requests = [{"prompt_token_ids": p + a} for p, a in zip(inputs, answers)]
         params = [sampling_params(**common, max_tokens=1, prompt_logprobs=TOP_LOGPROBS, seed=s) for s in seeds]
@@ -389,13 +409,16 @@ def vllm_token_entropies(llm, tokenizer, records: list[dict], cfg: dict, kind: s
     share = (time.perf_counter() - t0) / max(1, len(records))
     results = []
     for i, (record, out) in enumerate(zip(records, outputs)):
-        if kind == "teacher_forced":
+        if kind in REFERENCE_KINDS:
             # prompt_logprobs[j] is the distribution prompt token j was scored under (entry 0 is None).
             tokens, steps = answers[i], out.prompt_logprobs[len(inputs[i]):]
         else:
             # One dict per generated token, EOS included; vLLM stops there.
             tokens, steps = out.outputs[0].token_ids, out.outputs[0].logprobs
-        entropies = torch.tensor([top_logprob_entropy([lp.logprob for lp in step.values()]) for step in steps])
+        if kind == "perplexity":  # vLLM always includes the scored token's own log-prob
+            entropies = torch.tensor([-step[t].logprob / math.log(2) for t, step in zip(tokens, steps)])
+        else:
+            entropies = torch.tensor([top_logprob_entropy([lp.logprob for lp in step.values()]) for step in steps])
         results.append({"id": record["id"], "tokens": torch.tensor(list(tokens)), "entropies": entropies,
                         "seconds": share})
     return results
@@ -419,11 +442,18 @@ def token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: str,
     return hf_token_entropies(model, tokenizer, records, cfg, kind, seed, progress)
 
 
-def scores_from_entropies(per_sample: list[dict], cfg: dict) -> list[dict]:
-    """``{"id", "score", "n_tokens", "seconds"}`` per sample, aggregated as ``cfg`` says."""
+def scores_from_entropies(per_sample: list[dict], cfg: dict, kind: str = "prefix") -> list[dict]:
+    """``{"id", "score", "n_tokens", "seconds"}`` per sample, aggregated as ``cfg`` says;
+    ``perplexity`` is 2 ** (mean surprisal in bits) of the reference answer, whatever ``cfg``."""
+
+    def score(values: torch.Tensor) -> float:
+        if kind == "perplexity":
+            return float(2 ** values.mean()) if len(values) else float("nan")
+        return aggregate(values, cfg["aggregate"], cfg["top_frac"])
+
     return [
-        {"id": s["id"], "score": aggregate(s["entropies"], cfg["aggregate"], cfg["top_frac"]),
-         "n_tokens": int(len(s["entropies"])), "seconds": float(s["seconds"])}
+        {"id": s["id"], "score": score(s["entropies"]), "n_tokens": int(len(s["entropies"])),
+         "seconds": float(s["seconds"])}
         for s in per_sample
     ]
 
@@ -436,7 +466,7 @@ def score_pool(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed
     = more uncertain. With ``backend: vllm``, ``model`` is a ``vllm.LLM`` or a checkpoint
     directory.
     """
-    return scores_from_entropies(token_entropies(model, tokenizer, records, cfg, kind, seed, progress), cfg)
+    return scores_from_entropies(token_entropies(model, tokenizer, records, cfg, kind, seed, progress), cfg, kind)
 
 
 # ----------------------------------------------------------------------------------------------

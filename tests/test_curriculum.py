@@ -78,3 +78,34 @@ def test_edco_rescores_each_round_and_takes_top_n(monkeypatch, name, kind):
         assert len(pick.scores) == len(POOL)
         assert pick.tokens_generated == 3 * len(POOL)
     assert picks[0].ids != picks[1].ids
+
+
+def test_static_difficulty_scores_once_and_walks_easy_to_hard(monkeypatch):
+    import edco.estimator
+
+    calls = []
+
+    def fake_score_pool(model, tokenizer, records, cfg, kind, seed, progress=True):
+        calls.append(kind)
+        return [{"id": r["id"], "score": float(int(r["id"][1:])), "n_tokens": 1, "seconds": 0.0} for r in records]
+
+    monkeypatch.setattr(edco.estimator, "score_pool", fake_score_pool)
+    config = {"estimator": {}, "curriculum": {"rounds": 3, "n": 10, "order": "easy_to_hard"}}
+    strategy = curriculum.get_strategy("static_difficulty")(POOL, config, seed=0)
+    rounds = [strategy.select(RoundContext(round=r, n=10, seed=0, config=config)) for r in (1, 2, 3)]
+    assert calls == ["perplexity"]  # scored once, with the base model of round 1
+    # 50 samples ranked by perplexity s0 < s1 < ...; windows start at 0, 20, 40
+    assert rounds[0].ids == [f"s{i}" for i in range(0, 10)]
+    assert rounds[1].ids == [f"s{i}" for i in range(20, 30)]
+    assert rounds[2].ids == [f"s{i}" for i in range(40, 50)]
+    assert len(rounds[0].scores) == 50 and rounds[1].scores == {}
+
+    # resumed at round 3: takes round 1's saved scores instead of scoring a trained model
+    resumed = curriculum.get_strategy("static_difficulty")(POOL, config, seed=0)
+    previous = [Selection(ids=rounds[0].ids, scores=rounds[0].scores), Selection(ids=rounds[1].ids)]
+    assert resumed.select(RoundContext(round=3, n=10, seed=0, config=config, previous=previous)).ids == rounds[2].ids
+    assert calls == ["perplexity"]
+
+    config["curriculum"]["order"] = "hard_to_easy"
+    hard_first = curriculum.get_strategy("static_difficulty")(POOL, config, seed=0)
+    assert hard_first.select(RoundContext(round=1, n=10, seed=0, config=config)).ids == [f"s{i}" for i in range(49, 39, -1)]

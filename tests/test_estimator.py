@@ -210,13 +210,26 @@ def test_teacher_forced_scores_the_reference_answer_tokens(tokenizer, bigram):
         assert torch.allclose(sample["entropies"], table_h[previous], atol=1e-5)
 
 
+def test_perplexity_is_the_models_own_loss_on_the_reference_answer(tokenizer, model):
+    records = make_records(4)
+    scores = E.score_pool(model, tokenizer, records, CFG, "perplexity", seed=0, progress=False)
+    for record, row in zip(records, scores):
+        prompt, answer = E.prompt_ids(tokenizer, record, "perplexity"), E.completion_ids(tokenizer, record)
+        ids = torch.tensor([prompt + answer])
+        labels = torch.tensor([[-100] * len(prompt) + answer])
+        with torch.no_grad():
+            loss = model(input_ids=ids, labels=labels).loss  # mean nats over the answer tokens
+        assert row["n_tokens"] == len(answer)
+        assert row["score"] == pytest.approx(math.exp(loss.item()), rel=1e-4)
+
+
 @pytest.mark.parametrize("kind", E.KINDS)
 def test_a_padded_batch_scores_like_each_sample_alone(tokenizer, model, kind):
     records = make_records()
     batched = E.token_entropies(model, tokenizer, records, dict(CFG, batch_size=12), kind, seed=0, progress=False)
     alone = E.token_entropies(model, tokenizer, records, dict(CFG, batch_size=1), kind, seed=0, progress=False)
     lengths = {len(s["tokens"]) for s in batched}
-    assert kind == "teacher_forced" or len(lengths) > 1, "answers should end at different lengths"
+    assert kind in E.REFERENCE_KINDS or len(lengths) > 1, "answers should end at different lengths"
     for b, a in zip(batched, alone):
         assert b["id"] == a["id"]
         assert torch.equal(b["tokens"], a["tokens"])

@@ -1,0 +1,47 @@
+"""``static_difficulty``: the paper's static curriculum. The *base* model's perplexity of
+each reference answer is scored once (round 1, before any training) and fixes a ranking;
+the rounds then walk it from easy to hard (``curriculum.order``), each round a window of N
+samples, the windows spread evenly from the easiest N to the hardest N."""
+
+from __future__ import annotations
+
+from edco.curriculum import RoundContext, Selection, Strategy, register, tie_break_key
+
+
+def window_starts(pool_size: int, n: int, rounds: int) -> list[int]:
+    """Start of each round's window over a ranking of ``pool_size``: evenly spaced, the first
+    at 0 and the last at ``pool_size - n`` (so every round gets N distinct samples)."""
+    if rounds == 1:
+        return [0]
+    span = pool_size - n
+    return [round(r * span / (rounds - 1)) for r in range(rounds)]
+
+
+@register("static_difficulty")
+class StaticDifficulty(Strategy):
+    scores_with_model = True  # once, in round 1
+
+    def __init__(self, pool, config, seed):
+        super().__init__(pool, config, seed)
+        self.scores: dict[str, float] | None = None
+
+    def select(self, ctx: RoundContext) -> Selection:
+        tokens = 0
+        if self.scores is None and ctx.previous:
+            # A resumed run: round 1 scored the base model and saved the scores; the model in
+            # hand now is a later round's, so it must not re-score.
+            self.scores = ctx.previous[0].scores
+        if self.scores is None:
+            self.scores, tokens = self._score(ctx)
+        ranking = sorted(self.scores, key=lambda i: (self.scores[i], tie_break_key(i)))  # easy first
+        if self.config["curriculum"].get("order", "easy_to_hard") == "hard_to_easy":
+            ranking.reverse()
+        start = window_starts(len(ranking), ctx.n, self.config["curriculum"]["rounds"])[ctx.round - 1]
+        fresh = self.scores if tokens else {}
+        return Selection(ids=ranking[start:start + ctx.n], scores=fresh, tokens_generated=tokens)
+
+    def _score(self, ctx: RoundContext) -> tuple[dict[str, float], int]:
+        from edco.estimator import score_pool
+
+        rows = score_pool(ctx.model, ctx.tokenizer, self.pool, self.config["estimator"], "perplexity", seed=ctx.seed)
+        return {row["id"]: row["score"] for row in rows}, sum(row["n_tokens"] for row in rows)
