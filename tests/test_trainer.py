@@ -130,7 +130,7 @@ def test_killed_run_resumes_to_the_same_result(world, monkeypatch, tmp_path):
     assert io.read_jsonl(layout.round_dir(resumed_path, 2) / "selection.jsonl") == ref_sel
 
 
-def test_unimplemented_paradigm_stops_before_training(world):
+def test_unknown_paradigm_stops_before_training(world):
     config, _, _ = world
-    with pytest.raises(Exception, match="grid.paradigms: 'rl' is not implemented"):
-        trainer.run_rounds(config, DOMAIN, MODEL, "rl", "random", 0)
+    with pytest.raises(Exception, match="grid.paradigms: unknown paradigm 'dpo'; use one of sft, rl"):
+        trainer.run_rounds(config, DOMAIN, MODEL, "dpo", "random", 0)
