@@ -286,6 +286,10 @@ def train_grpo(model, tokenizer, records: list[dict], cfg: dict, seed: int, devi
     """GRPO on ``records`` in the given order for ``cfg["steps_per_round"]`` optimiser steps;
     ``model`` is updated in place. Returns per-step logs (loss, grad_norm, reward, entropy, kl,
     completion lengths, ...), one row per optimiser step."""
+    visits = cfg["steps_per_round"] * grpo_prompts_per_step(cfg)
+    log.info("GRPO round: %d steps x %d prompts = %d prompt visits over the %d selected samples (%.2f passes)%s",
+             cfg["steps_per_round"], grpo_prompts_per_step(cfg), visits, len(records), visits / len(records),
+             "; the tail of the selection is not reached" if visits < len(records) else "")
     with tempfile.TemporaryDirectory(prefix="edco-grpo-") as tmp:
         trainer = make_grpo_trainer(model, tokenizer, records, cfg, seed, device, tmp)
         trainer.train()
