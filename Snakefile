@@ -24,6 +24,7 @@ include: "rules/data.smk"
 include: "rules/models.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/estimator.smk"
 include: "rules/report.smk"
 
 
@@ -37,3 +38,4 @@ rule all:
     default_target: True
     input:
         main_table_outputs(),
+        estimator_table_outputs(),

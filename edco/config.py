@@ -46,6 +46,8 @@ def _fill_defaults(schema: dict, instance, root: dict) -> None:
     for key, sub in schema.get("properties", {}).items():
         if key not in instance and "default" in sub:
             instance[key] = copy.deepcopy(sub["default"])
+        elif key not in instance and sub.get("type") == "object" and "properties" in sub:
+            instance[key] = {}  # an omitted section gets its members' defaults
         if key in instance:
             _fill_defaults(sub, instance[key], root)
     extra = schema.get("additionalProperties")
@@ -91,9 +93,6 @@ def _check_cross_references(config: dict, source: str) -> None:
             raise ConfigError(f"{source}: models.{name}.hub_id: required when source is 'hub'")
         if model["source"] == "tiny" and ("tokenizer" not in model or "size" not in model):
             raise ConfigError(f"{source}: models.{name}: a tiny model needs 'tokenizer' and 'size'")
-    if "rl" in config["grid"]["paradigms"] and "rl" not in config:
-        config["rl"] = {}
-        _fill_defaults(yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["rl"], config["rl"], {})
     if config["curriculum"]["n"] and data.get("max_train") and config["curriculum"]["n"] > data["max_train"]:
         raise ConfigError(
             f"{source}: curriculum.n: {config['curriculum']['n']} exceeds data.max_train "

@@ -58,6 +58,17 @@ def main_table_outputs():
     return [f"{tables}/main.csv", f"{tables}/main.md"]
 
 
+def estimator_bench_outputs():
+    return [f"{ROOT}/estimator/{d}/{m}/estimator.csv" for d in GRID["domains"] for m in GRID["models"]]
+
+
+def estimator_table_outputs():
+    if not CFG["estimator_bench"]["enabled"]:
+        return []
+    tables = layout.tables_dir(RUN)
+    return [f"{tables}/estimator.csv", f"{tables}/estimator.md"]
+
+
 def final_checkpoint(wildcards):
     """The model a finished run leaves behind (its last round's checkpoint)."""
     w = wildcards

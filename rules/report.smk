@@ -3,6 +3,7 @@
 
 localrules:
     table,
+    estimator_table,
 
 
 rule table:
@@ -17,3 +18,17 @@ rule table:
         "../envs/edco.yaml"
     shell:
         "python -m edco table --config {input.config} > {log} 2>&1"
+
+
+rule estimator_table:
+    output:
+        estimator_table_outputs(),
+    input:
+        estimator_bench_outputs(),
+        config=RESOLVED_CONFIG,
+    log:
+        f"{ROOT}/logs/report/estimator_table.log",
+    conda:
+        "../envs/edco.yaml"
+    shell:
+        "python -m edco table --config {input.config} --estimator > {log} 2>&1"
