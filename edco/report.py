@@ -23,40 +23,73 @@ log = logging.getLogger("edco.report")
 def _read_eval(path: Path) -> dict:
     if not path.exists():
         raise UserFacingError(f"missing evaluation {path}: run the workflow to produce it (no cell is averaged over fewer seeds)")
-    return io.read_json(path)["summary"]
+    return io.read_json(path)
+
+
+def _correct_matrix(evals: list[dict], mode: str, ids: list[str]):
+    """(seeds x questions) 0/1 array, questions in ``ids`` order."""
+    import numpy as np
+
+    rows = []
+    for report in evals:
+        by_id = {q["id"]: q[mode]["correct"] for q in report["questions"] if mode in q}
+        rows.append([float(by_id[i]) for i in ids])
+    return np.array(rows)
 
 
 def collect(config: dict) -> list[dict]:
-    """One row per (domain, model, paradigm, strategy, mode) with mean/sd over seeds;
-    strategy ``base`` is the untuned model (paradigm ``-``)."""
-    run, grid = config["run"], config["grid"]
+    """One row per (domain, model, paradigm, strategy, mode): mean, sd, 95 % t-interval over
+    seeds, and a paired bootstrap against ``random`` (same questions, same seeds).
+    Strategy ``base`` is the untuned model (paradigm ``-``, one evaluation)."""
+    run, grid, seeds = config["run"], config["grid"], config["seeds"]
     rows = []
     for domain in grid["domains"]:
         for model in grid["models"]:
             base = _read_eval(layout.eval_file(run, domain, model))
-            for mode, summary in base.items():
+            for mode, summary in base["summary"].items():
                 rows.append(_row(domain, model, "-", "base", mode, [summary["accuracy"]]))
             for paradigm in grid["paradigms"]:
-                for strategy in grid["strategies"]:
-                    evals = [_read_eval(layout.eval_file(run, domain, model, paradigm, strategy, s))
-                             for s in config["seeds"]]
-                    for mode in evals[0]:
-                        rows.append(_row(domain, model, paradigm, strategy, mode,
-                                         [e[mode]["accuracy"] for e in evals]))
+                evals = {s: [_read_eval(layout.eval_file(run, domain, model, paradigm, s, seed)) for seed in seeds]
+                         for s in grid["strategies"]}
+                for strategy, runs in evals.items():
+                    for mode in runs[0]["summary"]:
+                        row = _row(domain, model, paradigm, strategy, mode, [e["summary"][mode]["accuracy"] for e in runs])
+                        if strategy != "random" and "random" in evals:
+                            row.update(_versus_random(runs, evals["random"], mode))
+                        rows.append(row)
     return rows
 
 
+def _versus_random(runs: list[dict], random_runs: list[dict], mode: str) -> dict:
+    from edco.stats import paired_bootstrap
+
+    ids = sorted(q["id"] for q in runs[0]["questions"] if mode in q)
+    test = paired_bootstrap(_correct_matrix(runs, mode, ids), _correct_matrix(random_runs, mode, ids))
+    return {"diff_vs_random": test["diff"], "diff_low": test["low"], "diff_high": test["high"], "p_vs_random": test["p"]}
+
+
 def _row(domain, model, paradigm, strategy, mode, accuracies: list[float]) -> dict:
+    from edco.stats import mean_ci
+
+    mean, low, high = mean_ci(accuracies)
     return {
         "domain": domain, "model": model, "paradigm": paradigm, "strategy": strategy, "mode": mode,
-        "mean": statistics.fmean(accuracies),
-        "sd": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
-        "n_seeds": len(accuracies),
+        "mean": mean, "sd": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+        "ci_low": low, "ci_high": high, "n_seeds": len(accuracies),
     }
 
 
+def _cell_text(c: dict) -> str:
+    text = f"{c['mean']:.3f} ± {c['sd']:.3f}"
+    if c["n_seeds"] > 1:
+        text += f" [{c['ci_low']:.2f}, {c['ci_high']:.2f}]"
+    if c.get("p_vs_random") is not None and c.get("p_vs_random") == c.get("p_vs_random"):
+        text += f" Δ{c['diff_vs_random']:+.3f} p={c['p_vs_random']:.3g}"
+    return text
+
+
 def markdown_table(rows: list[dict], mode: str) -> str:
-    """Rows domain x model x paradigm, columns base + strategies, cells mean ± sd."""
+    """Rows domain x model x paradigm, columns base + strategies."""
     strategies = list(dict.fromkeys(r["strategy"] for r in rows if r["strategy"] != "base"))
     cells = {(r["domain"], r["model"], r["paradigm"], r["strategy"]): r for r in rows if r["mode"] == mode}
     header = ["domain", "model", "paradigm", "base", *strategies]
@@ -68,7 +101,7 @@ def markdown_table(rows: list[dict], mode: str) -> str:
         values = [f"{base['mean']:.3f}"]
         for s in strategies:
             c = cells.get((domain, model, paradigm, s))
-            values.append(f"{c['mean']:.3f} ± {c['sd']:.3f} (n={c['n_seeds']})" if c else "—")
+            values.append(_cell_text(c) if c else "—")
         lines.append("| " + " | ".join([domain, model, paradigm, *values]) + " |")
     return "\n".join(lines)
 
@@ -82,7 +115,9 @@ def write_main_table(config: dict) -> list[Path]:
     csv_path, md_path = out / "main.csv", out / "main.md"
     io.write_text(csv_path, frame.to_csv(index=False, float_format="%.4f"))
     modes = list(dict.fromkeys(frame["mode"]))
-    sections = [f"## Accuracy on the test split, {mode} (mean ± sd over seeds)\n\n{markdown_table(rows, mode)}\n"
+    legend = ("Cells: mean ± sd over seeds [95 % t-interval]; Δ = accuracy minus `random` on the same "
+              "questions and seeds, p = two-sided paired bootstrap over questions (10,000 resamples).")
+    sections = [f"## Accuracy on the test split, {mode}\n\n{legend}\n\n{markdown_table(rows, mode)}\n"
                 for mode in modes]
     io.write_text(md_path, f"# Main table — run `{config['run']}`\n\n" + "\n".join(sections))
     return [csv_path, md_path]
