@@ -106,30 +106,43 @@ def _accuracy_per_level(answers: dict[str, dict], rows: dict[str, dict]) -> dict
     return {lvl: sum(v) / len(v) for lvl, v in sorted(by_level.items())}
 
 
+def evaluate_to_file(config: dict, domain: str, model_name: str, checkpoint: str, out: str | Path) -> Path:
+    """Evaluate ``checkpoint`` (a directory, or ``base``) on ``domain``'s test split; write ``out``."""
+    from edco.models import load_model, load_model_from
+
+    device = config.get("compute", {}).get("device", "cpu")
+    if checkpoint == "base":
+        model, tokenizer = load_model(config["run"], model_name, device)
+    else:
+        model, tokenizer = load_model_from(checkpoint, device)
+    test_file = layout.data_file(config["run"], domain, "test")
+    log.info("evaluating %s (%s) on %s -> %s", model_name, checkpoint, test_file, out)
+    report = evaluate_model(model, tokenizer, config, domain, test_file)
+    report.update({"domain": domain, "model": model_name, "checkpoint": checkpoint})
+    io.write_json(out, report)
+    return Path(out)
+
+
 def cli_evaluate(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m edco evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True)
-    parser.add_argument("--domain", required=True)
+    parser.add_argument("--domain", required=True, action="append",
+                        help="repeatable; with several domains, outputs go to their standard paths")
     parser.add_argument("--model", required=True, help="model name (config key)")
     parser.add_argument("--checkpoint", required=True, help="a checkpoint directory, or 'base'")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", help="output JSON (one domain only); default: the standard eval path")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     import torch
 
-    from edco.models import load_model, load_model_from
-
     config = load_config(args.config)
     torch.set_num_threads(config.get("compute", {}).get("threads", 1))
-    device = config.get("compute", {}).get("device", "cpu")
-    if args.checkpoint == "base":
-        model, tokenizer = load_model(config["run"], args.model, device)
-    else:
-        model, tokenizer = load_model_from(args.checkpoint, device)
-    test_file = layout.data_file(config["run"], args.domain, "test")
-    log.info("evaluating %s on %s -> %s", args.checkpoint, test_file, args.out)
-    report = evaluate_model(model, tokenizer, config, args.domain, test_file)
-    report.update({"domain": args.domain, "model": args.model, "checkpoint": args.checkpoint})
-    io.write_json(args.out, report)
+    if args.out and len(args.domain) > 1:
+        parser.error("--out takes one --domain")
+    if not args.out and args.checkpoint != "base":
+        parser.error("--out is required for a checkpoint other than 'base'")
+    for domain in args.domain:
+        out = args.out or layout.eval_file(config["run"], domain, args.model)
+        evaluate_to_file(config, domain, args.model, args.checkpoint, out)
     return 0

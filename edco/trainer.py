@@ -447,11 +447,20 @@ def cli_train(argv: list[str]) -> int:
     parser.add_argument("--model", required=True)
     parser.add_argument("--paradigm", required=True, choices=["sft", "rl"])
     parser.add_argument("--strategy", required=True)
-    parser.add_argument("--seed", required=True, type=int)
+    parser.add_argument("--seed", required=True, type=int, action="append",
+                        help="repeatable: several seeds run one after the other in this process")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="also evaluate each run's final model (saves a process start per run)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = load_config(args.config)
     torch.set_num_threads(config.get("compute", {}).get("threads", 1))
-    path = run_rounds(config, args.domain, args.model, args.paradigm, args.strategy, args.seed)
-    log.info("done: %s (final model in %s)", path / "run.json", path / "final")
+    for seed in args.seed:
+        path = run_rounds(config, args.domain, args.model, args.paradigm, args.strategy, seed)
+        log.info("done: %s (final model in %s)", path / "run.json", path / "final")
+        if args.evaluate:
+            from edco.evaluate import evaluate_to_file
+
+            out = layout.eval_file(config["run"], args.domain, args.model, args.paradigm, args.strategy, seed)
+            evaluate_to_file(config, args.domain, args.model, str(path / "final"), out)
     return 0

@@ -34,6 +34,7 @@ rule estimator_bench:
         checkpoint=bench_checkpoint,
         extra=bench_limit_args,
         out_dir=bench_out_dir,
+        script=os.path.join(workflow.basedir, "benchmarks", "estimator_bench.py"),
     log:
         f"{ROOT}/logs/estimator/{{domain}}/{{model}}.log",
     benchmark:
@@ -42,6 +43,6 @@ rule estimator_bench:
     conda:
         "../envs/edco.yaml"
     shell:
-        "python benchmarks/estimator_bench.py --config {input.config} --domain {wildcards.domain}"
+        "python {params.script} --config {input.config} --domain {wildcards.domain}"
         " --model {wildcards.model} --checkpoint {params.checkpoint} --out-dir {params.out_dir}"
         " {params.extra} --no-progress > {log} 2>&1"

@@ -1,37 +1,42 @@
-# Evaluation with lm-eval on the test split: the base model (round 0) and every run.
+# Evaluation with lm-eval on the test split: the base model (round 0, every domain in one
+# job per model) and, with compute.job = run, every run (with job = cell, train_cell does it).
 
 
 rule evaluate_base:
     output:
-        f"{ROOT}/eval/{{domain}}/{{model}}/base.json",
+        expand(f"{ROOT}/eval/{{domain}}/{{model}}/base.json", domain=GRID["domains"], allow_missing=True),
     input:
-        test=f"{ROOT}/data/{{domain}}/test.jsonl",
+        tests=expand(f"{ROOT}/data/{{domain}}/test.jsonl", domain=GRID["domains"]),
         model=f"{ROOT}/models/{{model}}/manifest.json",
         config=RESOLVED_CONFIG,
-    log:
-        f"{ROOT}/logs/eval/{{domain}}/{{model}}/base.log",
-    threads: 1
-    conda:
-        "../envs/edco.yaml"
-    shell:
-        "python -m edco evaluate --config {input.config} --domain {wildcards.domain}"
-        " --model {wildcards.model} --checkpoint base --out {output} > {log} 2>&1"
-
-
-rule evaluate_run:
-    output:
-        f"{ROOT}/eval/{{domain}}/{{model}}/{{paradigm}}/{{strategy}}/seed{{seed}}.json",
-    input:
-        test=f"{ROOT}/data/{{domain}}/test.jsonl",
-        run=f"{ROOT}/runs/{{domain}}/{{model}}/{{paradigm}}/{{strategy}}/seed{{seed}}/run.json",
-        config=RESOLVED_CONFIG,
     params:
-        checkpoint=final_checkpoint,
+        domains=" ".join(f"--domain {d}" for d in GRID["domains"]),
     log:
-        f"{ROOT}/logs/eval/{{domain}}/{{model}}/{{paradigm}}/{{strategy}}/seed{{seed}}.log",
+        f"{ROOT}/logs/eval/base/{{model}}.log",
     threads: 1
     conda:
         "../envs/edco.yaml"
     shell:
-        "python -m edco evaluate --config {input.config} --domain {wildcards.domain}"
-        " --model {wildcards.model} --checkpoint {params.checkpoint} --out {output} > {log} 2>&1"
+        "python -m edco evaluate --config {input.config} {params.domains}"
+        " --model {wildcards.model} --checkpoint base > {log} 2>&1"
+
+
+if CFG["compute"]["job"] == "run":
+
+    rule evaluate_run:
+        output:
+            EVAL_RUN,
+        input:
+            test=f"{ROOT}/data/{{domain}}/test.jsonl",
+            run=f"{RUN_DIR}/run.json",
+            config=RESOLVED_CONFIG,
+        params:
+            checkpoint=final_checkpoint,
+        log:
+            f"{ROOT}/logs/eval/{CELL_LOG}/seed{{seed}}.log",
+        threads: 1
+        conda:
+            "../envs/edco.yaml"
+        shell:
+            "python -m edco evaluate --config {input.config} --domain {wildcards.domain}"
+            " --model {wildcards.model} --checkpoint {params.checkpoint} --out {output} > {log} 2>&1"

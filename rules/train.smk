@@ -1,21 +1,54 @@
-# One job = one run: every curriculum round of (domain, model, paradigm, strategy, seed).
+# Training: every curriculum round of (domain, model, paradigm, strategy, seed).
+# compute.job = run: one job per run (and one evaluate_run job per run, rules/evaluate.smk);
+# compute.job = cell: one job trains and evaluates all seeds of a cell in one process.
+
+RUN_DIR = f"{ROOT}/runs/{{domain}}/{{model}}/{{paradigm}}/{{strategy}}/seed{{seed}}"
+EVAL_RUN = f"{ROOT}/eval/{{domain}}/{{model}}/{{paradigm}}/{{strategy}}/seed{{seed}}.json"
+CELL_LOG = "{domain}/{model}/{paradigm}/{strategy}"
 
 
-rule train:
-    output:
-        f"{ROOT}/runs/{{domain}}/{{model}}/{{paradigm}}/{{strategy}}/seed{{seed}}/run.json",
-    input:
-        train=f"{ROOT}/data/{{domain}}/train.jsonl",
-        model=f"{ROOT}/models/{{model}}/manifest.json",
-        config=RESOLVED_CONFIG,
-    log:
-        f"{ROOT}/logs/train/{{domain}}/{{model}}/{{paradigm}}/{{strategy}}/seed{{seed}}.log",
-    benchmark:
-        f"{ROOT}/benchmarks/train/{{domain}}/{{model}}/{{paradigm}}/{{strategy}}/seed{{seed}}.tsv"
-    threads: 1
-    conda:
-        "../envs/edco.yaml"
-    shell:
-        "python -m edco train --config {input.config} --domain {wildcards.domain}"
-        " --model {wildcards.model} --paradigm {wildcards.paradigm}"
-        " --strategy {wildcards.strategy} --seed {wildcards.seed} > {log} 2>&1"
+if CFG["compute"]["job"] == "run":
+
+    rule train:
+        output:
+            f"{RUN_DIR}/run.json",
+        input:
+            train=f"{ROOT}/data/{{domain}}/train.jsonl",
+            model=f"{ROOT}/models/{{model}}/manifest.json",
+            config=RESOLVED_CONFIG,
+        log:
+            f"{ROOT}/logs/train/{CELL_LOG}/seed{{seed}}.log",
+        benchmark:
+            f"{ROOT}/benchmarks/train/{CELL_LOG}/seed{{seed}}.tsv"
+        threads: 1
+        conda:
+            "../envs/edco.yaml"
+        shell:
+            "python -m edco train --config {input.config} --domain {wildcards.domain}"
+            " --model {wildcards.model} --paradigm {wildcards.paradigm}"
+            " --strategy {wildcards.strategy} --seed {wildcards.seed} > {log} 2>&1"
+
+else:
+
+    rule train_cell:
+        output:
+            runs=expand(f"{RUN_DIR}/run.json", seed=CFG["seeds"], allow_missing=True),
+            evals=expand(EVAL_RUN, seed=CFG["seeds"], allow_missing=True),
+        input:
+            train=f"{ROOT}/data/{{domain}}/train.jsonl",
+            test=f"{ROOT}/data/{{domain}}/test.jsonl",
+            model=f"{ROOT}/models/{{model}}/manifest.json",
+            config=RESOLVED_CONFIG,
+        params:
+            seeds=" ".join(f"--seed {s}" for s in CFG["seeds"]),
+        log:
+            f"{ROOT}/logs/train/{CELL_LOG}/cell.log",
+        benchmark:
+            f"{ROOT}/benchmarks/train/{CELL_LOG}/cell.tsv"
+        threads: 1
+        conda:
+            "../envs/edco.yaml"
+        shell:
+            "python -m edco train --config {input.config} --domain {wildcards.domain}"
+            " --model {wildcards.model} --paradigm {wildcards.paradigm}"
+            " --strategy {wildcards.strategy} {params.seeds} --evaluate > {log} 2>&1"

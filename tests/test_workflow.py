@@ -36,9 +36,13 @@ def test_dry_run_lists_the_whole_grid(name):
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
     runs = grid_size(config)
-    assert counts["train"] == runs
-    assert counts["evaluate_run"] == runs
-    assert counts["evaluate_base"] == len(config["grid"]["domains"]) * len(config["grid"]["models"])
+    if config.get("compute", {}).get("job", "run") == "cell":
+        assert counts["train_cell"] == runs // len(config["seeds"])
+        assert "train" not in counts and "evaluate_run" not in counts
+    else:
+        assert counts["train"] == runs
+        assert counts["evaluate_run"] == runs
+    assert counts["evaluate_base"] == len(config["grid"]["models"])
     assert counts["table"] == 1
 
 
