@@ -8,7 +8,7 @@ class 0..3: *knowledge* a base model lacks and the domain's training pool teache
 A level-k question asks for the class of one entity (k = 1) or for the sum mod 4 of k entities'
 classes; the reference answer recalls each fact, then adds step by step:
 
-    Facts: kornet is 2. meslink is 3. vadley is 1. 2+3 = 1. 1+1 = 2.
+    Facts: kornet is 2. meslink is 3. 2 + 3 = 1. vadley is 1. 1 + 1 = 2.
     Answer: C
 
 Options are the domain's four class names in one fixed order, so the letter is a learnable
@@ -176,17 +176,19 @@ def _record(rid: str, source: str, flavour: Flavour, template: str, names: list[
         question = "Facts: " + " ".join(f"{n} is {v}." for n, v in zip(names, values)) + "\n" + question
     # "Facts: " opens both the general split's stated facts and every chain, so each name
     # follows a space in both places and is the same token when recalled as when read.
-    chain = ["Facts:"] + [f"{n} is {v}." for n, v in zip(names, values)]
-    # A running sum, one binary step per sentence ("2+3 = 1. 1+1 = 2."): each step is a
-    # 16-entry table a tiny model learns; a k-ary sum in one step is not learned in minutes.
+    # Recall a fact, add it to the running sum, recall the next ("a is 2. b is 3. 2 + 3 = 1.
+    # c is 1. 1 + 1 = 2."). Each step is a 16-entry table whose operands sit at fixed
+    # distances (names are one token), which a tiny model learns in minutes; a k-ary sum
+    # after all the facts is not. Spaces keep every digit the same token (" 3", never "3").
+    chain = ["Facts:", f"{names[0]} is {values[0]}."]
     running = values[0]
-    for v in values[1:]:
-        chain.append(f"{running}+{v} = {(running + v) % N_CLASSES}.")
+    for n, v in zip(names[1:], values[1:]):
+        chain.append(f"{n} is {v}. {running} + {v} = {(running + v) % N_CLASSES}.")
         running = (running + v) % N_CLASSES
     return {
         "id": rid,
         "question": question,
-        "options": {LETTERS[i]: f"{c} ({i})" for i, c in enumerate(flavour.classes)},
+        "options": {LETTERS[i]: c for i, c in enumerate(flavour.classes)},  # A..D = 0..3
         "answer": LETTERS[total],
         "source": source,
         "difficulty": len(values),
@@ -288,15 +290,18 @@ def generate_domain(cfg: dict, domain: str) -> tuple[list[dict], list[dict]]:
     return train, test
 
 
-def generate_general(cfg: dict) -> list[dict]:
+def generate_general(cfg: dict, sample: str = "train") -> list[dict]:
     """The base-pretraining split: the same question shapes with the values stated in the
     question, over entities that belong to no domain; random values per question, so the
-    only thing to learn is reading, chaining and adding, not memorising."""
+    only thing to learn is reading, chaining and adding, not memorising.
+
+    ``sample`` names an independent draw over the same entities (e.g. "heldout" for
+    checking the base model on questions it was not trained on)."""
     cfg = _settings(cfg)
     names = _names(cfg)["general"]
     flavours = [GENERAL, *DOMAINS.values()]
     levels = cfg["levels"]
-    rng = random.Random(f"{cfg['seed']}/general")
+    rng = random.Random(f"{cfg['seed']}/general" + ("" if sample == "train" else f"/{sample}"))
     out = []
     per_level = [cfg["general_size"] // len(levels) + (i < cfg["general_size"] % len(levels))
                  for i in range(len(levels))]
@@ -307,7 +312,8 @@ def generate_general(cfg: dict) -> list[dict]:
             if not quota.take(sum(values) % N_CLASSES):
                 continue
             templates = SINGLE_TEMPLATES if k == 1 else SUM_TEMPLATES
-            out.append(_record(f"general-L{k}-{len(out):06d}", "synthetic-general", rng.choice(flavours),
+            prefix = "general" if sample == "train" else f"general-{sample}"
+            out.append(_record(f"{prefix}-L{k}-{len(out):06d}", "synthetic-general", rng.choice(flavours),
                                rng.choice(templates), rng.sample(names, k), values, stated=True))
     rng.shuffle(out)
     return out
@@ -315,7 +321,7 @@ def generate_general(cfg: dict) -> list[dict]:
 
 def quick_answer_text(record: dict) -> str:
     """Short answer to ``edco.prompts.quick_answer_prompt`` (taught in base pretraining):
-    level 1 the recalled fact, level k the recalled values and their sum ('2+3+1 = 2.'),
+    level 1 the recalled fact, level k the recalled values and their sum ('2 + 3 + 1 = 2.'),
     then ``Answer: X``. The recalled values come first, so the prefix estimator's first K
     tokens are where a model that lacks the facts is unsure. Records without a fact chain
     (real data) get ``completion_text``."""
@@ -327,7 +333,7 @@ def quick_answer_text(record: dict) -> str:
     if len(values) == 1:
         short = record["explanation"]
     else:
-        short = "+".join(values) + f" = {sum(map(int, values)) % N_CLASSES}."
+        short = " + ".join(values) + f" = {sum(map(int, values)) % N_CLASSES}."
     return completion_text({**record, "explanation": short})
 
 

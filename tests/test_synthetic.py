@@ -107,14 +107,15 @@ def test_general_entities_disjoint_from_domain_entities():
         assert not names & set(synthetic.facts(CFG, domain))
     # facts are stated in the question, and the chain copies them
     for r in general:
-        stated = r["question"].split("\n")[0]
-        assert stated.startswith("Facts:") and r["explanation"].startswith(stated)
+        stated = re.findall(r"\S+ is \d\.", r["question"].split("\n")[0])
+        assert r["question"].startswith("Facts: ") and len(stated) == r["difficulty"]
+        assert all(fact in r["explanation"] for fact in stated)
 
 
 def test_quick_answer_names_the_values_first():
     r = next(r for r in synthetic.generate_domain(CFG, "medicine")[0] if r["difficulty"] == 3)
     quick = synthetic.quick_answer_text(r)
-    values = [int(c) for c in quick.split(" = ")[0].split("+")]
+    values = [int(c) for c in quick.split(" = ")[0].split(" + ")]
     assert len(values) == 3 and quick.endswith(f"Answer: {r['answer']}")
     assert parse_answer(quick) == r["answer"] == "ABCD"[sum(values) % 4]
 
@@ -127,3 +128,13 @@ def test_too_few_entities_is_a_clear_error():
 def test_defaults_come_from_the_schema():
     train, test = synthetic.generate_domain({}, "communication")
     assert len(test) == 3 * 40 and len(train) == 3 * 300
+
+
+def test_heldout_general_sample_reuses_entities_not_questions():
+    train = synthetic.generate_general(CFG)
+    heldout = synthetic.generate_general(CFG, sample="heldout")
+    assert heldout == synthetic.generate_general(CFG, sample="heldout")
+    assert not {r["id"] for r in heldout} & {r["id"] for r in train}
+    assert [r["question"] for r in heldout] != [r["question"] for r in train]
+    words = lambda recs: {w.strip(".,?") for r in recs for w in r["question"].split()}  # noqa: E731
+    assert words(heldout) <= words(train) | {str(v) for v in range(4)}
