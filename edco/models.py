@@ -324,16 +324,16 @@ def base_pretrain(model, tokenizer, records: list[dict], pretrain_cfg: dict, pro
     quick_fraction = pretrain_cfg.get("quick_fraction", 0.25)
     rng = random.Random(pretrain_cfg.get("seed", 0))
     examples = [encode_chat(tokenizer, r) for r in records] + [encode_quick(tokenizer, r) for r in records]
-    n = len(records)
     # Each batch item: a random record, in the quick format with probability quick_fraction.
+    n = len(records)
     batches = [[rng.randrange(n) + (n if rng.random() < quick_fraction else 0) for _ in range(batch)]
                for _ in range(steps)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     losses = train_steps(model, examples, batches, learning_rate=pretrain_cfg.get("learning_rate", 3e-3),
                          schedule=pretrain_cfg.get("schedule", "cosine"), weight_decay=0.0,
                          pad_id=tokenizer.pad_token_id, progress=progress, desc="base-pretrain")
     tail = losses[-min(len(losses), 20):]
-    return {"steps": steps, "seconds": time.perf_counter() - t0,
+    return {"steps": steps, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
             "final_loss": sum(tail) / len(tail) if tail else None}
 
 
@@ -400,10 +400,16 @@ def _training_records(config: dict) -> tuple[list[dict], list[dict]]:
     return io.read_jsonl(general_path), domain_train
 
 
-def build_base_model(config: dict, name: str, progress: bool = True):
-    """Tokenizer + model + base pretraining of tiny model ``name``; returns (model, tok, manifest)."""
+def build_base_model(config: dict, name: str, general: list[dict] | None = None,
+                     domain_train: list[dict] | None = None, progress: bool = True):
+    """Tokenizer + model + base pretraining of tiny model ``name``; returns (model, tok, manifest).
+
+    The tokenizer learns from the general split and the domains' *training* splits (never a
+    test split); pretraining sees the general split only. Records default to the run's files.
+    """
     model_cfg = config["models"][name]
-    general, domain_train = _training_records(config)
+    if general is None or domain_train is None:
+        general, domain_train = _training_records(config)
     t0 = time.perf_counter()
     tokenizer = build_tokenizer(model_cfg, corpus_texts(general + domain_train))
     model = build_model(model_cfg, tokenizer)
@@ -412,7 +418,8 @@ def build_base_model(config: dict, name: str, progress: bool = True):
     manifest = {
         "name": name, "source": "tiny", "arch": model_cfg["arch"], "config": model_cfg,
         "params": n_params(model), "vocab": len(tokenizer), "pretrain_steps": stats["steps"],
-        "pretrain_seconds": round(stats["seconds"], 2), "final_loss": stats["final_loss"],
+        "pretrain_seconds": round(stats["seconds"], 2), "pretrain_cpu_seconds": round(stats["cpu_seconds"], 2),
+        "final_loss": stats["final_loss"],
         "total_seconds": round(time.perf_counter() - t0, 2), "torch_threads": torch.get_num_threads(),
     }
     return model, tokenizer, manifest
