@@ -26,7 +26,13 @@ _REGISTRY: dict[str, type["Strategy"]] = {}
 
 @dataclass
 class RoundContext:
-    """What a strategy may look at when it picks round ``round`` (1-based)."""
+    """What a strategy may look at when it picks round ``round`` (1-based).
+
+    ``previous[i]`` and ``feedback[i]`` describe round ``i + 1``: its selection (ids in
+    order, the scores it wrote) and what ``Strategy.update`` received after training it
+    (``{"round", "steps"}``, the per-step trainer logs). The trainer reads both back from
+    disk each round, so a resumed run hands a strategy the same history as an unbroken one.
+    """
 
     round: int
     n: int
@@ -35,6 +41,7 @@ class RoundContext:
     model: Any = None
     tokenizer: Any = None
     previous: list["Selection"] = field(default_factory=list)
+    feedback: list[dict] = field(default_factory=list)
 
 
 @dataclass

@@ -341,6 +341,12 @@ def _previous_selections(run_path: Path, upto: int) -> list[curriculum.Selection
     return selections
 
 
+def _previous_feedback(run_path: Path, upto: int) -> list[dict]:
+    """What ``strategy.update`` received after rounds 1..upto, read back from metrics.jsonl."""
+    return [{"round": r, "steps": io.read_jsonl(layout.round_dir(run_path, r) / "metrics.jsonl")}
+            for r in range(1, upto + 1)]
+
+
 def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strategy_name: str, seed: int) -> Path:
     """Run (or resume) every round of one run; return the run directory."""
     from edco.models import load_model, load_model_from
@@ -376,7 +382,8 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         out = layout.round_dir(run_path, r)
         log.info("round %d/%d  %s  -> %s", r, rounds, strategy_name, out)
         ctx = curriculum.RoundContext(round=r, n=n, seed=seed, config=config, model=model,
-                                      tokenizer=tokenizer, previous=_previous_selections(run_path, r - 1))
+                                      tokenizer=tokenizer, previous=_previous_selections(run_path, r - 1),
+                                      feedback=_previous_feedback(run_path, r - 1))
         t0 = time.perf_counter()
         selection = strategy.select(ctx)
         t1 = time.perf_counter()
