@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import logging
+import math
 import pkgutil
+import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from edco.errors import UserFacingError
+
+log = logging.getLogger("edco.curriculum")
 
 _REGISTRY: dict[str, type["Strategy"]] = {}
 
@@ -120,21 +125,70 @@ def top_n(scores: dict[str, float], n: int) -> list[str]:
     return ranked[:n]
 
 
+def jaccard(a, b) -> float:
+    """|A & B| / |A | B| of two id collections (1.0 for two empty ones)."""
+    a, b = set(a), set(b)
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
 class EntropyTopN(Strategy):
-    """EDCO's rule: each round the current model re-scores the whole pool by inference
-    entropy (``estimator_kind``); the round trains on the top-N, most uncertain first."""
+    """EDCO's rule: each round the current model re-scores the whole pool with estimator
+    ``estimator_kind`` (inference entropy; ``perplexity`` for its cheap twin); the round trains
+    on the top-N, highest score (most uncertain) first.
+
+    Two cheaper variants hook in here, both off by default (the paper's rule):
+    ``rescore_fraction() < 1`` re-scores only a seeded random subset of the pool each round
+    (plus any id without a score yet, so round 1 scores everything) and carries every other
+    id's latest score over from the previous round; ``stop_overlap()`` = t stops re-scoring
+    once the last two selections overlap (Jaccard) >= t, after which the last scores, and so
+    the last selection, are reused. Both read only ``ctx.previous``, so they resume exactly.
+    A round's ``scores`` is always the full table (fresh and carried), which is what the next
+    round carries from.
+    """
 
     scores_with_model = True
     estimator_kind = "prefix"
 
+    def rescore_fraction(self) -> float:
+        """Fraction of the pool re-scored per round; 1.0 (the paper) = all of it."""
+        return 1.0
+
+    def stop_overlap(self) -> float | None:
+        """Jaccard overlap of the last two selections that stops re-scoring; None (the paper) = never."""
+        return None
+
     def select(self, ctx: RoundContext) -> Selection:
         from edco.estimator import score_pool
 
-        rows = score_pool(ctx.model, ctx.tokenizer, self.pool, self.config["estimator"], self.estimator_kind,
+        last = dict(ctx.previous[-1].scores) if ctx.previous else {}
+        threshold = self.stop_overlap()
+        if threshold is not None and len(ctx.previous) >= 2 and len(last) == len(self.pool):
+            overlap = jaccard(ctx.previous[-1].ids, ctx.previous[-2].ids)
+            if overlap >= threshold:
+                log.info("round %d: selections of rounds %d and %d overlap %.3f >= %.3f; not re-scoring",
+                         ctx.round, ctx.round - 2, ctx.round - 1, overlap, threshold)
+                return Selection(ids=top_n(last, ctx.n), scores=last)
+        due = self.rescore_ids(ctx, last)
+        records = [r for r in self.pool if r["id"] in due]
+        rows = score_pool(ctx.model, ctx.tokenizer, records, self.config["estimator"], self.estimator_kind,
                           seed=ctx.seed * 1000 + ctx.round)
-        scores = {row["id"]: row["score"] for row in rows}
+        fresh = {row["id"]: row["score"] for row in rows}
+        if len(fresh) < len(self.pool):
+            log.info("round %d: re-scored %d of %d samples, %d scores carried over",
+                     ctx.round, len(fresh), len(self.pool), len(self.pool) - len(fresh))
+        scores = {r["id"]: fresh[r["id"]] if r["id"] in fresh else last[r["id"]] for r in self.pool}
         return Selection(ids=top_n(scores, ctx.n), scores=scores,
                          tokens_generated=sum(row["n_tokens"] for row in rows))
+
+    def rescore_ids(self, ctx: RoundContext, last: dict[str, float]) -> set[str]:
+        """Ids to score this round: all of them (the paper), or ``rescore_fraction`` of the
+        pool drawn with a (seed, round) generator plus every id ``last`` has no score for."""
+        fraction = self.rescore_fraction()
+        if fraction >= 1.0 or not last:
+            return set(self.by_id)
+        k = math.ceil(fraction * len(self.pool))
+        drawn = random.Random(f"rescore-{ctx.seed}-{ctx.round}").sample(sorted(self.by_id), k)
+        return set(drawn) | {i for i in self.by_id if i not in last}
 
 
 def check_budget(n: int, pool_size: int, where: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 import edco.estimator
 from edco import curriculum
-from edco.curriculum import RoundContext, Selection
+from edco.curriculum import RoundContext, Selection, jaccard
 
 from baselines.answer_complexity import sentence_count
 
@@ -132,5 +132,91 @@ def test_ppl_dynamic_rescores_perplexity_each_round(scorer):
     assert first.ids == ["s4", "s7", "s0"]
     assert second.ids == ["s5", "s8", "s1"]
     assert second.tokens_generated == 20
+
+
+# --------------------------------------------------------------------------- edco_partial
+POOL20 = [{"id": f"s{i:02d}", "question": f"q{i}"} for i in range(20)]
+
+
+def partial_scores(i, model):
+    return i if model == 1 else 100 - i  # round 2's model reverses the ranking
+
+
+def test_edco_partial_rescores_a_seeded_fraction_and_carries_the_rest(scorer):
+    fake = scorer(partial_scores)
+    s, _ = strategy("edco_partial", POOL20, {"rescore_fraction": 0.25}, seed=3)
+    first = s.select(ctx(1, 4, seed=3, model=1))
+    assert fake.calls[0]["ids"] == [r["id"] for r in POOL20]  # round 1: everything
+    assert fake.calls[0]["kind"] == "prefix"
+    assert first.ids == ["s19", "s18", "s17", "s16"]
+
+    second = s.select(ctx(2, 4, seed=3, model=2, previous=[first]))
+    rescored = ["s00", "s09", "s15", "s16", "s18"]  # ceil(0.25 x 20) = 5, drawn with (seed 3, round 2)
+    assert fake.calls[1]["ids"] == rescored
+    assert second.tokens_generated == 2 * 5
+    expected = {f"s{i:02d}": float(i) for i in range(20)} | {sid: 100.0 - int(sid[1:]) for sid in rescored}
+    assert second.scores == expected
+    # fresh s00 100, s09 91, s15 85, s16 84 beat the carried s19 19
+    assert second.ids == ["s00", "s09", "s15", "s16"]
+
+    # the draw depends on (seed, round) only: another instance, same seed -> the same ids
+    again, _ = strategy("edco_partial", POOL20, {"rescore_fraction": 0.25}, seed=3)
+    again.select(ctx(2, 4, seed=3, model=2, previous=[first]))
+    other_seed, _ = strategy("edco_partial", POOL20, {"rescore_fraction": 0.25}, seed=4)
+    other_seed.select(ctx(2, 4, seed=4, model=2, previous=[first]))
+    assert fake.calls[2]["ids"] == rescored
+    assert fake.calls[3]["ids"] == ["s03", "s07", "s13", "s14", "s19"]
+
+    # an id the previous round has no score for is always re-scored
+    gap = Selection(ids=first.ids, scores={k: v for k, v in first.scores.items() if k != "s01"})
+    s.select(ctx(2, 4, seed=3, model=2, previous=[gap]))
+    assert fake.calls[4]["ids"] == sorted(rescored + ["s01"])
+
+
+def test_edco_partial_at_fraction_one_is_edco(scorer):
+    fake = scorer(partial_scores)
+    partial, _ = strategy("edco_partial", POOL20, {"rescore_fraction": 1.0})
+    edco, _ = strategy("edco", POOL20)
+    picks = {}
+    for name, s in (("partial", partial), ("edco", edco)):
+        first = s.select(ctx(1, 4, model=1))
+        picks[name] = (first, s.select(ctx(2, 4, model=2, previous=[first])))
+    assert [c["ids"] for c in fake.calls] == [[r["id"] for r in POOL20]] * 4
+    assert picks["partial"] == picks["edco"]
+
+
+# --------------------------------------------------------------------------- edco_early_stop
+def drifting(i, model):
+    return i + (100 if model >= 2 and i == 0 else 0)  # from round 2 on, s0 jumps to the top
+
+
+@pytest.mark.parametrize("threshold, rescored_rounds", [
+    (0.6, [1, 2]),           # rounds 1-2 overlap 0.6: round 3 reuses round 2, and so does round 4
+    (0.7, [1, 2, 3]),        # round 3 re-scores, picks round 2's set again (overlap 1): round 4 stops
+    (None, [1, 2, 3, 4]),    # never stops: edco
+])
+def test_edco_early_stop_freezes_once_selections_overlap(scorer, threshold, rescored_rounds):
+    fake = scorer(drifting)
+    s, _ = strategy("edco_early_stop", POOL10, {"stop_overlap": threshold})
+    picks = []
+    for r in (1, 2, 3, 4):
+        picks.append(s.select(ctx(r, 4, model=r, previous=picks)))
+    assert [c["model"] for c in fake.calls] == rescored_rounds
+    # rounds 1 and 2: {s9 s8 s7 s6} vs {s0 s9 s8 s7}: Jaccard 3/5 = 0.6
+    assert picks[0].ids == ["s9", "s8", "s7", "s6"]
+    assert picks[1].ids == ["s0", "s9", "s8", "s7"]
+    assert jaccard(picks[0].ids, picks[1].ids) == pytest.approx(0.6)
+    # whether frozen or re-scored, rounds 3-4 pick the same here; frozen rounds generate nothing
+    assert picks[2].ids == picks[3].ids == picks[1].ids
+    assert picks[2].scores == picks[1].scores
+    assert [p.tokens_generated for p in picks] == [20 if r in rescored_rounds else 0 for r in (1, 2, 3, 4)]
+
+
+def test_edco_early_stop_needs_two_selections(scorer):
+    fake = scorer(drifting)
+    s, _ = strategy("edco_early_stop", POOL10, {"stop_overlap": 0.0})
+    first = s.select(ctx(1, 4, model=1))
+    s.select(ctx(2, 4, model=2, previous=[first]))
+    assert len(fake.calls) == 2  # round 2 has only one earlier selection: it re-scores
 
 
