@@ -5,13 +5,18 @@ two of them end to end through ``run_rounds`` on a tiny model."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from test_trainer import DOMAIN, MODEL, world  # noqa: F401  (the tiny world fixture)
 
 import edco.estimator
-from edco import curriculum
+from edco import curriculum, io, layout, trainer
 from edco.curriculum import RoundContext, Selection, jaccard
+from edco.errors import UserFacingError
 
 from baselines.answer_complexity import sentence_count
+from baselines.ucb_bandit import quantile_arms, round_gain, ucb_indices
 
 
 class WordTokenizer:
@@ -220,3 +225,140 @@ def test_edco_early_stop_needs_two_selections(scorer):
     assert len(fake.calls) == 2  # round 2 has only one earlier selection: it re-scores
 
 
+# --------------------------------------------------------------------------- ucb_bandit
+def test_round_gain_is_loss_drop_or_reward_gain():
+    sft = [{"loss": v} for v in (4.0, 3.0, 99.0, 1.0, 0.0)]  # odd: the middle step is left out
+    assert round_gain(sft) == 3.0  # (4 + 3) / 2 - (1 + 0) / 2
+    grpo = [{"loss": 0.0, "reward": v} for v in (0.25, 0.25, 0.5, 1.0)]
+    assert round_gain(grpo) == 0.5  # (0.5 + 1) / 2 - (0.25 + 0.25) / 2
+    assert round_gain([{"loss": 2.0}]) == 0.0 and round_gain([]) == 0.0
+
+
+def test_ucb1_indices():
+    index = ucb_indices([1, 2, 0], [0.5, 1.0, 0.0], c=1.0)
+    assert index[0] == pytest.approx(0.5 + math.sqrt(2 * math.log(3)))
+    assert index[1] == pytest.approx(0.5 + math.sqrt(math.log(3)))
+    assert index[2] == math.inf
+    assert ucb_indices([1, 1], [0.2, 0.1], c=0.0) == [0.2, 0.1]
+
+
+BANDIT_POOL = ([record(f"e{i}", "q", difficulty=1) for i in range(4)]
+               + [record(f"m{i}", "q", difficulty=2) for i in range(4)]
+               + [record(f"h{i}", "q", difficulty=3) for i in range(2)])
+
+
+def losses(*values):
+    return [{"loss": v, "grad_norm": 1.0} for v in values]
+
+
+def test_ucb_bandit_pulls_by_ucb1_with_known_rewards_and_resumes():
+    s, _ = strategy("ucb_bandit", BANDIT_POOL, {"ucb_c": 1.0})
+    assert [len(a) for a in s.arms] == [4, 4, 2]  # one arm per difficulty level, easiest first
+    steps = {1: losses(2.0, 1.0), 2: losses(2.0, 1.5), 3: losses(1.0, 1.3)}  # gains 1.0, 0.5, -0.3
+    picks = []
+    for r in (1, 2, 3, 4):
+        picks.append(s.select(ctx(r, 3, previous=picks)))
+        s.update({"round": r, "steps": steps.get(r, [])})
+    # rounds 1-3: the unplayed arm (+inf), easiest first; round 3's arm has 2 < N = 3 samples,
+    # so the third comes from the best other arm: level 1, 1 + sqrt(2 ln 2) > 0.5 + sqrt(2 ln 2)
+    assert [p.ids for p in picks[:3]] == [["e1", "e0", "e2"], ["m0", "m3", "m1"], ["h1", "h0", "e1"]]
+    # after round 3: credit by share, level 3 got 2/3 of a pull, level 1 1/3
+    pulls, sums = s.statistics(ctx(4, 3, previous=picks[:3]))
+    assert pulls == pytest.approx([4 / 3, 1.0, 2 / 3])
+    assert sums == pytest.approx([1.0 - 0.1, 0.5, -0.2])
+    index = ucb_indices(pulls, sums, 1.0)
+    assert index == pytest.approx([0.9 / (4 / 3) + math.sqrt(2 * math.log(3) / (4 / 3)),
+                                   0.5 + math.sqrt(2 * math.log(3)),
+                                   -0.3 + math.sqrt(2 * math.log(3) / (2 / 3))])
+    assert max(range(3), key=index.__getitem__) == 1  # 1.982 > 1.959 > 1.515
+    assert picks[3].ids == ["m3", "m0", "m1"]
+    assert all(p.scores == {} and p.tokens_generated == 0 for p in picks)  # difficulty arms: no scoring
+
+    # resumed before round 4: a fresh instance rebuilds the state from the history on disk
+    resumed, _ = strategy("ucb_bandit", BANDIT_POOL, {"ucb_c": 1.0})
+    history = [{"round": r, "steps": steps[r]} for r in (1, 2, 3)]
+    assert resumed.select(ctx(4, 3, previous=picks[:3], feedback=history)).ids == picks[3].ids
+    with pytest.raises(UserFacingError, match="no training logs of round 1"):
+        strategy("ucb_bandit", BANDIT_POOL)[0].select(ctx(4, 3, previous=picks[:3]))
+
+
+def test_ucb_bandit_c_zero_exploits():
+    s, _ = strategy("ucb_bandit", BANDIT_POOL, {"ucb_c": 0.0})
+    picks, history = [], []
+    for r, gain_losses in zip((1, 2, 3), (losses(1.0, 0.9), losses(3.0, 1.0), losses(1.0, 0.0))):
+        picks.append(s.select(ctx(r, 3, previous=picks, feedback=history)))
+        history.append({"round": r, "steps": gain_losses})
+    # c = 0: round 3 fills level 3's 2 samples with the best *mean* (level 2, 2.0 > 0.1);
+    # its gain 1.0 is credited 1/3 to level 2, 2/3 to level 3 -> means 0.1, 1.75, 1.0
+    assert [sid[0] for sid in picks[2].ids] == ["h", "h", "m"]
+    pulls, sums = s.statistics(ctx(4, 3, previous=picks, feedback=history))
+    assert pulls == pytest.approx([1.0, 4 / 3, 2 / 3]) and sums == pytest.approx([0.1, 2 + 1 / 3, 2 / 3])
+    assert {sid[0] for sid in s.select(ctx(4, 3, previous=picks, feedback=history)).ids} == {"m"}
+
+
+def test_ucb_bandit_uses_base_perplexity_quantiles_without_difficulty(scorer):
+    fake = scorer(lambda i, model: 10.0 - i)  # s9 easiest ... s0 hardest
+    s, _ = strategy("ucb_bandit", POOL10, {"ucb_buckets": 3})
+    first = s.select(ctx(1, 3, model="base"))
+    assert [c["kind"] for c in fake.calls] == ["perplexity"]
+    assert s.arms == [["s9", "s8", "s7", "s6"], ["s5", "s4", "s3"], ["s2", "s1", "s0"]]
+    assert first.ids == ["s8", "s9", "s7"]  # the easiest quarter, drawn with (seed 0, round 1)
+    assert len(first.scores) == 10 and first.tokens_generated == 20
+
+    # resumed at round 2: the arms come from round 1's saved perplexities, the trained model is not asked
+    resumed, _ = strategy("ucb_bandit", POOL10, {"ucb_buckets": 3})
+    second = resumed.select(ctx(2, 3, model="trained", previous=[first],
+                                feedback=[{"round": 1, "steps": losses(1.0, 0.5)}]))
+    assert len(fake.calls) == 1 and resumed.arms == s.arms
+    assert second.ids == ["s5", "s3", "s4"] and second.scores == {}  # the unplayed middle arm
+    with pytest.raises(UserFacingError, match="round 1's scores.parquet"):
+        strategy("ucb_bandit", POOL10)[0].select(ctx(2, 3, previous=[Selection(ids=first.ids)]))
+
+
+def test_quantile_arms_sizes():
+    scores = {f"x{i}": float(i) for i in range(7)}
+    assert quantile_arms(scores, 3) == [["x0", "x1", "x2"], ["x3", "x4"], ["x5", "x6"]]
+    assert quantile_arms({"a": 1.0}, 3) == [["a"]]
+
+
+# --------------------------------------------------------------------------- end to end
+def test_bandit_and_partial_edco_run_end_to_end(world, monkeypatch):  # noqa: F811
+    config, train, test = world
+    # the bandit must get its rewards from the trainer's ctx.feedback, as a resumed run does
+    monkeypatch.setattr(curriculum.get_strategy("ucb_bandit"), "update", lambda self, metrics: None)
+    config["curriculum"].update(rounds=3, rescore_fraction=0.25)
+    level_of = {r["id"]: r["difficulty"] for r in train}
+    test_ids = {r["id"] for r in test}
+    n = config["curriculum"]["n"]
+    runs = {name: trainer.run_rounds(config, DOMAIN, MODEL, "sft", name, 0) for name in ("ucb_bandit", "edco_partial")}
+
+    for name, path in runs.items():
+        assert io.read_json(path / "run.json")["totals"]["sample_visits"] == 3 * n
+        for r in (1, 2, 3):
+            rd = layout.round_dir(path, r)
+            for artefact in ("scores.parquet", "selection.jsonl", "metrics.jsonl", "timing.json", "done.json"):
+                assert (rd / artefact).is_file(), (name, r, artefact)
+            selected = [row["id"] for row in io.read_jsonl(rd / "selection.jsonl")]
+            assert len(selected) == n and len(set(selected)) == n
+            assert not test_ids & set(selected)
+
+    # bandit: levels 1 then 2 (both unplayed, easiest first), then the level whose round
+    # dropped the loss more (one pull each, equal bonus), recomputed from what is on disk
+    bandit = runs["ucb_bandit"]
+    levels = [{level_of[row["id"]] for row in io.read_jsonl(layout.round_dir(bandit, r) / "selection.jsonl")}
+              for r in (1, 2, 3)]
+    gains = [round_gain(io.read_jsonl(layout.round_dir(bandit, r) / "metrics.jsonl")) for r in (1, 2)]
+    assert levels[:2] == [{1}, {2}]
+    assert levels[2] == {1 if gains[0] >= gains[1] else 2}
+    fresh = curriculum.get_strategy("ucb_bandit")(train, config, 0)
+    replay = fresh.select(RoundContext(round=3, n=n, seed=0, config=config,
+                                       previous=trainer._previous_selections(bandit, 2),
+                                       feedback=trainer._previous_feedback(bandit, 2)))
+    assert replay.ids == [row["id"] for row in io.read_jsonl(layout.round_dir(bandit, 3) / "selection.jsonl")]
+
+    # edco_partial: every round writes the full score table; rounds 2-3 generate for a quarter of it
+    partial = runs["edco_partial"]
+    tokens = [io.read_json(layout.round_dir(partial, r) / "timing.json")["tokens_generated"] for r in (1, 2, 3)]
+    assert all(0 < t for t in tokens) and tokens[1] < tokens[0] and tokens[2] < tokens[0]
+    for r in (1, 2, 3):
+        assert sorted(trainer._read_scores(layout.round_dir(partial, r) / "scores.parquet")) == sorted(level_of)
