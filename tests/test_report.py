@@ -45,7 +45,7 @@ def test_cells_carry_mean_interval_and_paired_test(evals):
 
 
 def test_tables_are_written(evals):
-    csv, md = write_main_table(config())
+    csv, md, *_ = write_main_table(config())
     assert "p_vs_random" in csv.read_text()
     text = md.read_text()
     assert "| law | m | sft | 0.250 | 0.500 ± 0.000" in text
@@ -55,3 +55,98 @@ def test_tables_are_written(evals):
 def test_a_missing_seed_is_an_error(evals):
     with pytest.raises(UserFacingError, match="missing evaluation .*/seed3.json"):
         collect(config(seeds=(0, 1, 2, 3)))
+
+
+# --------------------------------------------------------------------------- cost table
+def timing_config(strategies=("random", "edco"), seeds=(0, 1), rounds=2) -> dict:
+    return {**config(strategies, seeds), "curriculum": {"rounds": rounds, "n": 4}}
+
+
+def write_timing(strategy: str, seed: int, round_: int, steps: int = 4, visits: int = 16, **extra):
+    timing = {"scoring_seconds": 3.0 if strategy == "edco" else 0.0, "selecting_seconds": 0.5,
+              "training_seconds": 10.0 + seed, "tokens_generated": 100 if strategy == "edco" else 0,
+              "optimizer_steps": steps, "sample_visits": visits, "rollout_tokens_generated": 0, **extra}
+    io.write_json(layout.round_dir(layout.run_dir("r", "law", "m", "sft", strategy, seed), round_) / "timing.json", timing)
+
+
+@pytest.fixture
+def timings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for strategy in ("random", "edco"):
+        for seed in (0, 1):
+            for r in (1, 2):
+                write_timing(strategy, seed, r)
+
+
+def test_cost_table_sums_rounds_and_averages_seeds(timings):
+    from edco.report import cost_frame, load_timing
+
+    cost = cost_frame(load_timing(timing_config())).set_index("strategy")
+    edco, random_ = cost.loc["edco"], cost.loc["random"]
+    assert edco["scoring_seconds"] == 6.0 and random_["scoring_seconds"] == 0.0  # 2 rounds x 3 s
+    assert edco["training_seconds"] == 21.0  # seeds: 2 x 10 s and 2 x 11 s
+    assert edco["total_seconds"] == 6.0 + 1.0 + 21.0
+    assert edco["scoring_overhead"] == pytest.approx(6.0 / 21.0)
+    assert edco["scoring_tokens"] == 200 and edco["n_seeds"] == 2
+    assert edco["optimizer_steps"] == 8 and edco["sample_visits"] == 32
+    assert cost["budget_matched"].all()
+
+
+def test_cost_table_flags_a_budget_mismatch(timings):
+    from edco.report import write_cost_table
+
+    write_timing("edco", 1, 2, steps=3, visits=12)  # one round of one seed did less
+    csv, md, tex, html = write_cost_table(timing_config())
+    text = md.read_text()
+    assert "BUDGET MISMATCH in 1 cell(s)" in text and "law/m/sft/edco: 7 steps, 28 visits / 8 steps, 32 visits" in text
+    assert "| law | m | sft | random |" in text and "| matched |" in text
+    assert "MISMATCH" in html.read_text() and "MISMATCH" in tex.read_text()
+    assert "False" in csv.read_text()  # budget_matched column
+
+
+def test_matched_budgets_are_stated(timings):
+    from edco.report import write_cost_table
+
+    md = write_cost_table(timing_config())[1].read_text()
+    assert "Budget check: every strategy" in md and "MISMATCH" not in md
+    assert "| law | m | sft | edco | 6.00 | 1.00 | 21.00 | 28.00 ± 1.41 | 0.286 | 200 | 0 | 8 | 32 | matched |" in md
+
+
+def test_missing_round_timing_is_named(timings):
+    from edco.report import load_timing
+
+    with pytest.raises(UserFacingError, match="missing round timing .*sft/random/seed0/round3/timing.json"):
+        load_timing(timing_config(rounds=3))
+
+
+# --------------------------------------------------------------------------- per-level table
+def test_levels_table_averages_seeds_per_level(evals, tmp_path):
+    for seed in (0, 1, 2):  # add per_level summaries to the edco runs: level 1 = 1.0, level 2 = 0.1 * seed
+        path = layout.eval_file("r", "law", "m", "sft", "edco", seed)
+        report = io.read_json(path)
+        report["summary"]["generate"]["per_level"] = {"1": 1.0, "2": 0.1 * seed}
+        io.write_json(path, report)
+    from edco.report import level_frame, load_level_accuracies, write_levels_table
+
+    frame = level_frame(load_level_accuracies(config())).set_index(["strategy", "level"])
+    assert frame.loc[("edco", 1), "mean"] == 1.0 and frame.loc[("edco", 1), "n_seeds"] == 3
+    assert frame.loc[("edco", 2), "mean"] == pytest.approx(0.1) and frame.loc[("edco", 2), "sd"] == pytest.approx(0.1)
+    assert ("random", 1) not in frame.index  # its evaluations carry no levels
+    md = write_levels_table(config())[1].read_text()
+    assert "| law | m | sft | edco | 1.000 ± 0.000 | 0.100 ± 0.100 |" in md
+
+
+def test_levels_table_says_when_the_data_has_none(evals):
+    from edco.report import write_levels_table
+
+    paths = write_levels_table(config())
+    assert "no difficulty levels" in paths[1].read_text()
+    assert all(p.exists() for p in paths)
+
+
+def test_main_table_in_latex_and_html(evals):
+    paths = write_main_table(config())
+    tex = next(p for p in paths if p.name == "main.tex").read_text()
+    assert "\\begin{tabular}" in tex and "0.500 $\\pm$ 0.000" in tex and "$^{*}$" in tex  # edco: p < 0.05
+    html = next(p for p in paths if p.name == "main.html").read_text()
+    assert "<table" in html and "0.500 ± 0.000" in html
