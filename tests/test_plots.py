@@ -1,0 +1,139 @@
+"""Plots from a hand-made results tree (no training): every plot writes a non-empty PNG and
+PDF, selection statistics are exact, and a missing input is an error that names it."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from edco import io, layout
+from edco.errors import UserFacingError
+from edco.plots import load_selection_stats, load_steps, plot_accuracy, plot_levels, plot_names, write_plots
+
+POOL = [f"p{i}" for i in range(8)]
+QUESTIONS = [f"q{i}" for i in range(6)]
+SEEDS = (0, 1)
+ROUNDS = 2
+# Each round's selection (N = 3), per strategy: the new-sample counts are 3, 2 (random) and 3, 1 (edco).
+SELECTIONS = {"random": [["p0", "p1", "p2"], ["p2", "p3", "p4"]], "edco": [["p5", "p6", "p7"], ["p7", "p6", "p0"]]}
+
+
+def config(strategies=("random", "edco"), estimator_bench=True) -> dict:
+    return {"run": "r", "seeds": list(SEEDS), "curriculum": {"rounds": ROUNDS, "n": 3},
+            "grid": {"domains": ["law"], "models": ["m"], "paradigms": ["sft", "rl"], "strategies": list(strategies)},
+            "estimator": {"aggregate": "top_frac"}, "estimator_bench": {"enabled": estimator_bench}}
+
+
+def write_eval(path, n_correct: int, levels: bool = True):
+    questions = [{"id": q, "difficulty": 1 + i % 2, "generate": {"pred": "A", "correct": i < n_correct}}
+                 for i, q in enumerate(QUESTIONS)]
+    per_level = {"1": sum(q["generate"]["correct"] for q in questions[::2]) / 3,
+                 "2": sum(q["generate"]["correct"] for q in questions[1::2]) / 3} if levels else {}
+    io.write_json(path, {"summary": {"generate": {"accuracy": n_correct / len(QUESTIONS), "n": len(QUESTIONS),
+                                                  "per_level": per_level}}, "questions": questions})
+
+
+def write_run(cfg: dict, paradigm: str, strategy: str, seed: int):
+    run_path = layout.run_dir("r", "law", "m", paradigm, strategy, seed)
+    for r in range(1, ROUNDS + 1):
+        rd = layout.round_dir(run_path, r)
+        rd.mkdir(parents=True)
+        ids = SELECTIONS[strategy][r - 1]
+        scores = {p: float(i) / (r + seed) for i, p in enumerate(POOL)} if strategy == "edco" else {}
+        pd.DataFrame({"id": list(scores), "score": list(scores.values())}).to_parquet(rd / "scores.parquet")
+        io.write_jsonl(rd / "selection.jsonl", [{"position": i, "id": x, "score": scores.get(x)} for i, x in enumerate(ids)])
+        metric = "reward" if paradigm == "rl" else "entropy"
+        io.write_jsonl(rd / "metrics.jsonl", [{"loss": 2.0 / (s + r), "grad_norm": 1.0 + seed, metric: 0.1 * s, "step": s}
+                                              for s in range(1, 4)])
+        io.write_json(rd / "timing.json", {"scoring_seconds": 2.0 if strategy == "edco" else 0.0,
+                                           "selecting_seconds": 0.1, "training_seconds": 5.0 + seed,
+                                           "tokens_generated": 80 if strategy == "edco" else 0,
+                                           "optimizer_steps": 3, "sample_visits": 9, "rollout_tokens_generated": 0})
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    """results/r/ of a finished grid: evals (with levels), rounds, estimator table."""
+    monkeypatch.chdir(tmp_path)
+    cfg = config()
+    write_eval(layout.eval_file("r", "law", "m"), 2)
+    for paradigm in cfg["grid"]["paradigms"]:
+        for strategy in cfg["grid"]["strategies"]:
+            for seed in SEEDS:
+                write_eval(layout.eval_file("r", "law", "m", paradigm, strategy, seed), 3 + seed + (strategy == "edco"))
+                write_run(cfg, paradigm, strategy, seed)
+    rows = [{"domain": "law", "model": label, "table": "estimators", "estimator": "prefix", "k": k,
+             "aggregate": "top_frac", "speedup_vs_full": 8 / k, "spearman_vs_full": 0.5 + k / 20,
+             "kendall_vs_full": 0.4 + k / 20, "topn_overlap": 0.6} for label in ("m", "m sft/random/seed0/final")
+            for k in (2, 4, 8)]
+    io.write_text(layout.tables_dir("r") / "estimator.csv", pd.DataFrame(rows).to_csv(index=False))
+    return cfg
+
+
+def assert_figures(paths):
+    assert [p.suffix for p in paths] == [".png", ".pdf"]
+    png, pdf = paths
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+
+
+def test_plot_names_follow_the_config():
+    assert plot_names(config()) == ["accuracy", "accuracy_vs_time", "cost", "new_samples", "entropy", "estimator_k",
+                                    "training_sft", "training_rl", "accuracy_per_level"]
+    names = plot_names(config(strategies=("random",), estimator_bench=False))
+    assert "entropy" not in names and "estimator_k" not in names  # nothing scores by entropy; no benchmark
+
+
+@pytest.mark.parametrize("name", plot_names(config()))
+def test_every_plot_writes_png_and_pdf(results, name):
+    paths = write_plots(results, only=[name])
+    assert paths == [layout.plots_dir("r") / f"{name}.png", layout.plots_dir("r") / f"{name}.pdf"]
+    assert_figures(paths)
+
+
+def test_selection_stats_count_new_samples_and_average_scores(results):
+    stats = load_selection_stats(results)
+    sft0 = stats[(stats["paradigm"] == "sft") & (stats["seed"] == 0)].set_index(["strategy", "round"])
+    assert sft0.loc[("random", 1), "new"] == 3 and sft0.loc[("random", 2), "new"] == 2
+    assert sft0.loc[("edco", 1), "new"] == 3 and sft0.loc[("edco", 2), "new"] == 1
+    assert sft0.loc[("edco", 2), "covered"] == 4
+    # edco seed 0, round 2: scores i / 2 for p0..p7 -> pool mean 1.75; selection p7, p6, p0 -> (3.5 + 3 + 0) / 3
+    assert sft0.loc[("edco", 2), "pool_mean"] == pytest.approx(1.75)
+    assert sft0.loc[("edco", 2), "selection_mean"] == pytest.approx(6.5 / 3)
+    assert sft0.loc[("edco", 1), "kind"] == "prefix" and pd.isna(sft0.loc[("random", 1), "kind"])
+    assert pd.isna(sft0.loc[("random", 1), "pool_mean"])
+
+
+def test_steps_are_counted_across_rounds(results):
+    steps = load_steps(results, "rl")
+    run = steps[(steps["strategy"] == "edco") & (steps["seed"] == 1)]
+    assert run["step"].tolist() == [1, 2, 3, 4, 5, 6] and run["round"].tolist() == [1, 1, 1, 2, 2, 2]
+    assert set(steps["paradigm"]) == {"rl"} and "reward" in steps
+
+
+def test_missing_inputs_are_named(results):
+    (layout.run_dir("r", "law", "m", "rl", "edco", 1) / "round2" / "metrics.jsonl").unlink()
+    with pytest.raises(UserFacingError, match="missing .*rl/edco/seed1/round2/metrics.jsonl"):
+        write_plots(results, only=["training_rl"])
+    (layout.run_dir("r", "law", "m", "sft", "random", 0) / "round1" / "timing.json").unlink()
+    with pytest.raises(UserFacingError, match="missing round timing .*sft/random/seed0/round1/timing.json"):
+        write_plots(results, only=["cost"])
+    (layout.tables_dir("r") / "estimator.csv").unlink()
+    with pytest.raises(UserFacingError, match="missing .*estimator.csv"):
+        write_plots(results, only=["estimator_k"])
+    with pytest.raises(UserFacingError, match="no plot"):
+        write_plots(results, only=["no_such_plot"])
+
+
+def test_an_empty_frame_is_an_error_not_an_empty_figure(tmp_path):
+    with pytest.raises(UserFacingError, match="plot accuracy: nothing to plot"):
+        plot_accuracy(pd.DataFrame(columns=["domain", "model", "paradigm", "strategy", "seed", "mode", "accuracy"]),
+                      tmp_path / "a")
+    assert not list(tmp_path.iterdir())
+
+
+def test_data_without_levels_gets_a_figure_that_says_so(tmp_path):
+    empty = pd.DataFrame(columns=["domain", "model", "paradigm", "strategy", "seed", "mode", "level", "accuracy"])
+    assert_figures(plot_levels(empty, tmp_path / "levels"))
