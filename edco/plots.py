@@ -156,11 +156,21 @@ def _palette(strategies: list[str]) -> dict:
     return dict(zip(strategies, sns.color_palette("colorblind", max(len(strategies), 3))))
 
 
+def _ncols(keys: list[tuple]) -> int:
+    """Columns of a panel grid: the distinct values of the keys' last component (e.g. the
+    paradigms), or of the last two when the last has one value; at most 4."""
+    for depth in range(1, len(keys[0]) + 1):
+        n = len({k[-depth:] for k in keys})
+        if n > 1:
+            return min(n, 4)
+    return 1
+
+
 def _panels(keys: list[tuple], ncols: int | None = None, width: float = 3.9, height: float = 3.1,
             sharey: bool = True, sharex: bool = False):
     """A grid of axes, one per key, in order; unused cells hidden. Returns (fig, {key: ax})."""
     plt = _plt()
-    ncols = ncols or min(len(keys), 3)
+    ncols = ncols or _ncols(keys)
     nrows = math.ceil(len(keys) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 1.8, height * nrows + 0.8), squeeze=False,
                              sharey=sharey, sharex=sharex, layout="constrained")
@@ -220,10 +230,12 @@ def message_plot(stem: Path, title: str, message: str) -> list[Path]:
 
 
 def _acc_panels(frame):
-    """Panels (model, mode, domain) for the accuracy plots: columns domains, rows model x mode."""
+    """Panels (model, mode, domain) for the accuracy plots: columns domains (or modes, with
+    one domain), rows model x mode."""
     domains = _order(frame["domain"])
     rows = _order(zip(frame["model"], frame["mode"]))
-    return [(model, mode, domain) for model, mode in rows for domain in domains], len(domains)
+    keys = [(model, mode, domain) for model, mode in rows for domain in domains]
+    return keys, _ncols(keys)
 
 
 def _marker_handles(paradigms: list[str]):
@@ -351,7 +363,7 @@ def plot_cost(totals, stem: Path, run: str = "") -> list[Path]:
         ax.set_yticks(range(len(means)), means.index)
         ax.invert_yaxis()
         ax.set_title(_title(key))
-    _outer_labels(axes, min(len(keys), 3), "wall-clock per run (s),\nmean over seeds, all rounds", "")
+    _outer_labels(axes, _ncols(keys), "wall-clock per run (s),\nmean over seeds, all rounds", "")
     from matplotlib.patches import Patch
 
     handles = [Patch(color=colours[p], label=label) for p, label in phases.items()]
@@ -372,7 +384,7 @@ def plot_entropy(stats, stem: Path, run: str = "") -> list[Path]:
     scored = stats[stats["kind"].isin(ENTROPY_KINDS) & stats["pool_mean"].notna()]
     _require(scored, ["pool_mean"], "entropy (rounds of a strategy that scores by entropy)")
     strategies = _order(scored["strategy"])
-    palette = _palette(strategies)
+    palette = _palette(_order(stats["strategy"]))  # the same colour per strategy as in the other plots
     keys = _order(zip(scored["domain"], scored["model"], scored["paradigm"]))
     fig, axes = _panels(keys, sharey=False)
     means = scored.groupby(["domain", "model", "paradigm", "strategy", "round"], sort=False)[
@@ -384,7 +396,7 @@ def plot_entropy(stats, stem: Path, run: str = "") -> list[Path]:
             ax.plot(rows["round"], rows["selection_mean"], color=palette[strategy], marker="^", ls="--")
         ax.set_xticks(sorted(here["round"].unique()))
         ax.set_title(_title(key))
-    _outer_labels(axes, min(len(keys), 3), "round (scored by the model at its start)", "mean sample entropy (bits)")
+    _outer_labels(axes, _ncols(keys), "round (scored by the model at its start)", "mean sample entropy (bits)")
     kinds = scored.drop_duplicates("strategy").set_index("strategy")["kind"]
     handles = [Line2D([], [], color=palette[s], lw=2.5, label=f"{s} ({kinds[s]})") for s in strategies]
     handles += [Line2D([], [], color="0.3", marker="o", ls="-", label="whole pool"),
@@ -408,10 +420,10 @@ def plot_new_samples(stats, stem: Path, run: str = "") -> list[Path]:
     for key, ax in axes.items():
         here = stats[(stats["domain"] == key[0]) & (stats["model"] == key[1]) & (stats["paradigm"] == key[2])]
         sns.barplot(data=here, x="round", y="new", hue="strategy", hue_order=strategies, palette=palette,
-                    errorbar=None, ax=ax, legend=False)
+                    errorbar=None, saturation=1, ax=ax, legend=False)
         ax.axhline(here["n_selected"].max(), color="0.3", ls=":", lw=1.2)
         ax.set_title(_title(key))
-    _outer_labels(axes, min(len(keys), 3), "round", "samples selected\nfor the first time (count)")
+    _outer_labels(axes, _ncols(keys), "round", "samples selected\nfor the first time (count)")
     from matplotlib.lines import Line2D
 
     handles = [*_strategy_handles(palette), Line2D([], [], color="0.3", ls=":", label="N (selected per round)")]
@@ -505,10 +517,10 @@ def plot_training(steps, stem: Path, paradigm: str, run: str = "") -> list[Path]
 
 # --------------------------------------------------------------------------- (g) per level
 def plot_levels(levels, stem: Path, run: str = "") -> list[Path]:
-    """Accuracy per difficulty level: lines = strategies (mean over seeds, bars ±1 sd),
-    line style = paradigm, black dashed = the base model. ``levels``:
-    report.load_level_accuracies; without levels the figure says so."""
-    import seaborn as sns
+    """Accuracy per difficulty level: one line per strategy (mean over seeds, bars ±1 sd),
+    nudged sideways so that equal lines stay visible; line style = paradigm; black dashed =
+    the base model. ``levels``: report.load_level_accuracies; without levels the figure says so."""
+    from matplotlib.lines import Line2D
 
     if levels is not None and "level" in levels.columns and levels.empty:
         return message_plot(stem, f"Accuracy per difficulty level{_run(run)}",
@@ -517,27 +529,27 @@ def plot_levels(levels, stem: Path, run: str = "") -> list[Path]:
     tuned = levels[levels["strategy"] != "base"]
     strategies, paradigms = _order(tuned["strategy"]), _order(tuned["paradigm"])
     palette = _palette(strategies)
+    lines = [(s, p) for p in paradigms for s in strategies]
+    nudge = {line: (i - (len(lines) - 1) / 2) * min(0.06, 0.5 / len(lines)) for i, line in enumerate(lines)}
+    dashes = dict(zip(paradigms, ["-", "--", ":", "-."]))
     keys, ncols = _acc_panels(levels)
     fig, axes = _panels(keys, ncols)
-    dashes = dict(zip(paradigms, [(1, 0), (4, 2), (1, 1), (3, 1, 1, 1)]))
     for (model, mode, domain), ax in axes.items():
         here = levels[(levels["domain"] == domain) & (levels["model"] == model) & (levels["mode"] == mode)]
-        base = here[here["strategy"] == "base"].sort_values("level")
+        base = here[here["strategy"] == "base"].groupby("level")["accuracy"].mean()
         if len(base):
-            ax.plot(base["level"], base["accuracy"], color="black", ls="--", marker="x", lw=1.2)
-        fine = here[here["strategy"] != "base"]
-        if len(fine):
-            sns.lineplot(data=fine, x="level", y="accuracy", hue="strategy", hue_order=strategies, palette=palette,
-                         style="paradigm", style_order=paradigms, dashes=dashes, markers=True, errorbar="sd",
-                         err_style="bars", ax=ax, legend=False)
+            ax.plot(base.index, base.values, color="black", ls="--", marker="x", lw=1.2, zorder=3)
+        for (strategy, paradigm), cell in here[here["strategy"] != "base"].groupby(["strategy", "paradigm"], sort=False):
+            stats = cell.groupby("level")["accuracy"].agg(["mean", "std"]).fillna(0.0)
+            ax.errorbar(stats.index + nudge[(strategy, paradigm)], stats["mean"], yerr=stats["std"],
+                        color=palette[strategy], ls=dashes[paradigm], marker=PARADIGM_MARKERS.get(paradigm, "D"),
+                        ms=5, lw=1.4, capsize=2.5)
         ax.set_xticks(sorted(here["level"].unique()))
         ax.set_title(_title((domain, model, mode)))
     _outer_labels(axes, ncols, "difficulty level of the test question", "accuracy (fraction correct)")
     _clip_to_fraction(axes)
-    from matplotlib.lines import Line2D
-
     handles = [*_strategy_handles(palette), Line2D([], [], color="black", ls="--", marker="x", label="base model")]
-    handles += [Line2D([], [], color="0.3", dashes=dashes[p], label=p) for p in paradigms]
+    handles += [Line2D([], [], color="0.3", ls=dashes[p], marker=PARADIGM_MARKERS.get(p, "D"), label=p) for p in paradigms]
     _legend(fig, handles, [h.get_label() for h in handles])
     fig.suptitle(f"Accuracy per difficulty level{_run(run)}")
     return _save(fig, stem)

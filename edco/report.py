@@ -88,12 +88,12 @@ def _row(domain, model, paradigm, strategy, mode, accuracies: list[float]) -> di
     }
 
 
-def _cell_text(c: dict) -> str:
+def _cell_text(c: dict, sep: str = " ") -> str:
     text = f"{c['mean']:.3f} ± {c['sd']:.3f}"
     if c["n_seeds"] > 1:
-        text += f" [{c['ci_low']:.2f}, {c['ci_high']:.2f}]"
+        text += f"{sep}[{c['ci_low']:.2f}, {c['ci_high']:.2f}]"
     if c.get("p_vs_random") is not None and c.get("p_vs_random") == c.get("p_vs_random"):
-        text += f" Δ{c['diff_vs_random']:+.3f} p={c['p_vs_random']:.3g}"
+        text += f"{sep}Δ{c['diff_vs_random']:+.3f} p={c['p_vs_random']:.3g}"
     return text
 
 
@@ -110,10 +110,10 @@ def markdown(frame) -> str:
     return "\n".join(lines)
 
 
-def main_frame(rows: list[dict], mode: str, latex: bool = False):
+def main_frame(rows: list[dict], mode: str, latex: bool = False, sep: str = " "):
     """The main table of one mode as text cells: rows domain x model x paradigm, columns base
-    + strategies. Markdown/HTML cells carry the interval and the test against random; LaTeX
-    cells are ``mean ± sd`` with a star when p < 0.05 against random."""
+    + strategies. Markdown/HTML cells carry the interval and the test against random (parts
+    joined by ``sep``); LaTeX cells are ``mean ± sd`` with a star when p < 0.05 against random."""
     import pandas as pd
 
     strategies = list(dict.fromkeys(r["strategy"] for r in rows if r["strategy"] != "base"))
@@ -126,7 +126,7 @@ def main_frame(rows: list[dict], mode: str, latex: bool = False):
                "base": f"{cells[(domain, model, '-', 'base')]['mean']:.3f}"}
         for s in strategies:
             c = cells.get((domain, model, paradigm, s))
-            row[s] = "—" if c is None else _latex_cell(c) if latex else _cell_text(c)
+            row[s] = "—" if c is None else _latex_cell(c) if latex else _cell_text(c, sep)
         out.append(row)
     return pd.DataFrame(out)
 
@@ -158,7 +158,8 @@ def write_main_table(config: dict) -> list[Path]:
                     f"$^{{*}}$: $p < 0.05$ against random (paired bootstrap over questions).",
                     f"tab:main-{mode}", escape_cells=False) for mode in modes))
     io.write_text(paths["html"], html_page(f"Main table — run {config['run']}", [
-        (f"Accuracy on the test split, {mode}", legend.replace("`", ""), main_frame(rows, mode)) for mode in modes]))
+        (f"Accuracy on the test split, {mode}", legend.replace("`", ""), main_frame(rows, mode, sep="\n"))
+        for mode in modes]))
     written = [paths["csv"], paths["md"], paths["tex"], paths["html"]]
     return written + write_levels_table(config)
 
@@ -295,9 +296,9 @@ def _cost_text(frame):
                         for m, sd in zip(frame["total_seconds"], frame["total_seconds_sd"])]
     out["scoring ÷ training"] = frame["scoring_overhead"].map(lambda v: f"{v:.3f}")
     out["scoring tokens"] = frame["scoring_tokens"].map(lambda v: f"{v:,.0f}")
-    out["rollout tokens"] = frame["rollout_tokens"].map(lambda v: f"{v:,.0f}")
-    out["optimiser steps"] = frame["optimizer_steps"].map(lambda v: f"{v:g}")
-    out["sample visits"] = frame["sample_visits"].map(lambda v: f"{v:g}")
+    if (frame["paradigm"] == "rl").any():
+        out["rollout tokens"] = frame["rollout_tokens"].map(lambda v: f"{v:,.0f}")
+    out["steps / visits"] = [f"{s:g} / {v:g}" for s, v in zip(frame["optimizer_steps"], frame["sample_visits"])]
     out["budget"] = ["matched" if ok else f"MISMATCH: {note}" for ok, note in zip(frame["budget_matched"], frame["budget_note"])]
     return out
 
@@ -314,8 +315,8 @@ def budget_summary(frame) -> str:
 COST_LEGEND = ("Wall-clock seconds per run, summed over rounds, mean over seeds (total ± sd): scoring = the strategy "
                "scoring the pool with the model, selecting = writing the selection, training = the optimiser steps. "
                "scoring ÷ training = the overhead the curriculum adds to training. Scoring tokens = tokens the "
-               "estimator generated; rollout tokens = GRPO completions (RL only). Optimiser steps and sample "
-               "visits are per run; every strategy of a paradigm must match them (budget).")
+               "estimator generated; rollout tokens = GRPO completions (RL only). Steps / visits = optimiser steps "
+               "and sample visits per run; every strategy of a paradigm must match them (budget).")
 
 
 def write_cost_table(config: dict) -> list[Path]:
@@ -329,8 +330,8 @@ def write_cost_table(config: dict) -> list[Path]:
     io.write_text(paths["md"], f"# Cost table — run `{config['run']}`\n\n{COST_LEGEND}\n\n{summary}\n\n{markdown(text)}\n")
     io.write_text(paths["tex"], latex_table(text, _latex_escape(f"Cost per run, mean over {len(config['seeds'])} seeds. "
                                                                  f"{summary}"), "tab:cost"))
-    io.write_text(paths["html"], html_page(f"Cost table — run {config['run']}", [("Wall-clock and budget per cell",
-                                                                                  f"{COST_LEGEND} {summary}", text)]))
+    io.write_text(paths["html"], html_page(f"Cost table — run {config['run']}", [
+        ("Wall-clock and budget per cell", COST_LEGEND, text, (summary, bool(frame["budget_matched"].all())))]))
     return [paths[f] for f in TABLE_FORMATS]
 
 
@@ -422,32 +423,61 @@ def _numeric_text(value) -> bool:
 
 
 _HTML_STYLE = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 14px; margin: 1em; color: #222; }
-h1 { font-size: 18px; } h2 { font-size: 15px; margin-top: 1.5em; }
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 12px; margin: 0.8em; color: #222; }
+h1 { font-size: 17px; } h2 { font-size: 14px; margin-top: 1.4em; }
 p.note { color: #555; max-width: 60em; }
+p.ok { color: #176f2c; font-weight: bold; } p.bad { color: #b00; font-weight: bold; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; }
-th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; white-space: nowrap; }
-th { background: #f3f3f3; border-bottom: 2px solid #999; }
-td:nth-child(-n+4), th:nth-child(-n+4) { text-align: left; }
+th, td { border-bottom: 1px solid #ddd; padding: 3px 5px; vertical-align: top; }
+th { background: #f3f3f3; border-bottom: 2px solid #999; text-align: left; max-width: 6em; }
+td { white-space: pre; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.flag { color: #b00; font-weight: bold; white-space: normal; }
 tr:hover td { background: #fafaf0; }
-td.bad { color: #b00; font-weight: bold; }
 """
 
 
-def html_page(title: str, sections: list[tuple[str, str, object]]) -> str:
-    """A self-contained HTML page: a heading, then per section a heading, a note and a table
-    (a DataFrame of cells already formatted as text)."""
+def html_page(title: str, sections: list[tuple]) -> str:
+    """A self-contained HTML page: a heading, then per section a heading, a note, an optional
+    alert ``(text, ok)`` shown in green or red, and a table (a DataFrame of text cells;
+    numbers right-aligned, cells saying MISMATCH in red)."""
     import html
 
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{_HTML_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
-    for heading, note, frame in sections:
-        parts.append(f"<h2>{html.escape(heading)}</h2>")
+    esc = html.escape
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
+             f"<style>{_HTML_STYLE}</style></head><body><h1>{esc(title)}</h1>"]
+    for heading, note, frame, *alert in sections:
+        parts.append(f"<h2>{esc(heading)}</h2>")
         if note:
-            parts.append(f"<p class='note'>{html.escape(note)}</p>")
-        parts.append(frame.to_html(index=False, border=0, na_rep="–", escape=True))
+            parts.append(f"<p class='note'>{esc(note)}</p>")
+        if alert:
+            text, ok = alert[0]
+            parts.append(f"<p class='{'ok' if ok else 'bad'}'>{esc(text)}</p>")
+        rows = ["<tr>" + "".join(f"<th>{esc(str(c))}</th>" for c in frame.columns) + "</tr>"]
+        for values in frame.itertuples(index=False):
+            cells = []
+            for v in values:
+                text = "–" if v is None or v != v else str(v)
+                cls = "flag" if "MISMATCH" in text else "num" if _numeric_text(text) else ""
+                cells.append(f"<td class='{cls}'>{esc(text)}</td>" if cls else f"<td>{esc(text)}</td>")
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append("<table>\n" + "\n".join(rows) + "\n</table>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def write_config_page(config: dict, config_path: str | Path) -> Path:
+    """results/<run>/config.html: the validated config every job read (defaults filled), for the report."""
+    import html
+
+    out = layout.run_root(config["run"]) / "config.html"
+    text = Path(config_path).read_text(encoding="utf-8")
+    io.write_text(out, f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>config</title><style>{_HTML_STYLE}"
+                       f"pre {{ background: #f6f6f6; padding: 0.8em; font-size: 12px; }}</style></head><body>"
+                       f"<h1>Configuration — run {html.escape(config['run'])}</h1><p class='note'>The validated "
+                       f"configuration every job of this run read: {html.escape(str(config_path))}, with the schema's "
+                       f"defaults filled in and command-line overrides applied.</p><pre>{html.escape(text)}</pre>"
+                       f"</body></html>\n")
+    return out
 
 
 def write_estimator_table(config: dict) -> list[Path]:
@@ -527,9 +557,14 @@ def cli_table(argv: list[str]) -> int:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--estimator", action="store_true", help="the estimator table instead of the main table")
     which.add_argument("--cost", action="store_true", help="the cost table (wall-clock, tokens, budget check)")
+    which.add_argument("--config-page", action="store_true",
+                       help="results/<run>/config.html: the config as the HTML report shows it")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = load_config(args.config)
+    if args.config_page:
+        log.info("wrote %s", write_config_page(config, args.config))
+        return 0
     if args.estimator:
         paths = write_estimator_table(config)
     elif args.cost:

@@ -109,7 +109,7 @@ def test_matched_budgets_are_stated(timings):
 
     md = write_cost_table(timing_config())[1].read_text()
     assert "Budget check: every strategy" in md and "MISMATCH" not in md
-    assert "| law | m | sft | edco | 6.00 | 1.00 | 21.00 | 28.00 ± 1.41 | 0.286 | 200 | 0 | 8 | 32 | matched |" in md
+    assert "| law | m | sft | edco | 6.00 | 1.00 | 21.00 | 28.00 ± 1.41 | 0.286 | 200 | 8 / 32 | matched |" in md
 
 
 def test_missing_round_timing_is_named(timings):
@@ -150,3 +150,12 @@ def test_main_table_in_latex_and_html(evals):
     assert "\\begin{tabular}" in tex and "0.500 $\\pm$ 0.000" in tex and "$^{*}$" in tex  # edco: p < 0.05
     html = next(p for p in paths if p.name == "main.html").read_text()
     assert "<table" in html and "0.500 ± 0.000" in html
+
+
+def test_config_page_shows_the_validated_config(tmp_path, monkeypatch):
+    from edco.report import write_config_page
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text("run: r\nnote: <b>&\n")
+    page = write_config_page({"run": "r"}, tmp_path / "c.yaml").read_text()
+    assert page.count("<pre>") == 1 and "note: &lt;b&gt;&amp;" in page
