@@ -39,3 +39,4 @@ rule all:
     input:
         main_table_outputs(),
         estimator_table_outputs(),
+        report_outputs(),

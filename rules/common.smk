@@ -53,9 +53,36 @@ def all_eval_outputs():
     return base + runs
 
 
+TABLE_FORMATS = ("csv", "md", "tex", "html")
+
+
+def table_outputs(name):
+    """tables/<name>.{csv,md,tex,html}."""
+    return [f"{layout.tables_dir(RUN)}/{name}.{fmt}" for fmt in TABLE_FORMATS]
+
+
 def main_table_outputs():
-    tables = layout.tables_dir(RUN)
-    return [f"{tables}/main.csv", f"{tables}/main.md"]
+    """The table rule writes the main table and the accuracy-per-level table."""
+    return table_outputs("main") + table_outputs("levels")
+
+
+def all_run_outputs():
+    return [run_json(*cell, seed) for cell in cells() for seed in CFG["seeds"]]
+
+
+def cost_table_outputs():
+    return table_outputs("cost")
+
+
+def plot_outputs():
+    from edco.plots import plot_names
+
+    return [f"{layout.plots_dir(RUN)}/{name}.{ext}" for name in plot_names(CFG) for ext in ("png", "pdf")]
+
+
+def report_outputs():
+    """What `rule all` adds for the report: the cost table, every plot, the config page."""
+    return cost_table_outputs() + plot_outputs() + [f"{ROOT}/config.html"]
 
 
 def estimator_bench_outputs():
@@ -65,8 +92,58 @@ def estimator_bench_outputs():
 def estimator_table_outputs():
     if not CFG["estimator_bench"]["enabled"]:
         return []
+    return table_outputs("estimator")
+
+
+# What `snakemake --report` shows, in which section (sections sort by name, hence the
+# numbers). Captions are report/*.rst, relative to rules/ where the report rules are defined.
+ACCURACY, COST, DYNAMICS, ESTIMATOR = "1 Accuracy", "2 Cost", "3 Curriculum dynamics", "4 Estimator"
+CONFIGURATION = "5 Configuration"
+
+
+# Snakemake's `report(...)` flag; a line may not start with the word `report` (a keyword).
+in_report = report
+
+
+def reported_table(name, category, subcategory):
+    """tables/<name>.{csv,md,tex,html}; the HTML (shown) and the CSV (downloaded) go in the report."""
     tables = layout.tables_dir(RUN)
-    return [f"{tables}/estimator.csv", f"{tables}/estimator.md"]
+    caption = f"../report/{name}.rst"
+    return [
+        in_report(f"{tables}/{name}.html", caption=caption, category=category, subcategory=subcategory,
+                  labels={"item": f"{name} table", "format": "table (HTML)"}),
+        in_report(f"{tables}/{name}.csv", caption=caption, category=category, subcategory=subcategory,
+                  labels={"item": f"{name} table", "format": "table (CSV)"}),
+        f"{tables}/{name}.md",
+        f"{tables}/{name}.tex",
+    ]
+
+
+# plot name -> (caption file, category, subcategory)
+PLOT_SECTIONS = {
+    "accuracy": ("accuracy", ACCURACY, "1 per strategy"),
+    "accuracy_per_level": ("accuracy_per_level", ACCURACY, "2 per difficulty level"),
+    "cost": ("cost_plot", COST, "1 wall-clock"),
+    "accuracy_vs_time": ("accuracy_vs_time", COST, "2 accuracy vs wall-clock"),
+    "entropy": ("entropy", DYNAMICS, "1 entropy per round"),
+    "new_samples": ("new_samples", DYNAMICS, "2 new samples per round"),
+    "estimator_k": ("estimator_k", ESTIMATOR, "prefix length K"),
+}
+TRAINING_SECTION = ("training", DYNAMICS, "3 training curves")
+
+
+def reported_plots():
+    """plots/<name>.{png,pdf} of the config; the PNG goes in the report."""
+    from edco.plots import plot_names
+
+    out = []
+    for name in plot_names(CFG):
+        caption, category, subcategory = PLOT_SECTIONS.get(name, TRAINING_SECTION)
+        stem = f"{layout.plots_dir(RUN)}/{name}"
+        out += [in_report(f"{stem}.png", caption=f"../report/{caption}.rst", category=category,
+                          subcategory=subcategory, labels={"item": name, "format": "figure (PNG)"}),
+                f"{stem}.pdf"]
+    return out
 
 
 def final_checkpoint(wildcards):
