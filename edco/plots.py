@@ -20,6 +20,7 @@ Each ``plot_*`` function takes a DataFrame (the ``load_*`` functions here and in
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import math
 from pathlib import Path
@@ -265,7 +266,7 @@ def plot_accuracy(acc, stem: Path, run: str = "") -> list[Path]:
     strategies, paradigms = _order(tuned["strategy"]), _order(tuned["paradigm"])
     palette = _palette(strategies)
     keys, ncols = _acc_panels(acc)
-    fig, axes = _panels(keys, ncols)
+    fig, axes = _panels(keys, ncols, width=max(3.9, 0.6 * len(strategies) + 1.2))
     width = 0.5 / max(len(paradigms), 1)
     for (model, mode, domain), ax in axes.items():
         here = acc[(acc["domain"] == domain) & (acc["model"] == model) & (acc["mode"] == mode)]
@@ -329,8 +330,8 @@ def plot_accuracy_vs_time(acc, totals, stem: Path, run: str = "") -> list[Path]:
             ax.scatter([cell["total_seconds"].mean()], [cell["accuracy"].mean()], color=palette[strategy], marker=marker,
                        s=80, edgecolor="black", linewidth=0.7, zorder=3)
         ax.set_title(_title((domain, model, mode)))
-        ax.set_xlim(left=0)
-        ax.margins(x=0.1)
+        if len(here):  # from 0 (the base model's cost), with room right of the slowest run
+            ax.set_xlim(0, here["total_seconds"].max() * 1.12)
     _outer_labels(axes, ncols, "wall-clock per run (s)\nscoring + selecting + training, all rounds",
                   "accuracy on the test split\n(fraction correct)")
     handles = [*_strategy_handles(palette), *_marker_handles(paradigms),
@@ -464,7 +465,8 @@ def plot_estimator_k(est, stem: Path, aggregate: str = "top_frac", run: str = ""
             sns.lineplot(data=agreement[agreement["domain"] == domain], x="k", y="agreement", hue="model",
                          hue_order=models, palette=palette, style="statistic", markers=True, ax=ax, legend=False)
             ax.set_ylabel("agreement with full entropy")
-            ax.set_ylim(min(-0.05, agreement["agreement"].min() - 0.05), 1.05)
+            lowest = agreement["agreement"].min()  # NaN when every correlation is undefined
+            ax.set_ylim(-0.05 if lowest != lowest else min(-0.05, lowest - 0.05), 1.05)
         ax.set_xscale("log", base=2)
         ax.set_xticks(ks, [str(k) for k in ks])
         ax.minorticks_off()
@@ -566,29 +568,29 @@ def write_plots(config: dict, only: list[str] | None = None) -> list[Path]:
         raise UserFacingError(f"--only: no plot {unknown} for this config; its plots: {', '.join(names)}")
     names = [n for n in names if not only or n in only]
     run, out = config["run"], layout.plots_dir(config["run"])
-    cache: dict = {}
 
-    def get(name, build):
-        if name not in cache:
-            cache[name] = build()
-        return cache[name]
+    @functools.cache
+    def data(what: str):
+        """Each input is read once, however many plots use it."""
+        if what == "accuracies":
+            return report.load_accuracies(config)
+        if what == "totals":
+            return report.run_totals(report.load_timing(config))
+        return load_selection_stats(config)
 
-    accuracies = lambda: get("acc", lambda: report.load_accuracies(config))  # noqa: E731
-    totals = lambda: get("totals", lambda: report.run_totals(report.load_timing(config)))  # noqa: E731
-    stats = lambda: get("stats", lambda: load_selection_stats(config))  # noqa: E731
     paths: list[Path] = []
     for name in names:
         stem = out / name
         if name == "accuracy":
-            paths += plot_accuracy(accuracies(), stem, run)
+            paths += plot_accuracy(data("accuracies"), stem, run)
         elif name == "accuracy_vs_time":
-            paths += plot_accuracy_vs_time(accuracies(), totals(), stem, run)
+            paths += plot_accuracy_vs_time(data("accuracies"), data("totals"), stem, run)
         elif name == "cost":
-            paths += plot_cost(totals(), stem, run)
+            paths += plot_cost(data("totals"), stem, run)
         elif name == "entropy":
-            paths += plot_entropy(stats(), stem, run)
+            paths += plot_entropy(data("selections"), stem, run)
         elif name == "new_samples":
-            paths += plot_new_samples(stats(), stem, run)
+            paths += plot_new_samples(data("selections"), stem, run)
         elif name == "estimator_k":
             paths += plot_estimator_k(load_estimator(config), stem, config["estimator"]["aggregate"], run)
         elif name.startswith("training_"):
