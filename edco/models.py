@@ -201,6 +201,10 @@ def build_model(model_cfg: dict, tokenizer):
     # Qwen3Config defaults head_dim to 128 whatever the width; a tiny model wants width/heads.
     size.setdefault("head_dim", size["hidden_size"] // size["num_attention_heads"])
     size.setdefault("max_position_embeddings", 1024)
+    # transformers' default init std 0.02 suits widths ~1000-4000 (~1/sqrt(width)). At width
+    # 64 it leaves attention logits ~0, so attention stays uniform for hundreds of steps: a
+    # tiny Llama (no q/k norm) never left that plateau in 1000 steps. 1/sqrt(width) fixes it.
+    init_std = size["hidden_size"] ** -0.5
     config_class = {"qwen3": Qwen3Config, "llama": LlamaConfig}[model_cfg["arch"]]
     config = config_class(
         vocab_size=len(tokenizer),
@@ -208,6 +212,7 @@ def build_model(model_cfg: dict, tokenizer):
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        initializer_range=init_std,
         **size,
     )
     torch.manual_seed((model_cfg.get("pretrain") or {}).get("seed", 0))
@@ -275,11 +280,19 @@ def completion_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def _lr_at(step: int, total: int, peak: float, schedule: str) -> float:
+    """constant; cosine (warm-up, cosine to 10 %); wsd (warm-up, stable, linear decay to 10 %
+    over the last 20 %). Base pretraining uses wsd: the copy circuits a tiny model needs form
+    late and only at full LR; a cosine decay delayed them past the step budget."""
     if schedule == "constant":
         return peak
     warmup = max(1, min(50, total // 10))
     if step < warmup:
         return peak * (step + 1) / warmup
+    if schedule == "wsd":
+        decay_start = int(0.8 * total)
+        if step < decay_start:
+            return peak
+        return peak * (1 - 0.9 * (step - decay_start) / max(1, total - decay_start))
     progress = (step - warmup) / max(1, total - warmup)
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))  # cosine to 10 %
 
@@ -330,7 +343,7 @@ def base_pretrain(model, tokenizer, records: list[dict], pretrain_cfg: dict, pro
                for _ in range(steps)]
     t0, c0 = time.perf_counter(), time.process_time()
     losses = train_steps(model, examples, batches, learning_rate=pretrain_cfg.get("learning_rate", 3e-3),
-                         schedule=pretrain_cfg.get("schedule", "cosine"), weight_decay=0.0,
+                         schedule=pretrain_cfg.get("schedule", "wsd"), weight_decay=0.0,
                          pad_id=tokenizer.pad_token_id, progress=progress, desc="base-pretrain")
     tail = losses[-min(len(losses), 20):]
     return {"steps": steps, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
