@@ -57,6 +57,23 @@ def sft_dataset(records: list[dict]):
     )
 
 
+def shared_trainer_args(seed: int, device: str) -> dict:
+    """TrainingArguments both paradigms set the same way."""
+    return dict(
+        # TRL defaults both to True; bf16 needs a GPU and checkpointing only costs time here.
+        bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
+        gradient_checkpointing=False,
+        use_cpu=device == "cpu",
+        seed=seed,
+        data_seed=seed,
+        logging_steps=1,  # per-step loss / reward / grad-norm for metrics.jsonl
+        save_strategy="no",  # the round loop saves checkpoints itself, atomically
+        report_to=[],
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+
+
 def sft_config(cfg: dict, seed: int, output_dir: str, device: str):
     from trl import SFTConfig
 
@@ -74,17 +91,7 @@ def sft_config(cfg: dict, seed: int, output_dir: str, device: str):
         # The curriculum's order is the point: no shuffling of the dataset or the sampler.
         shuffle_dataset=False,
         train_sampling_strategy="sequential",
-        # TRL defaults both to True; bf16 needs a GPU and checkpointing only costs time here.
-        bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
-        gradient_checkpointing=False,
-        use_cpu=device == "cpu",
-        seed=seed,
-        data_seed=seed,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        dataloader_num_workers=0,
-        disable_tqdm=False,
+        **shared_trainer_args(seed, device),
     )
 
 
@@ -191,17 +198,7 @@ def grpo_config(cfg: dict, seed: int, output_dir: str, device: str):
         use_vllm=cfg["use_vllm"],
         # CurriculumGRPOTrainer replaces the sampler; this switch only documents the intent.
         shuffle_dataset=False,
-        # TRL defaults both to True; bf16 needs a GPU and checkpointing only costs time here.
-        bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
-        gradient_checkpointing=False,
-        use_cpu=device == "cpu",
-        seed=seed,
-        data_seed=seed,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        dataloader_num_workers=0,
-        disable_tqdm=False,
+        **shared_trainer_args(seed, device),
     )
 
 
