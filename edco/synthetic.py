@@ -27,6 +27,7 @@ Everything is a function of ``cfg["seed"]``: same config, same records, byte for
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ _VOWELS = "a e i o u".split()
 _CODAS = ["", "n", "r", "s", "l", "m"]
 
 
+@functools.cache
 def _defaults() -> dict:
     """``data.synthetic`` defaults, read from the schema so they are spelled once."""
     import yaml
@@ -100,7 +102,7 @@ def _defaults() -> dict:
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     props = schema["properties"]["data"]["properties"]["synthetic"]["properties"]
-    return {key: spec["default"] for key, spec in props.items() if "default" in spec}
+    return {key: spec["default"] for key, spec in props.items() if "default" in spec}  # callers copy
 
 
 def _settings(cfg: dict) -> dict:

@@ -50,6 +50,8 @@ def test_both_archs_build(tiny):
     assert model.config.vocab_size == len(tok) and model.config.tie_word_embeddings
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
     assert model.dtype == torch.float32
+    assert model.config.initializer_range == SIZE["hidden_size"] ** -0.5  # not HF's 0.02: see build_model
+    assert model.config.head_dim == SIZE["hidden_size"] // SIZE["num_attention_heads"]
     assert models.n_params(model) < 50_000
 
 
@@ -77,6 +79,16 @@ def test_bpe_round_trips_text(tiny, records):
     _, tok, _ = tiny
     for text in [quick_answer_prompt(records[0]), completion_text(records[-1]), "unseen wörds 12345 ✓\n\n x"]:
         assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
+
+
+def test_lr_schedules():
+    peak, total = 1.0, 100
+    wsd = [models._lr_at(s, total, peak, "wsd") for s in range(total)]
+    assert wsd[0] == pytest.approx(0.1) and wsd[9] == 1.0 and wsd[79] == 1.0
+    assert wsd[-1] == pytest.approx(0.1 + 0.9 / 20) and wsd == sorted(wsd[:80]) + sorted(wsd[80:], reverse=True)
+    assert {models._lr_at(s, total, peak, "constant") for s in range(total)} == {1.0}
+    cosine = [models._lr_at(s, total, peak, "cosine") for s in range(total)]
+    assert max(cosine) == 1.0 and cosine[-1] == pytest.approx(0.1, abs=1e-3)
 
 
 def test_quick_answer_encoding_ends_with_eos(tiny, records):
