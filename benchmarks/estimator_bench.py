@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", action="append", default=[], help="also measure this checkpoint (repeatable)")
     parser.add_argument("--out-dir", required=True, help="where estimator.{csv,md} and estimator_k.{png,pdf} go")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N pool samples (quick look)")
+    parser.add_argument("--limit", type=int, default=None, help="a seeded random N of the pool samples (quick look)")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the batched vs one-at-a-time timing")
     parser.add_argument("--throughput-samples", type=int, default=None,
                         help="samples in the batched vs one-at-a-time timing (default: 4 x batch size, capped by the pool)")
@@ -295,7 +295,13 @@ def main(argv: list[str] | None = None) -> int:
     estimator.check_backend(cfg)
     compute = config.get("compute", {})
     torch.set_num_threads(compute.get("threads", 1))
-    records = io.read_jsonl(layout.data_file(config["run"], args.domain, "train"))[: args.limit]
+    records = io.read_jsonl(layout.data_file(config["run"], args.domain, "train"))
+    if args.limit and args.limit < len(records):
+        # A seeded sample, not the first rows: pools are often grouped by level, and a
+        # one-level slice has no difficulty spread to correlate with.
+        import random
+
+        records = random.Random(args.seed).sample(records, args.limit)
     top_n = min(config["curriculum"]["n"], len(records))
     ks = sorted(set(PREFIX_KS) | {cfg["prefix_tokens"]})
     n_throughput = min(len(records), args.throughput_samples or 4 * cfg["batch_size"])
