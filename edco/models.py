@@ -403,14 +403,15 @@ def load_model_from(path: str | Path, device: str = "cpu"):
 def _training_records(config: dict) -> tuple[list[dict], list[dict]]:
     """(general split, every grid domain's train split): the only text a tokenizer may see."""
     run = config["run"]
-    general_path = layout.general_file(run)
+    # Only the synthetic world has a general split; real-data configs build on the domains alone.
+    general_path = layout.general_file(run) if config["data"]["source"] == "synthetic" else None
     paths = [layout.data_file(run, d, "train") for d in config["grid"]["domains"]]
-    missing = [p for p in [general_path, *paths] if not p.is_file()]
+    missing = [p for p in [general_path, *paths] if p is not None and not p.is_file()]
     if missing:
         raise ModelError(f"missing data: {', '.join(map(str, missing))}; run "
                          f"`python -m edco make-data --config <config> --domain <domain|general>` first")
     domain_train = [r for p in paths for r in io.read_jsonl(p)]
-    return io.read_jsonl(general_path), domain_train
+    return (io.read_jsonl(general_path) if general_path else []), domain_train
 
 
 def build_base_model(config: dict, name: str, general: list[dict] | None = None,
@@ -464,5 +465,5 @@ def cli_base_model(argv: list[str]) -> int:
     model, tokenizer, manifest = build_base_model(config, args.model, progress=not args.no_progress)
     save_model(model, tokenizer, out, manifest)
     print(f"base-model: {args.model}: {manifest['params']:,} parameters, pretrain "
-          f"{manifest['pretrain_seconds']:.1f} s, final loss {manifest['final_loss']:.4f} -> {out}")
+          f"{manifest['pretrain_seconds']:.1f} s, final loss {manifest['final_loss'] if manifest['final_loss'] is None else round(manifest['final_loss'], 4)} -> {out}")
     return 0
