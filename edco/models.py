@@ -334,6 +334,8 @@ def base_pretrain(model, tokenizer, records: list[dict], pretrain_cfg: dict, pro
     quick-answer prompt -> short answer (so the prefix estimator has an early answer token
     to be unsure about). Random batches (seeded); loss on completion tokens only."""
     steps, batch = pretrain_cfg.get("steps", 600), pretrain_cfg.get("batch_size", 32)
+    if not records:  # real-data configs have no general split: nothing to pretrain on
+        steps = 0
     quick_fraction = pretrain_cfg.get("quick_fraction", 0.25)
     rng = random.Random(pretrain_cfg.get("seed", 0))
     examples = [encode_chat(tokenizer, r) for r in records] + [encode_quick(tokenizer, r) for r in records]

@@ -117,6 +117,12 @@ def test_base_pretrain_changes_every_parameter(tiny, records):
     assert changed == set(before) - {k for k in before if "rotary" in k}
 
 
+def test_base_pretrain_without_records_is_a_no_op(tiny):
+    cfg, tok, model = tiny
+    stats = models.base_pretrain(model, tok, [], cfg["pretrain"], progress=False)
+    assert stats["steps"] == 0 and stats["final_loss"] is None
+
+
 def test_save_load_round_trip_same_logits(tiny, records, tmp_path):
     cfg, tok, model = tiny
     out = models.save_model(model, tok, tmp_path / "m", {"name": "x", "source": "tiny"})
