@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         model, tokenizer, manifest, clock = base_model(config, name, general, domain_train, args.rebuild)
         entry = {"params": manifest.get("params"), "vocab": manifest.get("vocab"),
                  "pretrain_steps": manifest.get("pretrain_steps"), "final_loss": manifest.get("final_loss"),
+                 "pretrain_loop_seconds": {"wall": manifest.get("pretrain_seconds"),
+                                           "cpu": manifest.get("pretrain_cpu_seconds")},
                  "build_seconds": clock.as_dict() if clock else {"loaded": True,
                                                                   "pretrain": manifest.get("pretrain_seconds")},
                  "base": {}, "sft": {}}

@@ -31,7 +31,7 @@ import torch
 
 from edco import io, layout
 from edco.errors import UserFacingError
-from edco.prompts import QUICK_ANSWER_INSTRUCTION, chat_messages, completion_text, quick_answer_prompt, user_message
+from edco.prompts import chat_messages, completion_text, quick_answer_prompt, user_message
 
 log = logging.getLogger("edco.models")
 
