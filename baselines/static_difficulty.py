@@ -36,7 +36,7 @@ class StaticDifficulty(Strategy):
         ranking = sorted(self.scores, key=lambda i: (self.scores[i], tie_break_key(i)))  # easy first
         if self.config["curriculum"].get("order", "easy_to_hard") == "hard_to_easy":
             ranking.reverse()
-        start = window_starts(len(ranking), ctx.n, self.config["curriculum"]["rounds"])[ctx.round - 1]
+        start = window_starts(len(ranking), ctx.n, ctx.rounds or self.config["curriculum"]["rounds"])[ctx.round - 1]
         fresh = self.scores if tokens else {}
         return Selection(ids=ranking[start:start + ctx.n], scores=fresh, tokens_generated=tokens)
 

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from edco import curriculum, estimator, io, layout
-from edco.config import load_config
+from edco.config import load_config, round_budget
 
 PREFIX_KS = (4, 8, 16, 32, 64, 128)
 AGGREGATES = ("top_frac", "mean")
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         import random
 
         records = random.Random(args.seed).sample(records, args.limit)
-    top_n = min(config["curriculum"]["n"], len(records))
+    top_n = min(round_budget(config, config["grid"]["paradigms"][0], args.model)[1], len(records))
     ks = sorted(set(PREFIX_KS) | {cfg["prefix_tokens"]})
     n_throughput = min(len(records), args.throughput_samples or 4 * cfg["batch_size"])
     meta = {"domain": args.domain, "config": args.config, "pool": len(records), "top_n": top_n, "seed": args.seed,

@@ -34,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edco import io, layout, models, synthetic  # noqa: E402
-from edco.config import load_config  # noqa: E402
+from edco.config import load_config, round_budget  # noqa: E402
 from edco.prompts import chat_messages, parse_answer, quick_answer_prompt  # noqa: E402
 
 GENERAL_EVAL_SIZE = 300  # fresh general questions (same entities, new draws): the base model's check
@@ -109,9 +109,9 @@ def accuracy_by_level(model, tokenizer, records: list[dict], config: dict) -> di
     return by_level
 
 
-def random_sft(model, tokenizer, pool: list[dict], config: dict, seed: int, trainer: str) -> int:
+def random_sft(model, tokenizer, pool: list[dict], config: dict, seed: int, trainer: str, name: str) -> int:
     """The random strategy's rounds (as baselines/random.py draws them); returns optimiser steps."""
-    rounds, n, sft = config["curriculum"]["rounds"], config["curriculum"]["n"], config["sft"]
+    (rounds, n), sft = round_budget(config, "sft", name), config["sft"]
     by_id = {r["id"]: r for r in pool}
     steps = 0
     for r in range(1, rounds + 1):
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             for seed in args.seeds:
                 model.load_state_dict(base_state)
                 with Clock() as train_clock:
-                    steps = random_sft(model, tokenizer, train, config, seed, args.trainer)
+                    steps = random_sft(model, tokenizer, train, config, seed, args.trainer, name)
                 with Clock() as c:
                     acc = accuracy_by_level(model, tokenizer, test, config)
                 entry["sft"].setdefault(domain, {})[str(seed)] = {

@@ -93,11 +93,36 @@ def _check_cross_references(config: dict, source: str) -> None:
             raise ConfigError(f"{source}: models.{name}.hub_id: required when source is 'hub'")
         if model["source"] == "tiny" and ("tokenizer" not in model or "size" not in model):
             raise ConfigError(f"{source}: models.{name}: a tiny model needs 'tokenizer' and 'size'")
-    if config["curriculum"]["n"] and data.get("max_train") and config["curriculum"]["n"] > data["max_train"]:
-        raise ConfigError(
-            f"{source}: curriculum.n: {config['curriculum']['n']} exceeds data.max_train "
-            f"({data['max_train']}); lower curriculum.n or raise data.max_train"
-        )
+    for paradigm in ("sft", "rl"):
+        for name in config.get(paradigm, {}).get("n_by_model", {}):
+            if name not in config["models"]:
+                raise ConfigError(f"{source}: {paradigm}.n_by_model: {name!r} is not defined under models")
+    for paradigm in config["grid"]["paradigms"]:
+        for model in config["grid"]["models"]:
+            n = round_budget(config, paradigm, model)[1]
+            if data.get("max_train") and n > data["max_train"]:
+                raise ConfigError(
+                    f"{source}: {budget_key(config, paradigm, model)}: {n} exceeds data.max_train "
+                    f"({data['max_train']}); lower it or raise data.max_train"
+                )
+
+
+def round_budget(config: dict, paradigm: str, model: str) -> tuple[int, int]:
+    """(rounds, N) of a run of ``paradigm`` on ``model``: the paradigm's own ``rounds`` and
+    ``n_by_model[model]`` / ``n`` where set, else ``curriculum.rounds`` / ``curriculum.n``.
+    The paper's SFT is 8 x 1750 and its RL 5 x 200 (Qwen3-4B) / 5 x 800 (Llama-3.2-3B)."""
+    section = config.get(paradigm) or {}
+    rounds = section.get("rounds") or config["curriculum"]["rounds"]
+    n = (section.get("n_by_model") or {}).get(model) or section.get("n") or config["curriculum"]["n"]
+    return rounds, n
+
+
+def budget_key(config: dict, paradigm: str, model: str) -> str:
+    """The config key ``round_budget`` took N from, for messages."""
+    section = config.get(paradigm) or {}
+    if model in (section.get("n_by_model") or {}):
+        return f"{paradigm}.n_by_model.{model}"
+    return f"{paradigm}.n" if section.get("n") else "curriculum.n"
 
 
 def load_config(path: str | Path) -> dict:

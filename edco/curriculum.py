@@ -43,6 +43,7 @@ class RoundContext:
     n: int
     seed: int
     config: dict
+    rounds: int = 0  # rounds of this run (edco.config.round_budget); 0 = curriculum.rounds
     model: Any = None
     tokenizer: Any = None
     previous: list["Selection"] = field(default_factory=list)

@@ -26,7 +26,7 @@ import math
 from pathlib import Path
 
 from edco import io, layout
-from edco.config import load_config
+from edco.config import load_config, round_budget
 from edco.errors import UserFacingError
 
 log = logging.getLogger("edco.plots")
@@ -79,7 +79,7 @@ def load_selection_stats(config: dict):
         kind = getattr(get_strategy(keys[3]), "estimator_kind", None)
         run_path = layout.run_dir(config["run"], *keys)
         seen: set[str] = set()
-        for r in range(1, config["curriculum"]["rounds"] + 1):
+        for r in range(1, round_budget(config, keys[2], keys[1])[0] + 1):
             rd = layout.round_dir(run_path, r)
             for name in ("scores.parquet", "selection.jsonl"):
                 if not (rd / name).exists():
@@ -109,7 +109,7 @@ def load_steps(config: dict, paradigm: str):
             continue
         run_path = layout.run_dir(config["run"], *keys)
         step = 0
-        for r in range(1, config["curriculum"]["rounds"] + 1):
+        for r in range(1, round_budget(config, keys[2], keys[1])[0] + 1):
             path = layout.round_dir(run_path, r) / "metrics.jsonl"
             if not path.exists():
                 raise UserFacingError(f"missing {path}: run the workflow to finish this run")

@@ -23,7 +23,7 @@ import statistics
 from pathlib import Path
 
 from edco import io, layout
-from edco.config import load_config
+from edco.config import load_config, round_budget
 from edco.errors import UserFacingError
 
 log = logging.getLogger("edco.report")
@@ -223,7 +223,7 @@ def load_timing(config: dict):
     rows = []
     for keys in grid_runs(config):
         run_path = layout.run_dir(config["run"], *keys)
-        for r in range(1, config["curriculum"]["rounds"] + 1):
+        for r in range(1, round_budget(config, keys[2], keys[1])[0] + 1):
             path = layout.round_dir(run_path, r) / "timing.json"
             if not path.exists():
                 raise UserFacingError(f"missing round timing {path}: run the workflow to finish this run "

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from edco import curriculum, io, layout
-from edco.config import load_config
+from edco.config import load_config, round_budget
 from edco.errors import UserFacingError
 from edco.prompts import chat_messages, completion_text, parse_answer
 
@@ -350,7 +350,7 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
 
     run = config["run"]
     run_path = layout.run_dir(run, domain, model_name, paradigm, strategy_name, seed)
-    rounds, n = config["curriculum"]["rounds"], config["curriculum"]["n"]
+    rounds, n = round_budget(config, paradigm, model_name)
     device = config.get("compute", {}).get("device", "cpu")
     if paradigm not in PARADIGMS:
         raise UserFacingError(f"grid.paradigms: unknown paradigm {paradigm!r}; use one of {', '.join(PARADIGMS)}")
@@ -378,7 +378,7 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
     for r in range(start + 1, rounds + 1):
         out = layout.round_dir(run_path, r)
         log.info("round %d/%d  %s  -> %s", r, rounds, strategy_name, out)
-        ctx = curriculum.RoundContext(round=r, n=n, seed=seed, config=config, model=model,
+        ctx = curriculum.RoundContext(round=r, n=n, rounds=rounds, seed=seed, config=config, model=model,
                                       tokenizer=tokenizer, previous=_previous_selections(run_path, r - 1),
                                       feedback=_previous_feedback(run_path, r - 1))
         t0 = time.perf_counter()
@@ -439,7 +439,7 @@ def _finish(run_path: Path, rounds: int, config: dict, *cell) -> None:
     domain, model, paradigm, strategy, seed = cell
     io.write_json(run_path / "run.json", {
         "domain": domain, "model": model, "paradigm": paradigm, "strategy": strategy, "seed": seed,
-        "rounds": rounds, "n": config["curriculum"]["n"], "totals": totals,
+        "rounds": rounds, "n": round_budget(config, paradigm, model)[1], "totals": totals,
     })
 
 

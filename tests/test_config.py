@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from edco import cli
-from edco.config import ConfigError, load_config, validate_config
+from edco.config import ConfigError, load_config, round_budget, validate_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "config").glob("*.yaml"))
 SHIPPED = [p for p in CONFIGS if p.name != "schema.yaml"]
@@ -85,3 +85,34 @@ def test_cli_reports_a_bad_config_without_traceback(tmp_path, capsys):
     assert code == 1
     assert f"{bad}: curriculum.rounds: 0 is less than the minimum of 1" in err
     assert "Traceback" not in err
+
+
+def test_round_budget_resolves_paradigm_and_model_overrides():
+    raw = smoke_raw()
+    raw["curriculum"].update(rounds=3, n=40)
+    raw["sft"].update(rounds=8)
+    raw["rl"] = {"rounds": 5, "n": 20, "n_by_model": {"llama": 80}}
+    config = validate_config(raw)
+    assert round_budget(config, "sft", "qwen3") == (8, 40)  # rounds from sft, n from curriculum
+    assert round_budget(config, "rl", "qwen3") == (5, 20)
+    assert round_budget(config, "rl", "llama") == (5, 80)
+    assert round_budget({"curriculum": {"rounds": 2, "n": 4}}, "rl", "llama") == (2, 4)  # no section
+
+
+def test_paper_round_budgets():
+    config = load_config("config/config.yaml")
+    assert round_budget(config, "sft", "qwen3_4b") == round_budget(config, "sft", "llama3_2_3b") == (8, 1750)
+    assert round_budget(config, "rl", "qwen3_4b") == (5, 200)
+    assert round_budget(config, "rl", "llama3_2_3b") == (5, 800)
+
+
+def test_budget_overrides_are_checked(tmp_path):
+    raw = smoke_raw()
+    raw["rl"] = {"n_by_model": {"mistral": 8}}
+    with pytest.raises(ConfigError, match="rl.n_by_model: 'mistral' is not defined under models"):
+        validate_config(raw, "my.yaml")
+    raw = smoke_raw()
+    raw["data"]["max_train"] = 50
+    raw["sft"]["n_by_model"] = {"qwen3": 60}
+    with pytest.raises(ConfigError, match=r"sft.n_by_model.qwen3: 60 exceeds data.max_train \(50\)"):
+        validate_config(raw, "my.yaml")
