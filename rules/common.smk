@@ -27,6 +27,7 @@ from edco.curriculum import get_strategy
 for _strategy in GRID["strategies"]:
     get_strategy(_strategy)
 
+
 wildcard_constraints:
     domain="|".join(GRID["domains"]),
     model="|".join(CFG["models"]),
@@ -110,10 +111,20 @@ def reported_table(name, category, subcategory):
     tables = layout.tables_dir(RUN)
     caption = f"../report/{name}.rst"
     return [
-        in_report(f"{tables}/{name}.html", caption=caption, category=category, subcategory=subcategory,
-                  labels={"item": f"{name} table", "format": "table (HTML)"}),
-        in_report(f"{tables}/{name}.csv", caption=caption, category=category, subcategory=subcategory,
-                  labels={"item": f"{name} table", "format": "table (CSV)"}),
+        in_report(
+            f"{tables}/{name}.html",
+            caption=caption,
+            category=category,
+            subcategory=subcategory,
+            labels={"item": f"{name} table", "format": "table (HTML)"},
+        ),
+        in_report(
+            f"{tables}/{name}.csv",
+            caption=caption,
+            category=category,
+            subcategory=subcategory,
+            labels={"item": f"{name} table", "format": "table (CSV)"},
+        ),
         f"{tables}/{name}.md",
         f"{tables}/{name}.tex",
     ]
@@ -140,9 +151,16 @@ def reported_plots():
     for name in plot_names(CFG):
         caption, category, subcategory = PLOT_SECTIONS.get(name, TRAINING_SECTION)
         stem = f"{layout.plots_dir(RUN)}/{name}"
-        out += [in_report(f"{stem}.png", caption=f"../report/{caption}.rst", category=category,
-                          subcategory=subcategory, labels={"item": name, "format": "figure (PNG)"}),
-                f"{stem}.pdf"]
+        out += [
+            in_report(
+                f"{stem}.png",
+                caption=f"../report/{caption}.rst",
+                category=category,
+                subcategory=subcategory,
+                labels={"item": name, "format": "figure (PNG)"},
+            ),
+            f"{stem}.pdf",
+        ]
     return out
 
 

@@ -2,11 +2,11 @@
 
 
 rule data:
+    input:
+        config=RESOLVED_CONFIG,
     output:
         train=f"{ROOT}/data/{{domain}}/train.jsonl",
         test=f"{ROOT}/data/{{domain}}/test.jsonl",
-    input:
-        config=RESOLVED_CONFIG,
     log:
         f"{ROOT}/logs/data/{{domain}}.log",
     conda:
@@ -16,10 +16,10 @@ rule data:
 
 
 rule general_data:
-    output:
-        f"{ROOT}/data/general/train.jsonl",
     input:
         config=RESOLVED_CONFIG,
+    output:
+        f"{ROOT}/data/general/train.jsonl",
     log:
         f"{ROOT}/logs/data/general.log",
     conda:

@@ -23,25 +23,25 @@ def bench_limit_args(wildcards):
 
 
 rule estimator_bench:
-    output:
-        f"{ROOT}/estimator/{{domain}}/{{model}}/estimator.csv",
     input:
         model=f"{ROOT}/models/{{model}}/manifest.json",
         train=f"{ROOT}/data/{{domain}}/train.jsonl",
         run=bench_checkpoint_run,
         config=RESOLVED_CONFIG,
+    output:
+        f"{ROOT}/estimator/{{domain}}/{{model}}/estimator.csv",
+    log:
+        f"{ROOT}/logs/estimator/{{domain}}/{{model}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/estimator/{{domain}}/{{model}}.tsv"
+    conda:
+        "../envs/edco.yaml"
+    threads: 1
     params:
         checkpoint=bench_checkpoint,
         extra=bench_limit_args,
         out_dir=bench_out_dir,
         script=os.path.join(workflow.basedir, "benchmarks", "estimator_bench.py"),
-    log:
-        f"{ROOT}/logs/estimator/{{domain}}/{{model}}.log",
-    benchmark:
-        f"{ROOT}/benchmarks/estimator/{{domain}}/{{model}}.tsv"
-    threads: 1
-    conda:
-        "../envs/edco.yaml"
     shell:
         "python {params.script} --config {input.config} --domain {wildcards.domain}"
         " --model {wildcards.model} --checkpoint {params.checkpoint} --out-dir {params.out_dir}"

@@ -3,19 +3,19 @@
 
 
 rule evaluate_base:
-    output:
-        expand(f"{ROOT}/eval/{{domain}}/{{model}}/base.json", domain=GRID["domains"], allow_missing=True),
     input:
         tests=expand(f"{ROOT}/data/{{domain}}/test.jsonl", domain=GRID["domains"]),
         model=f"{ROOT}/models/{{model}}/manifest.json",
         config=RESOLVED_CONFIG,
-    params:
-        domains=" ".join(f"--domain {d}" for d in GRID["domains"]),
+    output:
+        expand(f"{ROOT}/eval/{{domain}}/{{model}}/base.json", domain=GRID["domains"], allow_missing=True),
     log:
         f"{ROOT}/logs/eval/base/{{model}}.log",
-    threads: 1
     conda:
         "../envs/edco.yaml"
+    threads: 1
+    params:
+        domains=" ".join(f"--domain {d}" for d in GRID["domains"]),
     shell:
         "python -m edco evaluate --config {input.config} {params.domains}"
         " --model {wildcards.model} --checkpoint base > {log} 2>&1"
@@ -24,19 +24,19 @@ rule evaluate_base:
 if CFG["compute"]["job"] == "run":
 
     rule evaluate_run:
-        output:
-            EVAL_RUN,
         input:
             test=f"{ROOT}/data/{{domain}}/test.jsonl",
             run=f"{RUN_DIR}/run.json",
             config=RESOLVED_CONFIG,
-        params:
-            checkpoint=final_checkpoint,
+        output:
+            EVAL_RUN,
         log:
             f"{ROOT}/logs/eval/{CELL_LOG}/seed{{seed}}.log",
-        threads: 1
         conda:
             "../envs/edco.yaml"
+        threads: 1
+        params:
+            checkpoint=final_checkpoint,
         shell:
             "python -m edco evaluate --config {input.config} --domain {wildcards.domain}"
             " --model {wildcards.model} --checkpoint {params.checkpoint} --out {output} > {log} 2>&1"

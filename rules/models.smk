@@ -11,17 +11,17 @@ def base_model_inputs(wildcards):
 
 
 rule base_model:
-    output:
-        f"{ROOT}/models/{{model}}/manifest.json",
     input:
         base_model_inputs,
         config=RESOLVED_CONFIG,
+    output:
+        f"{ROOT}/models/{{model}}/manifest.json",
     log:
         f"{ROOT}/logs/models/{{model}}.log",
     benchmark:
         f"{ROOT}/benchmarks/models/{{model}}.tsv"
-    threads: 1
     conda:
         "../envs/edco.yaml"
+    threads: 1
     shell:
         "python -m edco base-model --config {input.config} --model {wildcards.model} > {log} 2>&1"

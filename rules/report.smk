@@ -3,6 +3,7 @@
 #
 #   snakemake --cores 1 --configfile config/smoke.yaml --report results/smoke/report.html
 
+
 report: "../report/workflow.rst"
 
 
@@ -15,12 +16,12 @@ localrules:
 
 
 rule table:
-    output:
-        reported_table("main", ACCURACY, "1 per strategy"),
-        reported_table("levels", ACCURACY, "2 per difficulty level"),
     input:
         all_eval_outputs(),
         config=RESOLVED_CONFIG,
+    output:
+        reported_table("main", ACCURACY, "1 per strategy"),
+        reported_table("levels", ACCURACY, "2 per difficulty level"),
     log:
         f"{ROOT}/logs/report/table.log",
     conda:
@@ -30,11 +31,11 @@ rule table:
 
 
 rule cost_table:
-    output:
-        reported_table("cost", COST, "1 wall-clock"),
     input:
         all_run_outputs(),
         config=RESOLVED_CONFIG,
+    output:
+        reported_table("cost", COST, "1 wall-clock"),
     log:
         f"{ROOT}/logs/report/cost_table.log",
     conda:
@@ -44,11 +45,11 @@ rule cost_table:
 
 
 rule estimator_table:
-    output:
-        reported_table("estimator", ESTIMATOR, "prefix length K") if estimator_table_outputs() else [],
     input:
         estimator_bench_outputs(),
         config=RESOLVED_CONFIG,
+    output:
+        reported_table("estimator", ESTIMATOR, "prefix length K") if estimator_table_outputs() else [],
     log:
         f"{ROOT}/logs/report/estimator_table.log",
     conda:
@@ -58,13 +59,13 @@ rule estimator_table:
 
 
 rule plots:
-    output:
-        reported_plots(),
     input:
         all_eval_outputs(),
         all_run_outputs(),
         estimator_table_outputs(),
         config=RESOLVED_CONFIG,
+    output:
+        reported_plots(),
     log:
         f"{ROOT}/logs/report/plots.log",
     conda:
@@ -74,11 +75,15 @@ rule plots:
 
 
 rule config_page:
-    output:
-        in_report(f"{ROOT}/config.html", caption="../report/config.rst", category=CONFIGURATION,
-                  labels={"item": "validated config", "format": "YAML (HTML)"}),
     input:
         config=RESOLVED_CONFIG,
+    output:
+        in_report(
+            f"{ROOT}/config.html",
+            caption="../report/config.rst",
+            category=CONFIGURATION,
+            labels={"item": "validated config", "format": "YAML (HTML)"},
+        ),
     log:
         f"{ROOT}/logs/report/config_page.log",
     conda:

@@ -10,19 +10,19 @@ CELL_LOG = "{domain}/{model}/{paradigm}/{strategy}"
 if CFG["compute"]["job"] == "run":
 
     rule train:
-        output:
-            f"{RUN_DIR}/run.json",
         input:
             train=f"{ROOT}/data/{{domain}}/train.jsonl",
             model=f"{ROOT}/models/{{model}}/manifest.json",
             config=RESOLVED_CONFIG,
+        output:
+            f"{RUN_DIR}/run.json",
         log:
             f"{ROOT}/logs/train/{CELL_LOG}/seed{{seed}}.log",
         benchmark:
             f"{ROOT}/benchmarks/train/{CELL_LOG}/seed{{seed}}.tsv"
-        threads: 1
         conda:
             "../envs/edco.yaml"
+        threads: 1
         shell:
             "python -m edco train --config {input.config} --domain {wildcards.domain}"
             " --model {wildcards.model} --paradigm {wildcards.paradigm}"
@@ -31,23 +31,23 @@ if CFG["compute"]["job"] == "run":
 else:
 
     rule train_cell:
-        output:
-            runs=expand(f"{RUN_DIR}/run.json", seed=CFG["seeds"], allow_missing=True),
-            evals=expand(EVAL_RUN, seed=CFG["seeds"], allow_missing=True),
         input:
             train=f"{ROOT}/data/{{domain}}/train.jsonl",
             test=f"{ROOT}/data/{{domain}}/test.jsonl",
             model=f"{ROOT}/models/{{model}}/manifest.json",
             config=RESOLVED_CONFIG,
-        params:
-            seeds=" ".join(f"--seed {s}" for s in CFG["seeds"]),
+        output:
+            runs=expand(f"{RUN_DIR}/run.json", seed=CFG["seeds"], allow_missing=True),
+            evals=expand(EVAL_RUN, seed=CFG["seeds"], allow_missing=True),
         log:
             f"{ROOT}/logs/train/{CELL_LOG}/cell.log",
         benchmark:
             f"{ROOT}/benchmarks/train/{CELL_LOG}/cell.tsv"
-        threads: 1
         conda:
             "../envs/edco.yaml"
+        threads: 1
+        params:
+            seeds=" ".join(f"--seed {s}" for s in CFG["seeds"]),
         shell:
             "python -m edco train --config {input.config} --domain {wildcards.domain}"
             " --model {wildcards.model} --paradigm {wildcards.paradigm}"
