@@ -31,6 +31,23 @@ COMMANDS = {
 }
 
 
+# Commands that train, score or evaluate: a GPU-only setting the machine cannot honour stops
+# them before any import of a model or data, not inside the first round.
+GPU_COMMANDS = {"train", "score", "evaluate"}
+
+
+def _check_gpu_settings(argv: list[str]) -> None:
+    import argparse
+
+    from edco.config import check_gpu_settings, load_config
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--config")
+    path = parser.parse_known_args(argv)[0].config
+    if path:  # a missing --config is the command's own usage error
+        check_gpu_settings(load_config(path), path)
+
+
 def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: python -m edco <command> [options]", "", "commands:"]
@@ -49,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module, func, _ = COMMANDS[name]
     try:
+        if name in GPU_COMMANDS:
+            _check_gpu_settings(rest)
         return getattr(importlib.import_module(module), func)(rest) or 0
     except UserFacingError as exc:
         print(f"edco {name}: error: {exc}", file=sys.stderr)

@@ -140,3 +140,49 @@ def load_config(path: str | Path) -> dict:
 def run_dir(config: dict) -> Path:
     """results/<run>/, relative to the working directory (the repository in Snakemake)."""
     return Path("results") / config["run"]
+
+
+def gpu_problems(config: dict) -> list[str]:
+    """The config's GPU-only settings that cannot run on this machine, each naming its key.
+    torch is imported only when a setting asks for a GPU (the CPU configs pay nothing)."""
+    import importlib.util
+
+    from edco.curriculum import get_strategy
+
+    grid = config["grid"]
+    wants_vllm = []
+    scores = any(get_strategy(s).scores_with_model for s in grid["strategies"])
+    if config["estimator"]["backend"] == "vllm" and (scores or config.get("estimator_bench", {}).get("enabled")):
+        wants_vllm.append("estimator.backend: vllm")
+    if "rl" in grid["paradigms"] and (config.get("rl") or {}).get("use_vllm"):
+        wants_vllm.append("rl.use_vllm: true")
+    cuda = config.get("compute", {}).get("device") == "cuda"
+    gpus = {name: config["models"][name].get("gpus", 0) for name in grid["models"]}
+    if not (wants_vllm or cuda or any(g > 1 for g in gpus.values())):
+        return []
+    import torch
+
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    problems = []
+    if cuda and not visible:
+        problems.append("compute.device: cuda (no CUDA GPU is visible)")
+    for setting in wants_vllm:
+        if importlib.util.find_spec("vllm") is None:
+            problems.append(f"{setting} (the vllm package is not installed: pip install 'edco-bench[vllm]')")
+        elif not visible:
+            problems.append(f"{setting} (vLLM needs a CUDA GPU and none is visible)")
+    problems += [f"models.{name}.gpus: {n} ({visible} GPUs visible)" for name, n in gpus.items() if n > max(visible, 1)]
+    return problems
+
+
+def check_gpu_settings(config: dict, source: str) -> None:
+    """Stop, in one line naming every offending key, when the config needs GPUs or vLLM this
+    machine lacks. Called where real work starts on *this* machine: the Snakefile's onstart
+    for local execution, and ``python -m edco train|score|evaluate``."""
+    problems = gpu_problems(config)
+    if problems:
+        raise ConfigError(
+            f"{source}: GPU-only settings cannot run on this machine: {'; '.join(problems)}. "
+            "Run on a GPU node (or --profile profiles/slurm), or use a CPU config (config/smoke.yaml)"
+        )
+

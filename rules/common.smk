@@ -3,12 +3,13 @@ import itertools
 import os
 
 from edco import layout
-from edco.config import validate_config
+from edco.config import check_gpu_settings, validate_config
 from edco.io import write_text
 
 import yaml
 
-CFG = validate_config(config, ", ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml")
+CONFIG_SOURCE = ", ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml"
+CFG = validate_config(config, CONFIG_SOURCE)
 RUN = CFG["run"]
 ROOT = str(layout.run_root(RUN))
 GRID = CFG["grid"]
@@ -26,6 +27,42 @@ from edco.curriculum import get_strategy
 
 for _strategy in GRID["strategies"]:
     get_strategy(_strategy)
+
+
+# Conda environments (envs/README comments): the rules that load a model (train, evaluate,
+# score, base model) run in the CUDA + vLLM environment when the config computes on GPUs and
+# in the CPU-torch one otherwise; a rule's `conda:` is fixed when the workflow is parsed, so
+# the config decides here. Data, tables and plots never import torch: a small environment.
+CUDA = CFG["compute"]["device"] == "cuda"
+MODEL_ENV = "../envs/gpu.yaml" if CUDA else "../envs/edco.yaml"
+LIGHT_ENV = "../envs/light.yaml"
+# The `gpu` resource (snakemake-executor-plugin-slurm turns it into --gpus; locally it is
+# what --resources gpu=N limits): one GPU per scoring / evaluation job on a GPU config.
+JOB_GPUS = 1 if CUDA else 0
+
+
+def train_gpus(wildcards):
+    """GPUs of a training job: the model's `gpus` (at least one on a GPU config)."""
+    return max(1, CFG["models"][wildcards.model]["gpus"]) if CUDA else 0
+
+
+def edco_launcher(wildcards):
+    """`python -m edco`, or accelerate's launcher with one process per GPU when the model
+    asks for more than one (data-parallel full fine-tuning, bf16)."""
+    gpus = CFG["models"][wildcards.model]["gpus"]
+    if gpus > 1:
+        return f"accelerate launch --num_processes {gpus} --num_machines 1 --mixed_precision bf16 --dynamo_backend no -m edco"
+    return "python -m edco"
+
+
+# GPU-only settings (compute.device: cuda, estimator.backend: vllm, rl.use_vllm, models.*.gpus)
+# are checked where real work starts on this machine: onstart runs after the DAG is built and
+# only for a real (not dry) run, so dry runs of the paper config still list its jobs anywhere.
+# With a cluster executor (--profile profiles/slurm) this node only submits; each job checks
+# on its GPU node when `python -m edco train|score|evaluate` starts (edco/cli.py).
+onstart:
+    if workflow.local_exec:
+        check_gpu_settings(CFG, CONFIG_SOURCE)
 
 
 wildcard_constraints:

@@ -10,7 +10,7 @@ rule data:
     log:
         f"{ROOT}/logs/data/{{domain}}.log",
     conda:
-        "../envs/edco.yaml"
+        LIGHT_ENV
     shell:
         "python -m edco make-data --config {input.config} --domain {wildcards.domain} > {log} 2>&1"
 
@@ -23,6 +23,6 @@ rule general_data:
     log:
         f"{ROOT}/logs/data/general.log",
     conda:
-        "../envs/edco.yaml"
+        LIGHT_ENV
     shell:
         "python -m edco make-data --config {input.config} --domain general > {log} 2>&1"

@@ -35,8 +35,10 @@ rule estimator_bench:
     benchmark:
         f"{ROOT}/benchmarks/estimator/{{domain}}/{{model}}.tsv"
     conda:
-        "../envs/edco.yaml"
+        MODEL_ENV
     threads: 1
+    resources:
+        gpu=JOB_GPUS,
     params:
         checkpoint=bench_checkpoint,
         extra=bench_limit_args,

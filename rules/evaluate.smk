@@ -12,8 +12,10 @@ rule evaluate_base:
     log:
         f"{ROOT}/logs/eval/base/{{model}}.log",
     conda:
-        "../envs/edco.yaml"
+        MODEL_ENV
     threads: 1
+    resources:
+        gpu=JOB_GPUS,
     params:
         domains=" ".join(f"--domain {d}" for d in GRID["domains"]),
     shell:
@@ -33,8 +35,10 @@ if CFG["compute"]["job"] == "run":
         log:
             f"{ROOT}/logs/eval/{CELL_LOG}/seed{{seed}}.log",
         conda:
-            "../envs/edco.yaml"
+            MODEL_ENV
         threads: 1
+        resources:
+            gpu=JOB_GPUS,
         params:
             checkpoint=final_checkpoint,
         shell:

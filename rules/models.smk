@@ -21,7 +21,7 @@ rule base_model:
     benchmark:
         f"{ROOT}/benchmarks/models/{{model}}.tsv"
     conda:
-        "../envs/edco.yaml"
+        MODEL_ENV
     threads: 1
     shell:
         "python -m edco base-model --config {input.config} --model {wildcards.model} > {log} 2>&1"

@@ -25,7 +25,7 @@ rule table:
     log:
         f"{ROOT}/logs/report/table.log",
     conda:
-        "../envs/edco.yaml"
+        LIGHT_ENV
     shell:
         "python -m edco table --config {input.config} > {log} 2>&1"
 
@@ -39,7 +39,7 @@ rule cost_table:
     log:
         f"{ROOT}/logs/report/cost_table.log",
     conda:
-        "../envs/edco.yaml"
+        LIGHT_ENV
     shell:
         "python -m edco table --config {input.config} --cost > {log} 2>&1"
 
@@ -53,7 +53,7 @@ rule estimator_table:
     log:
         f"{ROOT}/logs/report/estimator_table.log",
     conda:
-        "../envs/edco.yaml"
+        LIGHT_ENV
     shell:
         "python -m edco table --config {input.config} --estimator > {log} 2>&1"
 
@@ -69,7 +69,7 @@ rule plots:
     log:
         f"{ROOT}/logs/report/plots.log",
     conda:
-        "../envs/edco.yaml"
+        LIGHT_ENV
     shell:
         "python -m edco plots --config {input.config} > {log} 2>&1"
 
@@ -87,6 +87,6 @@ rule config_page:
     log:
         f"{ROOT}/logs/report/config_page.log",
     conda:
-        "../envs/edco.yaml"
+        LIGHT_ENV
     shell:
         "python -m edco table --config {input.config} --config-page > {log} 2>&1"

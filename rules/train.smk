@@ -21,10 +21,14 @@ if CFG["compute"]["job"] == "run":
         benchmark:
             f"{ROOT}/benchmarks/train/{CELL_LOG}/seed{{seed}}.tsv"
         conda:
-            "../envs/edco.yaml"
+            MODEL_ENV
         threads: 1
+        resources:
+            gpu=train_gpus,
+        params:
+            launcher=edco_launcher,
         shell:
-            "python -m edco train --config {input.config} --domain {wildcards.domain}"
+            "{params.launcher} train --config {input.config} --domain {wildcards.domain}"
             " --model {wildcards.model} --paradigm {wildcards.paradigm}"
             " --strategy {wildcards.strategy} --seed {wildcards.seed} > {log} 2>&1"
 
@@ -44,11 +48,14 @@ else:
         benchmark:
             f"{ROOT}/benchmarks/train/{CELL_LOG}/cell.tsv"
         conda:
-            "../envs/edco.yaml"
+            MODEL_ENV
         threads: 1
+        resources:
+            gpu=train_gpus,
         params:
+            launcher=edco_launcher,
             seeds=" ".join(f"--seed {s}" for s in CFG["seeds"]),
         shell:
-            "python -m edco train --config {input.config} --domain {wildcards.domain}"
+            "{params.launcher} train --config {input.config} --domain {wildcards.domain}"
             " --model {wildcards.model} --paradigm {wildcards.paradigm}"
             " --strategy {wildcards.strategy} {params.seeds} --evaluate > {log} 2>&1"

@@ -71,3 +71,38 @@ def test_unknown_strategy_stops_the_workflow(tmp_path):
     result = dry_run("--configfile", str(bad))
     assert result.returncode != 0
     assert "unknown strategy 'no_such_strategy'" in result.stdout + result.stderr
+
+
+def test_train_launches_through_accelerate_when_a_model_asks_for_gpus(tmp_path):
+    raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    raw["models"]["qwen3_4b"]["gpus"] = 2
+    raw["seeds"], raw["grid"]["domains"] = [0], ["law"]
+    path = tmp_path / "two_gpus.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    result = subprocess.run([*SNAKEMAKE, "-n", "--printshellcmds", "--configfile", str(path)], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr + result.stdout
+    trains = [line.strip().removeprefix("Shell command: ") for line in result.stdout.splitlines()
+              if " train --config" in line]
+    qwen = [line for line in trains if "--model qwen3_4b" in line]
+    llama = [line for line in trains if "--model llama3_2_3b" in line]
+    assert qwen and llama
+    assert all(line.startswith("accelerate launch --num_processes 2 ") and " -m edco train " in line for line in qwen)
+    assert all(line.startswith("python -m edco train ") for line in llama)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the CPU-only failure")
+def test_paper_config_stops_before_any_job_on_a_cpu_machine():
+    """A real (not dry) run of the paper config on this CPU machine stops before the first job
+    with one line naming the GPU-only settings; the CLI does the same."""
+    result = subprocess.run([*SNAKEMAKE, "--cores", "1"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    line = next(line for line in out.splitlines() if "GPU-only settings cannot run on this machine" in line)
+    for setting in ("compute.device: cuda", "estimator.backend: vllm", "rl.use_vllm: true"):
+        assert setting in line
+    assert "Finished job" not in out and not (REPO / "results" / "paper" / "data").exists()
+    cli = subprocess.run([sys.executable, "-m", "edco", "train", "--config", "config/config.yaml", "--domain", "law",
+                          "--model", "qwen3_4b", "--paradigm", "rl", "--strategy", "edco", "--seed", "0"],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 1 and "rl.use_vllm: true" in cli.stderr and "Traceback" not in cli.stderr
