@@ -20,6 +20,18 @@ if not workflow.overwrite_configfiles:
 
 
 include: "rules/common.smk"
+
+
+# GPU-only settings (compute.device: cuda, estimator.backend: vllm, rl.use_vllm, models.*.gpus)
+# are checked where real work starts on this machine: onstart runs after the DAG is built and
+# only for a real (not dry) run, so dry runs of the paper config still list its jobs anywhere.
+# With a cluster executor (--profile profiles/slurm) this node only submits; each job checks
+# on its GPU node when `python -m edco train|score|evaluate` starts (edco/cli.py).
+onstart:
+    if workflow.local_exec:
+        check_gpu_settings(CFG, CONFIG_SOURCE)
+
+
 include: "rules/data.smk"
 include: "rules/models.smk"
 include: "rules/train.smk"

@@ -55,16 +55,6 @@ def edco_launcher(wildcards):
     return "python -m edco"
 
 
-# GPU-only settings (compute.device: cuda, estimator.backend: vllm, rl.use_vllm, models.*.gpus)
-# are checked where real work starts on this machine: onstart runs after the DAG is built and
-# only for a real (not dry) run, so dry runs of the paper config still list its jobs anywhere.
-# With a cluster executor (--profile profiles/slurm) this node only submits; each job checks
-# on its GPU node when `python -m edco train|score|evaluate` starts (edco/cli.py).
-onstart:
-    if workflow.local_exec:
-        check_gpu_settings(CFG, CONFIG_SOURCE)
-
-
 wildcard_constraints:
     domain="|".join(GRID["domains"]),
     model="|".join(CFG["models"]),
@@ -119,7 +109,7 @@ def plot_outputs():
 
 
 def report_outputs():
-    """What `rule all` adds for the report: the cost table, every plot, the config page."""
+    """What the `all` target adds for the report: the cost table, every plot, the config page."""
     return cost_table_outputs() + plot_outputs() + [f"{ROOT}/config.html"]
 
 
@@ -205,3 +195,34 @@ def final_checkpoint(wildcards):
     """The model a finished run leaves behind (its last round's checkpoint)."""
     w = wildcards
     return f"{layout.run_dir(RUN, w.domain, w.model, w.paradigm, w.strategy, w.seed)}/final"
+
+
+# rules/models.smk
+def base_model_inputs(wildcards):
+    if CFG["models"][wildcards.model]["source"] != "tiny":
+        return []
+    # The tokenizer is trained on training text only (never a test split).
+    general = [f"{ROOT}/data/general/train.jsonl"] if SYNTHETIC else []
+    return general + [str(layout.data_file(RUN, d, "train")) for d in GRID["domains"]]
+
+
+# rules/estimator.smk: the estimator benchmark measures the base model and the first seed of
+# the grid's first run (a fine-tuned model).
+def bench_checkpoint_run(wildcards):
+    """run.json of the fine-tuned model the benchmark also measures."""
+    strategy = "random" if "random" in GRID["strategies"] else GRID["strategies"][0]
+    return run_json(wildcards.domain, wildcards.model, GRID["paradigms"][0], strategy, CFG["seeds"][0])
+
+
+def bench_checkpoint(wildcards):
+    return os.path.join(os.path.dirname(bench_checkpoint_run(wildcards)), "final")
+
+
+def bench_out_dir(wildcards):
+    return f"{ROOT}/estimator/{wildcards.domain}/{wildcards.model}"
+
+
+def bench_limit_args(wildcards):
+    bench = CFG["estimator_bench"]
+    limit = f"--limit {bench['limit']}" if bench["limit"] else ""
+    return f"{limit} --repeats {bench['repeats']}"

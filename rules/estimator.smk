@@ -2,26 +2,6 @@
 # the first seed of the grid's first run (a fine-tuned model), then one merged table.
 
 
-def bench_checkpoint_run(wildcards):
-    """run.json of the fine-tuned model the benchmark also measures."""
-    strategy = "random" if "random" in GRID["strategies"] else GRID["strategies"][0]
-    return run_json(wildcards.domain, wildcards.model, GRID["paradigms"][0], strategy, CFG["seeds"][0])
-
-
-def bench_checkpoint(wildcards):
-    return os.path.join(os.path.dirname(bench_checkpoint_run(wildcards)), "final")
-
-
-def bench_out_dir(wildcards):
-    return f"{ROOT}/estimator/{wildcards.domain}/{wildcards.model}"
-
-
-def bench_limit_args(wildcards):
-    bench = CFG["estimator_bench"]
-    limit = f"--limit {bench['limit']}" if bench["limit"] else ""
-    return f"{limit} --repeats {bench['repeats']}"
-
-
 rule estimator_bench:
     input:
         model=f"{ROOT}/models/{{model}}/manifest.json",

@@ -2,14 +2,6 @@
 # by every run; a hub model only gets a manifest naming its id.
 
 
-def base_model_inputs(wildcards):
-    if CFG["models"][wildcards.model]["source"] != "tiny":
-        return []
-    # The tokenizer is trained on training text only (never a test split).
-    general = [f"{ROOT}/data/general/train.jsonl"] if SYNTHETIC else []
-    return general + [str(layout.data_file(RUN, d, "train")) for d in GRID["domains"]]
-
-
 rule base_model:
     input:
         base_model_inputs,

@@ -106,3 +106,28 @@ def test_paper_config_stops_before_any_job_on_a_cpu_machine():
                           "--model", "qwen3_4b", "--paradigm", "rl", "--strategy", "edco", "--seed", "0"],
                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert cli.returncode == 1 and "rl.use_vllm: true" in cli.stderr and "Traceback" not in cli.stderr
+
+
+GPU_RULES = {"train", "train_cell", "evaluate_run", "evaluate_base", "estimator_bench"}
+LOCAL_RULES = {"table", "cost_table", "estimator_table", "plots", "config_page", "all"}
+
+
+def test_slurm_profile_dry_run_asks_gpus_for_exactly_the_gpu_jobs():
+    """The paper config through profiles/slurm (the `dryrun` executor stands in for the plugin,
+    which need not be installed): every training, scoring and evaluation job asks for a GPU,
+    every other job for none, and each job carries the profile's SLURM resources."""
+    result = subprocess.run([*SNAKEMAKE, "-n", "--profile", "profiles/slurm", "--executor", "dryrun"], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr + result.stdout
+    jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", result.stdout, re.M)
+    assert {name for name, _ in jobs} >= GPU_RULES - {"train_cell"} | {"data", "base_model"}
+    for name, line in jobs:
+        resources = dict(item.split("=", 1) for item in line.split(", "))
+        gpus = int(resources.get("gpu", 0))
+        assert (gpus > 0) == (name in GPU_RULES), f"{name}: gpu={gpus}"
+        if name in LOCAL_RULES:  # run on the submitting node
+            continue
+        assert resources.get("slurm_partition") == ("gpu" if name in GPU_RULES else "cpu"), name
+        assert "runtime" in resources and "cpus_per_task" in resources, name
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    assert "--gres" not in yaml.safe_dump(profile)  # the plugin rejects --gres in slurm_extra
