@@ -23,7 +23,9 @@ strategy, so every strategy of a paradigm gets the same budget (DESIGN §1.4).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
+import json
 import logging
 import math
 import shutil
@@ -309,6 +311,31 @@ def _write_scores(path: Path, scores: dict[str, float]) -> None:
         frame.to_parquet(tmp, index=False)
 
 
+# Config sections that do not change what a run trains: which cells exist, where jobs run,
+# how the final model is evaluated, the estimator benchmark. Everything else does.
+NOT_TRAINING_INPUTS = ("grid", "seeds", "compute", "evaluate", "estimator_bench")
+FINGERPRINT = "fingerprint.json"
+
+
+def config_fingerprint(config: dict) -> str:
+    """A hash of every config value a run's rounds depend on (data, models, curriculum,
+    sft/rl, estimator), so a resume never continues rounds trained under other settings."""
+    relevant = {k: v for k, v in config.items() if k not in NOT_TRAINING_INPUTS}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _start_or_resume(run_path: Path, fingerprint: str) -> None:
+    """Keep a run directory's finished rounds only if they were trained with this config;
+    otherwise start the run over (a changed learning rate must not be hidden by a resume)."""
+    marker = run_path / FINGERPRINT
+    if marker.exists() and io.read_json(marker).get("fingerprint") == fingerprint:
+        return
+    if run_path.exists() and any(run_path.iterdir()):  # Snakemake pre-creates it empty
+        log.warning("%s was trained with another config (or an older suite): starting it over", run_path)
+        shutil.rmtree(run_path)
+    io.write_json(marker, {"fingerprint": fingerprint, "excludes": list(NOT_TRAINING_INPUTS)})
+
+
 def _last_done_round(run_path: Path, rounds: int) -> int:
     done = [r for r in range(1, rounds + 1) if (layout.round_dir(run_path, r) / "done.json").exists()]
     return max(done, default=0)
@@ -363,6 +390,7 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
     strategy = curriculum.get_strategy(strategy_name)(pool, config, seed)
     by_id = {r["id"]: r for r in pool}
 
+    _start_or_resume(run_path, config_fingerprint(config))
     start = _last_done_round(run_path, rounds)
     if start:
         log.info("resuming %s after round %d", run_path, start)
@@ -450,21 +478,26 @@ def cli_train(argv: list[str]) -> int:
     parser.add_argument("--domain", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--paradigm", required=True, choices=["sft", "rl"])
-    parser.add_argument("--strategy", required=True)
+    parser.add_argument("--strategy", required=True, action="append",
+                        help="repeatable: several strategies run one after the other in this process")
     parser.add_argument("--seed", required=True, type=int, action="append",
-                        help="repeatable: several seeds run one after the other in this process")
+                        help="repeatable: every strategy runs with every seed, in this process")
     parser.add_argument("--evaluate", action="store_true",
                         help="also evaluate each run's final model (saves a process start per run)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = load_config(args.config)
     torch.set_num_threads(config.get("compute", {}).get("threads", 1))
-    for seed in args.seed:
-        path = run_rounds(config, args.domain, args.model, args.paradigm, args.strategy, seed)
+    for strategy in args.strategy:
+        curriculum.get_strategy(strategy)  # an unknown name stops before any run starts
+    runs = [(strategy, seed) for strategy in args.strategy for seed in args.seed]
+    for i, (strategy, seed) in enumerate(runs, 1):
+        log.info("run %d/%d: %s %s %s %s seed %d", i, len(runs), args.domain, args.model, args.paradigm, strategy, seed)
+        path = run_rounds(config, args.domain, args.model, args.paradigm, strategy, seed)
         log.info("done: %s (final model in %s)", path / "run.json", path / "final")
         if args.evaluate:
             from edco.evaluate import evaluate_to_file
 
-            out = layout.eval_file(config["run"], args.domain, args.model, args.paradigm, args.strategy, seed)
+            out = layout.eval_file(config["run"], args.domain, args.model, args.paradigm, strategy, seed)
             evaluate_to_file(config, args.domain, args.model, str(path / "final"), out)
     return 0

@@ -1,6 +1,9 @@
 # Training: every curriculum round of (domain, model, paradigm, strategy, seed).
 # compute.job = run: one job per run (and one evaluate_run job per run, rules/evaluate.smk);
-# compute.job = cell: one job trains and evaluates all seeds of a cell in one process.
+# compute.job = cell: one job trains and evaluates all seeds of a cell in one process;
+# compute.job = block: one job trains and evaluates every strategy and seed of a
+# (domain, model, paradigm) in one process. Rerunning a job whose runs are finished only
+# re-evaluates them: the trainer resumes each run after its last round (edco/trainer.py).
 
 RUN_DIR = f"{ROOT}/runs/{{domain}}/{{model}}/{{paradigm}}/{{strategy}}/seed{{seed}}"
 EVAL_RUN = f"{ROOT}/eval/{{domain}}/{{model}}/{{paradigm}}/{{strategy}}/seed{{seed}}.json"
@@ -32,7 +35,7 @@ if CFG["compute"]["job"] == "run":
             " --model {wildcards.model} --paradigm {wildcards.paradigm}"
             " --strategy {wildcards.strategy} --seed {wildcards.seed} > {log} 2>&1"
 
-else:
+elif CFG["compute"]["job"] == "cell":
 
     rule train_cell:
         input:
@@ -59,3 +62,29 @@ else:
             "{params.launcher} train --config {input.config} --domain {wildcards.domain}"
             " --model {wildcards.model} --paradigm {wildcards.paradigm}"
             " --strategy {wildcards.strategy} {params.seeds} --evaluate > {log} 2>&1"
+
+else:
+
+    rule train_block:
+        output:
+            runs=expand(f"{RUN_DIR}/run.json", strategy=GRID["strategies"], seed=CFG["seeds"], allow_missing=True),
+            evals=expand(EVAL_RUN, strategy=GRID["strategies"], seed=CFG["seeds"], allow_missing=True),
+        input:
+            train=f"{ROOT}/data/{{domain}}/train.jsonl",
+            test=f"{ROOT}/data/{{domain}}/test.jsonl",
+            model=f"{ROOT}/models/{{model}}/manifest.json",
+            config=RESOLVED_CONFIG,
+        params:
+            strategies=" ".join(f"--strategy {s}" for s in GRID["strategies"]),
+            seeds=" ".join(f"--seed {s}" for s in CFG["seeds"]),
+        log:
+            f"{ROOT}/logs/train/{{domain}}/{{model}}/{{paradigm}}/block.log",
+        benchmark:
+            f"{ROOT}/benchmarks/train/{{domain}}/{{model}}/{{paradigm}}/block.tsv"
+        threads: 1
+        conda:
+            "../envs/edco.yaml"
+        shell:
+            "python -m edco train --config {input.config} --domain {wildcards.domain}"
+            " --model {wildcards.model} --paradigm {wildcards.paradigm}"
+            " {params.strategies} {params.seeds} --evaluate > {log} 2>&1"

@@ -130,6 +130,54 @@ def test_killed_run_resumes_to_the_same_result(world, monkeypatch, tmp_path):
     assert io.read_jsonl(layout.round_dir(resumed_path, 2) / "selection.jsonl") == ref_sel
 
 
+def _round_outputs(path, rounds=2):
+    """What a run decided and measured per round: selection, scores, per-step losses."""
+    return [(io.read_jsonl(layout.round_dir(path, r) / "selection.jsonl"),
+             trainer._read_scores(layout.round_dir(path, r) / "scores.parquet"),
+             [m["loss"] for m in io.read_jsonl(layout.round_dir(path, r) / "metrics.jsonl")])
+            for r in range(1, rounds + 1)]
+
+
+def test_edco_scores_only_the_pool_and_repeats_exactly(world, tmp_path):
+    config, train, test = world
+    first = _round_outputs(run(config, strategy="edco"))
+    train_ids, test_ids = {r["id"] for r in train}, {r["id"] for r in test}
+    for selection, scores, _ in first:
+        assert set(scores) == train_ids  # the whole pool, re-scored each round, nothing else
+        assert not test_ids & ({row["id"] for row in selection} | set(scores))
+    shutil.move(str(layout.run_dir("t", DOMAIN, MODEL, "sft", "edco", 0)), str(tmp_path / "first"))
+    assert _round_outputs(run(config, strategy="edco")) == first  # same config + seed -> same run
+
+
+def test_a_changed_config_starts_the_run_over_instead_of_resuming(world, caplog):
+    config, _, _ = world
+    path = run(config)
+    before = io.read_jsonl(layout.round_dir(path, 1) / "metrics.jsonl")
+    assert [m["loss"] for m in io.read_jsonl(layout.round_dir(run(config), 1) / "metrics.jsonl")] == \
+        [m["loss"] for m in before]  # unchanged config: a finished run is kept as it is
+    changed = {**config, "sft": {**config["sft"], "learning_rate": config["sft"]["learning_rate"] / 10}}
+    after = io.read_jsonl(layout.round_dir(run(changed), 1) / "metrics.jsonl")
+    assert [m["loss"] for m in after][1:] != [m["loss"] for m in before][1:]
+    assert "trained with another config" in caplog.text
+    evaluation_only = {**changed, "evaluate": {**changed["evaluate"], "max_gen_toks": 7}}
+    assert trainer.config_fingerprint(evaluation_only) == trainer.config_fingerprint(changed)
+
+
+def test_the_cli_runs_every_strategy_with_every_seed_in_one_process(world):
+    config, _, _ = world
+    config_path = layout.run_root("t") / "config.yaml"
+    io.write_text(config_path, yaml.safe_dump(config))
+    argv = ["--config", str(config_path), "--domain", DOMAIN, "--model", MODEL, "--paradigm", "sft",
+            "--strategy", "random", "--strategy", "static_difficulty", "--seed", "0", "--seed", "1"]
+    assert trainer.cli_train(argv) == 0
+    for strategy in ("random", "static_difficulty"):
+        for seed in (0, 1):
+            assert (layout.run_dir("t", DOMAIN, MODEL, "sft", strategy, seed) / "run.json").is_file()
+    with pytest.raises(Exception, match="unknown strategy 'nope'"):
+        trainer.cli_train([*argv, "--seed", "2", "--strategy", "nope"])
+    assert not layout.run_dir("t", DOMAIN, MODEL, "sft", "random", 2).exists()  # stopped before any run
+
+
 def test_unknown_paradigm_stops_before_training(world):
     config, _, _ = world
     with pytest.raises(Exception, match="grid.paradigms: unknown paradigm 'dpo'; use one of sft, rl"):

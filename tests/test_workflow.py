@@ -36,9 +36,13 @@ def test_dry_run_lists_the_whole_grid(name):
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
     runs = grid_size(config)
-    if config.get("compute", {}).get("job", "run") == "cell":
+    job = config.get("compute", {}).get("job", "run")
+    if job == "block":
+        assert counts["train_block"] == runs // (len(config["seeds"]) * len(config["grid"]["strategies"]))
+        assert not {"train", "train_cell", "evaluate_run"} & set(counts)
+    elif job == "cell":
         assert counts["train_cell"] == runs // len(config["seeds"])
-        assert "train" not in counts and "evaluate_run" not in counts
+        assert not {"train", "train_block", "evaluate_run"} & set(counts)
     else:
         assert counts["train"] == runs
         assert counts["evaluate_run"] == runs
