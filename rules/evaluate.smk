@@ -1,5 +1,6 @@
 # Evaluation with lm-eval on the test split: the base model (round 0, every domain in one
-# job per model) and, with compute.job = run, every run (with job = cell, train_cell does it).
+# job per model) and, with compute.job = run, every run (with job = cell or block, train_cell
+# or train_block evaluates the runs it trains).
 
 
 rule evaluate_base:

@@ -66,25 +66,28 @@ elif CFG["compute"]["job"] == "cell":
 else:
 
     rule train_block:
-        output:
-            runs=expand(f"{RUN_DIR}/run.json", strategy=GRID["strategies"], seed=CFG["seeds"], allow_missing=True),
-            evals=expand(EVAL_RUN, strategy=GRID["strategies"], seed=CFG["seeds"], allow_missing=True),
         input:
             train=f"{ROOT}/data/{{domain}}/train.jsonl",
             test=f"{ROOT}/data/{{domain}}/test.jsonl",
             model=f"{ROOT}/models/{{model}}/manifest.json",
             config=RESOLVED_CONFIG,
-        params:
-            strategies=" ".join(f"--strategy {s}" for s in GRID["strategies"]),
-            seeds=" ".join(f"--seed {s}" for s in CFG["seeds"]),
+        output:
+            runs=expand(f"{RUN_DIR}/run.json", strategy=GRID["strategies"], seed=CFG["seeds"], allow_missing=True),
+            evals=expand(EVAL_RUN, strategy=GRID["strategies"], seed=CFG["seeds"], allow_missing=True),
         log:
             f"{ROOT}/logs/train/{{domain}}/{{model}}/{{paradigm}}/block.log",
         benchmark:
             f"{ROOT}/benchmarks/train/{{domain}}/{{model}}/{{paradigm}}/block.tsv"
-        threads: 1
         conda:
-            "../envs/edco.yaml"
+            MODEL_ENV
+        threads: 1
+        resources:
+            gpu=train_gpus,
+        params:
+            launcher=edco_launcher,
+            strategies=" ".join(f"--strategy {s}" for s in GRID["strategies"]),
+            seeds=" ".join(f"--seed {s}" for s in CFG["seeds"]),
         shell:
-            "python -m edco train --config {input.config} --domain {wildcards.domain}"
+            "{params.launcher} train --config {input.config} --domain {wildcards.domain}"
             " --model {wildcards.model} --paradigm {wildcards.paradigm}"
             " {params.strategies} {params.seeds} --evaluate > {log} 2>&1"

@@ -112,7 +112,7 @@ def test_paper_config_stops_before_any_job_on_a_cpu_machine():
     assert cli.returncode == 1 and "rl.use_vllm: true" in cli.stderr and "Traceback" not in cli.stderr
 
 
-GPU_RULES = {"train", "train_cell", "evaluate_run", "evaluate_base", "estimator_bench"}
+GPU_RULES = {"train", "train_cell", "train_block", "evaluate_run", "evaluate_base", "estimator_bench"}
 LOCAL_RULES = {"table", "cost_table", "estimator_table", "plots", "config_page", "all"}
 
 
@@ -124,7 +124,7 @@ def test_slurm_profile_dry_run_asks_gpus_for_exactly_the_gpu_jobs():
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr + result.stdout
     jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", result.stdout, re.M)
-    assert {name for name, _ in jobs} >= GPU_RULES - {"train_cell"} | {"data", "base_model"}
+    assert {name for name, _ in jobs} >= GPU_RULES - {"train_cell", "train_block"} | {"data", "base_model"}
     for name, line in jobs:
         resources = dict(item.split("=", 1) for item in line.split(", "))
         gpus = int(resources.get("gpu", 0))
