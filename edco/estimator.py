@@ -366,19 +366,49 @@ def check_backend(cfg: dict) -> None:
         )
 
 
-def vllm_engine(model, seed: int):
-    """A ``vllm.LLM`` for ``model``: an engine already built, or a checkpoint directory."""
+@contextmanager
+def vllm_engine(model, tokenizer, cfg: dict, seed: int):
+    """A ``vllm.LLM`` for ``model``: an engine already built, a checkpoint directory, or an
+    in-memory torch model (the trainer's current weights between two rounds). The last is
+    saved to a temporary checkpoint that vLLM loads beside the training process on the same
+    GPU, taking ``estimator.vllm_gpu_memory_utilization`` of its memory, and shut down after
+    scoring so that training gets the memory back."""
     if hasattr(model, "generate") and not isinstance(model, torch.nn.Module):
-        return model
-    if isinstance(model, (str, Path)):
-        import vllm
+        yield model
+        return
+    import tempfile
 
+    import vllm
+
+    with tempfile.TemporaryDirectory(prefix="edco-vllm-") as tmp:
+        path = str(model)
+        if isinstance(model, torch.nn.Module):
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            path = tmp
         # logprobs default to vLLM's raw_logprobs mode: before temperature and top-p, as we need.
-        return vllm.LLM(model=str(model), seed=seed, trust_remote_code=False)
-    raise UserFacingError(
-        "estimator.backend: vllm scores a checkpoint directory or a vllm.LLM, not an in-memory "
-        "torch model; save the model and pass its directory, or set estimator.backend: hf"
-    )
+        llm = vllm.LLM(model=path, seed=seed, trust_remote_code=False,
+                       gpu_memory_utilization=cfg.get("vllm_gpu_memory_utilization", 0.5))
+        try:
+            yield llm
+        finally:
+            _shutdown_vllm(llm)
+
+
+def _shutdown_vllm(llm) -> None:
+    """Free a vLLM engine's GPU memory now, not when the garbage collector gets to it: the
+    training round that follows needs it. Best effort across vLLM versions."""
+    import gc
+
+    engine = getattr(llm, "llm_engine", None)
+    for owner in (getattr(engine, "engine_core", None), engine):
+        if hasattr(owner, "shutdown"):
+            owner.shutdown()
+            break
+    del llm, engine
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def vllm_token_entropies(llm, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
@@ -438,7 +468,8 @@ def token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: str,
     if not records:
         return []
     if cfg.get("backend", "hf") == "vllm":
-        return vllm_token_entropies(vllm_engine(model, seed), tokenizer, records, cfg, kind, seed, progress)
+        with vllm_engine(model, tokenizer, cfg, seed) as llm:
+            return vllm_token_entropies(llm, tokenizer, records, cfg, kind, seed, progress)
     return hf_token_entropies(model, tokenizer, records, cfg, kind, seed, progress)
 
 
@@ -463,8 +494,8 @@ def score_pool(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed
     """Score every record with estimator ``kind``; ``cfg`` is ``config["estimator"]``.
 
     Returns ``{"id", "score", "n_tokens", "seconds"}`` per record, in input order; higher score
-    = more uncertain. With ``backend: vllm``, ``model`` is a ``vllm.LLM`` or a checkpoint
-    directory.
+    = more uncertain. With ``backend: vllm``, ``model`` is a ``vllm.LLM``, a checkpoint
+    directory or an in-memory model (saved for vLLM to load; see ``vllm_engine``).
     """
     return scores_from_entropies(token_entropies(model, tokenizer, records, cfg, kind, seed, progress), cfg, kind)
 

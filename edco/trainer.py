@@ -419,6 +419,8 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         train_round = train_sft if paradigm == "sft" else train_grpo
         steps = train_round(model, tokenizer, [by_id[i] for i in selection.ids], config[paradigm], seed * 1000 + r, device)
         t3 = time.perf_counter()
+        if str(device).startswith("cuda"):  # the round's optimiser states are gone: give the next
+            torch.cuda.empty_cache()          # round's scorer (a vLLM engine) their memory
         strategy.update({"round": r, "steps": steps})
         _save_checkpoint(model, tokenizer, out / CHECKPOINT)
         io.write_jsonl(out / "metrics.jsonl", steps)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -382,3 +383,26 @@ def test_cli_score_writes_the_train_pool_scores(tokenizer, model, tmp_path, monk
     assert frame["id"].tolist() == [r["id"] for r in records]  # the train split, never test
     assert loaded == [("qwen3", None)]
     assert not list(out.parent.glob("*.tmp"))
+
+
+def test_vllm_scores_an_in_memory_model_through_a_temporary_checkpoint(tokenizer, model, bigram, monkeypatch):
+    """Between rounds the trainer hands the estimator its torch model: the vllm backend saves it
+    (weights and tokenizer) for vLLM to load, with the configured GPU share, and cleans up."""
+    seen = {}
+
+    class EngineFromCheckpoint(FakeLLM):
+        def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization):
+            seen.update(path=Path(model), files=sorted(p.name for p in Path(model).iterdir()),
+                        memory=gpu_memory_utilization, remote_code=trust_remote_code)
+            super().__init__(bigram_logits(bigram), tokenizer.eos_token_id)
+
+    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=EngineFromCheckpoint, SamplingParams=FakeSamplingParams))
+    monkeypatch.setattr(E.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(E.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(E.torch.cuda, "empty_cache", lambda: None)
+    cfg = dict(CFG, backend="vllm", entropy="top20", vllm_gpu_memory_utilization=0.3)
+    scores = E.score_pool(model, tokenizer, make_records(3), cfg, "prefix", seed=0, progress=False)
+    assert [s["id"] for s in scores] == [r["id"] for r in make_records(3)]
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(seen["files"])
+    assert seen["memory"] == 0.3 and seen["remote_code"] is False
+    assert not seen["path"].exists()  # the temporary checkpoint is gone after scoring
