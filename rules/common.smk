@@ -3,11 +3,15 @@ import itertools
 import os
 
 from edco import layout
-from edco.config import validate_config
+from edco.config import typed_overrides, validate_config
 from edco.io import write_text
+from snakemake.utils import update_config
 
 import yaml
 
+# `--config grid='{beyond_paper: true}'` reaches `config` as strings ('true'); give nested
+# overrides their YAML types again before validating.
+update_config(config, typed_overrides(workflow.config_settings.overwrite_config))
 CFG = validate_config(config, ", ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml")
 RUN = CFG["run"]
 ROOT = str(layout.run_root(RUN))

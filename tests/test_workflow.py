@@ -71,3 +71,20 @@ def test_unknown_strategy_stops_the_workflow(tmp_path):
     result = dry_run("--configfile", str(bad))
     assert result.returncode != 0
     assert "unknown strategy 'no_such_strategy'" in result.stdout + result.stderr
+
+
+def test_one_flag_adds_the_beyond_paper_strategies():
+    """`--config grid='{beyond_paper: true}'` (a nested override, which snakemake hands over as
+    strings) turns the smoke grid's 4 strategies into 10: 6 more train_cell jobs per
+    domain x model x paradigm."""
+    from edco.config import BEYOND_PAPER_STRATEGIES
+
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    assert config["grid"].get("beyond_paper", False) is False
+    cells = len(config["grid"]["domains"]) * len(config["grid"]["models"]) * len(config["grid"]["paradigms"])
+    result = dry_run("--configfile", "config/smoke.yaml", "--config", "run=smoke_beyond_dry",
+                     "grid={beyond_paper: true}")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert job_counts(result.stdout)["train_cell"] == cells * (len(config["grid"]["strategies"]) + len(BEYOND_PAPER_STRATEGIES))
+    resolved = yaml.safe_load((REPO / "results" / "smoke_beyond_dry" / "config.yaml").read_text())
+    assert resolved["grid"]["strategies"][-6:] == list(BEYOND_PAPER_STRATEGIES)
