@@ -10,6 +10,7 @@
     python -m edco table --config config/smoke.yaml              # main + levels
     python -m edco table --config config/smoke.yaml --cost       # cost
     python -m edco table --config config/smoke.yaml --estimator  # estimator
+    python -m edco table --config config/smoke.yaml --compute    # compute-matched (edco/compute.py)
 
 Reads results/<run>/eval/**.json and runs/**/round<r>/timing.json; a cell whose seed (or
 round) is missing is an error, never a silent average over fewer seeds.
@@ -557,6 +558,8 @@ def cli_table(argv: list[str]) -> int:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--estimator", action="store_true", help="the estimator table instead of the main table")
     which.add_argument("--cost", action="store_true", help="the cost table (wall-clock, tokens, budget check)")
+    which.add_argument("--compute", action="store_true",
+                       help="the compute-matched table (accuracy vs scoring + training compute, verdict per cell)")
     which.add_argument("--config-page", action="store_true",
                        help="results/<run>/config.html: the config as the HTML report shows it")
     args = parser.parse_args(argv)
@@ -569,6 +572,10 @@ def cli_table(argv: list[str]) -> int:
         paths = write_estimator_table(config)
     elif args.cost:
         paths = write_cost_table(config)
+    elif args.compute:
+        from edco.compute import write_compute_table
+
+        paths = write_compute_table(config)
     else:
         paths = write_main_table(config)
     for path in paths:

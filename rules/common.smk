@@ -85,8 +85,8 @@ def plot_outputs():
 
 
 def report_outputs():
-    """What `rule all` adds for the report: the cost table, every plot, the config page."""
-    return cost_table_outputs() + plot_outputs() + [f"{ROOT}/config.html"]
+    """What `rule all` adds for the report: the cost and compute tables, every plot, the config page."""
+    return cost_table_outputs() + table_outputs("compute") + plot_outputs() + [f"{ROOT}/config.html"]
 
 
 def estimator_bench_outputs():

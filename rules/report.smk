@@ -9,6 +9,7 @@ report: "../report/workflow.rst"
 localrules:
     table,
     cost_table,
+    compute_table,
     estimator_table,
     plots,
     config_page,
@@ -41,6 +42,21 @@ rule cost_table:
         "../envs/edco.yaml"
     shell:
         "python -m edco table --config {input.config} --cost > {log} 2>&1"
+
+
+rule compute_table:
+    output:
+        reported_table("compute", COST, "3 at equal compute"),
+    input:
+        all_eval_outputs(),
+        all_run_outputs(),
+        config=RESOLVED_CONFIG,
+    log:
+        f"{ROOT}/logs/report/compute_table.log",
+    conda:
+        "../envs/edco.yaml"
+    shell:
+        "python -m edco table --config {input.config} --compute > {log} 2>&1"
 
 
 rule estimator_table:

@@ -44,7 +44,7 @@ def test_dry_run_lists_the_whole_grid(name):
         assert counts["evaluate_run"] == runs
     assert counts["evaluate_base"] == len(config["grid"]["models"])
     assert counts["table"] == 1
-    assert counts["cost_table"] == 1 and counts["plots"] == 1
+    assert counts["cost_table"] == 1 and counts["compute_table"] == 1 and counts["plots"] == 1
 
 
 def test_default_config_is_the_paper():
