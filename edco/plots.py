@@ -151,10 +151,22 @@ def _order(values) -> list:
     return list(dict.fromkeys(values))
 
 
+#: Every strategy keeps its colour in every plot and every run, whichever subset a plot
+#: shows: the paper's four, then the six beyond-paper ones, take the ten colours of the
+#: colour-blind palette in this order; other names get the remaining colours after them.
+STRATEGY_ORDER = ("random", "static_difficulty", "edco", "edco_full")
+
+
 def _palette(strategies: list[str]) -> dict:
     import seaborn as sns
 
-    return dict(zip(strategies, sns.color_palette("colorblind", max(len(strategies), 3))))
+    from edco.config import BEYOND_PAPER_STRATEGIES
+
+    known = [*STRATEGY_ORDER, *BEYOND_PAPER_STRATEGIES]
+    others = [s for s in strategies if s not in known]
+    colours = sns.color_palette("colorblind", 10) + sns.color_palette("dark", max(len(others), 1))
+    slot = {s: i for i, s in enumerate([*known, *others])}
+    return {s: colours[slot[s] % len(colours)] for s in strategies}
 
 
 def _ncols(keys: list[tuple]) -> int:
@@ -385,7 +397,7 @@ def plot_entropy(stats, stem: Path, run: str = "") -> list[Path]:
     scored = stats[stats["kind"].isin(ENTROPY_KINDS) & stats["pool_mean"].notna()]
     _require(scored, ["pool_mean"], "entropy (rounds of a strategy that scores by entropy)")
     strategies = _order(scored["strategy"])
-    palette = _palette(_order(stats["strategy"]))  # the same colour per strategy as in the other plots
+    palette = _palette(strategies)  # a strategy's colour is fixed across plots (STRATEGY_ORDER)
     keys = _order(zip(scored["domain"], scored["model"], scored["paradigm"]))
     fig, axes = _panels(keys, sharey=False)
     means = scored.groupby(["domain", "model", "paradigm", "strategy", "round"], sort=False)[
