@@ -42,7 +42,7 @@ def compute_frame(config: dict, tolerance: float = TOLERANCE):
     cost = cost_frame(load_timing(config)).drop(columns=["n_seeds"])
     frame = accuracy.merge(cost, on=CELL_KEYS, how="left")
     parts = [_rank_cell(group, tolerance) for _, group in frame.groupby(GROUP_KEYS, sort=False)]
-    return pd.concat(parts, ignore_index=True)
+    return add_variant_costs(config, pd.concat(parts, ignore_index=True))
 
 
 def _rank_cell(group, tolerance: float):
@@ -104,6 +104,61 @@ def verdict(group, winner: str | None, robust: str | None, tolerance: float) -> 
     return text + "."
 
 
+# --------------------------------------------------------------------------- cheaper EDCO
+#: EDCO's cheaper variants (issue 7): what each saves against ``edco`` and what it costs.
+VARIANTS = ("edco_partial", "edco_early_stop")
+VARIANT_COLUMNS = ["scoring_saved_vs_edco", "tokens_saved_vs_edco", "compute_saved_vs_edco", "diff_vs_edco",
+                   "diff_vs_edco_low", "diff_vs_edco_high", "p_vs_edco"]
+
+
+def add_variant_costs(config: dict, frame):
+    """On the rows of ``VARIANTS`` whose cell also ran ``edco``: the share of edco's scoring
+    seconds, scoring tokens and total compute the variant saved, and its accuracy minus
+    edco's on the same questions and seeds (paired bootstrap: Δ, interval, p). NaN elsewhere."""
+    from edco.report import cell_evaluations, versus
+
+    frame = frame.copy()
+    for column in VARIANT_COLUMNS:
+        frame[column] = math.nan
+    for keys, group in frame.groupby(GROUP_KEYS, sort=False):
+        edco = group[group["strategy"] == "edco"]
+        if edco.empty:
+            continue
+        ref = edco.iloc[0]
+        for index, row in group[group["strategy"].isin(VARIANTS)].iterrows():
+            cell = keys[:3]
+            test = versus(cell_evaluations(config, *cell, row["strategy"]), cell_evaluations(config, *cell, "edco"),
+                          keys[3])
+            frame.loc[index, VARIANT_COLUMNS] = [
+                _saved(row["scoring_seconds"], ref["scoring_seconds"]), _saved(row["scoring_tokens"], ref["scoring_tokens"]),
+                _saved(row["total_seconds"], ref["total_seconds"]), test["diff"], test["low"], test["high"], test["p"]]
+    return frame
+
+
+def _saved(value: float, reference: float) -> float:
+    return 1 - value / reference if reference else math.nan
+
+
+def _variant_text(frame):
+    """The variant rows as readable cells; empty when the grid has no variant beside edco."""
+    rows = frame[frame["strategy"].isin(VARIANTS) & frame["diff_vs_edco"].notna()]
+    out = rows[[*GROUP_KEYS, "strategy"]].copy()
+    out["scoring s saved"] = rows["scoring_saved_vs_edco"].map(lambda v: f"{v:.0%}")
+    out["scoring tokens saved"] = rows["tokens_saved_vs_edco"].map(lambda v: f"{v:.0%}")
+    out["compute saved"] = rows["compute_saved_vs_edco"].map(lambda v: f"{v:.0%}")
+    out["Δ accuracy vs edco"] = [f"{d:+.3f} [{lo:+.2f}, {hi:+.2f}] p={p:.2g}" for d, lo, hi, p in
+                                 zip(rows["diff_vs_edco"], rows["diff_vs_edco_low"], rows["diff_vs_edco_high"],
+                                     rows["p_vs_edco"])]
+    return out
+
+
+VARIANT_LEGEND = ("EDCO's cheaper variants against edco itself (same cell, questions and seeds): the share of edco's "
+                  "scoring seconds, scoring tokens and total compute each saved (negative = cost more), and its "
+                  "accuracy minus edco's [95 % bootstrap interval], p = paired bootstrap. edco_partial re-scores "
+                  "curriculum.rescore_fraction of the pool per round; edco_early_stop stops re-scoring once two "
+                  "consecutive selections overlap >= curriculum.stop_overlap (it can first stop in round 3).")
+
+
 # --------------------------------------------------------------------------- output
 COMPUTE_LEGEND = (
     "Per cell, strategies sorted by accuracy (mean ± sd over seeds [95 % t-interval]); Δ = accuracy minus random on "
@@ -157,11 +212,17 @@ def write_compute_table(config: dict, tolerance: float = TOLERANCE):
     title = f"Compute-matched comparison — run `{config['run']}`"
     md = [f"# {title}\n\n{legend}\n"]
     md += [f"## {heading}\n\n**Verdict** {text}\n\n{markdown(table)}\n" for heading, text, table in _sections(frame)]
+    variants = _variant_text(frame)
+    if not variants.empty:
+        md.append(f"## Cheaper EDCO: what the variants save and cost\n\n{VARIANT_LEGEND}\n\n{markdown(variants)}\n")
     io.write_text(paths["md"], "\n".join(md))
     io.write_text(paths["tex"], "\n".join(
         latex_table(table, _latex_escape(f"{heading}. Verdict: {text}"), f"tab:compute-{i}")
-        for i, (heading, text, table) in enumerate(_sections(frame))))
-    io.write_text(paths["html"], html_page(title.replace("`", ""), [
-        (heading, (legend + "\n\n" if i == 0 else "") + f"Verdict: {text}", table)
-        for i, (heading, text, table) in enumerate(_sections(frame))]))
+        for i, (heading, text, table) in enumerate(_sections(frame)))
+        + ("" if variants.empty else latex_table(variants, _latex_escape(VARIANT_LEGEND), "tab:compute-variants")))
+    sections = [(heading, (legend + "\n\n" if i == 0 else "") + f"Verdict: {text}", table)
+                for i, (heading, text, table) in enumerate(_sections(frame))]
+    if not variants.empty:
+        sections.append(("Cheaper EDCO: what the variants save and cost", VARIANT_LEGEND, variants))
+    io.write_text(paths["html"], html_page(title.replace("`", ""), sections))
     return [paths[f] for f in ("csv", "md", "tex", "html")]

@@ -95,3 +95,24 @@ def test_compute_table_files(tree):
     assert "| law | m | sft | edco | 0.750 ± 0.000 [0.75, 0.75] | +0.250 [+0.12, +0.38] p=0.0001 | 15.0 ± 0.0 | 5.0 | 1.50 | 1.50 | 900 | ● | no |" in text
     assert "| law | m | sft | slow_bad |" in text and text.index("| edco |") < text.index("| random |")
     assert "\\begin{tabular}" in tex.read_text() and "Verdict" in html.read_text()
+
+
+def test_cheaper_edco_variants_report_savings_and_accuracy_cost(tree):
+    write_run("edco_partial", 29, scoring=2.0, training=10.0, tokens=300)  # one question fewer than edco
+    write_run("edco_early_stop", 30, scoring=5.0, training=10.0, tokens=900)  # never stopped: edco exactly
+    cfg = config(["random", "length", "edco", "slow_bad", "edco_partial", "edco_early_stop"])
+    frame = compute_frame(cfg).set_index("strategy")
+    partial, stop = frame.loc["edco_partial"], frame.loc["edco_early_stop"]
+    assert partial["scoring_saved_vs_edco"] == pytest.approx(0.6)  # 2 s of edco's 5 s
+    assert partial["tokens_saved_vs_edco"] == pytest.approx(1 - 300 / 900)
+    assert partial["compute_saved_vs_edco"] == pytest.approx(1 - 12 / 15)
+    assert partial["diff_vs_edco"] == pytest.approx(-1 / 40) and partial["p_vs_edco"] > 0.05
+    assert stop["scoring_saved_vs_edco"] == 0 and stop["diff_vs_edco"] == 0 and stop["p_vs_edco"] == 1.0
+    assert frame[["diff_vs_edco"]].drop(["edco_partial", "edco_early_stop"]).isna().all().all()
+    md = write_compute_table(cfg)[1].read_text()
+    assert "## Cheaper EDCO: what the variants save and cost" in md
+    assert "| law | m | sft | generate | edco_partial | 60% | 67% | 20% | -0.025 [" in md
+
+
+def test_no_variant_section_without_edco_beside_them(tree):
+    assert "Cheaper EDCO" not in write_compute_table(tree)[1].read_text()
