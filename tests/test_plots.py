@@ -149,3 +149,7 @@ def test_a_strategy_keeps_its_colour_in_every_plot_and_subset():
     assert _palette(["edco_partial", "random"]) == {"edco_partial": full["edco_partial"], "random": full["random"]}
     extra = _palette(["random", "my_baseline"])
     assert extra["random"] == full["random"] and extra["my_baseline"] not in full.values()
+    from edco.plots import _strategy_markers
+
+    markers = _strategy_markers(ten)
+    assert len(set(markers.values())) == 10 and _strategy_markers(["edco"]) == {"edco": markers["edco"]}
