@@ -95,6 +95,10 @@ def verdict(group, winner: str | None, robust: str | None, tolerance: float) -> 
                 + ("" if significant else f" — not significant at p < {ALPHA}: a tie with random"))
     if robust != winner:
         text += f"; by the load-robust ratio (scoring ÷ training) it would be {robust}"
+    noise = (group["total_seconds_sd"] / group["total_seconds"]).median()
+    if noise == noise and noise > tolerance:
+        text += (f"; caution: wall-clock varies {noise:.0%} between seeds of a strategy (median sd ÷ mean), more than "
+                 f"the {tolerance:.0%} tolerance, so which strategies count as equal-compute is itself noisy")
     if not group["budget_matched"].all():
         text += "; BUDGET MISMATCH in this cell (see the cost table): the comparison is not budget-matched"
     best = group.iloc[0]

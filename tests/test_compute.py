@@ -116,3 +116,13 @@ def test_cheaper_edco_variants_report_savings_and_accuracy_cost(tree):
 
 def test_no_variant_section_without_edco_beside_them(tree):
     assert "Cheaper EDCO" not in write_compute_table(tree)[1].read_text()
+
+
+def test_verdict_warns_when_wall_clock_noise_exceeds_the_tolerance(tree):
+    assert "caution" not in compute_frame(tree)["verdict"].iloc[0]  # every seed took the same seconds
+    for seed, training in zip(SEEDS, (8.0, 10.0, 12.0)):  # every strategy's seeds now spread +-20 %
+        for strategy in ("random", "length", "edco", "slow_bad"):
+            path = layout.round_dir(layout.run_dir("r", "law", "m", "sft", strategy, seed), 1) / "timing.json"
+            io.write_json(path, {**io.read_json(path), "training_seconds": training})
+    text = compute_frame(tree)["verdict"].iloc[0]
+    assert "caution: wall-clock varies" in text and "more than the 10% tolerance" in text
