@@ -26,7 +26,7 @@ COMMANDS = {
     "score": ("edco.estimator", "cli_score", "score a pool with an entropy estimator"),
     "train": ("edco.trainer", "cli_train", "run all curriculum rounds of one run"),
     "evaluate": ("edco.evaluate", "cli_evaluate", "evaluate a checkpoint with lm-eval"),
-    "table": ("edco.report", "cli_table", "tables: main, per-level, cost (--cost), estimator (--estimator)"),
+    "table": ("edco.report", "cli_table", "tables: main, per-level, cost (--cost), compute-matched (--compute), estimator (--estimator)"),
     "plots": ("edco.plots", "cli_plots", "plot accuracy, cost, entropy, selections and training curves"),
 }
 

@@ -67,7 +67,46 @@ def validate_config(config: dict, source: str = "<config>") -> dict:
     config = copy.deepcopy(config)
     _fill_defaults(schema, config, schema)
     _check_cross_references(config, source)
+    config["grid"]["strategies"] = grid_strategies(config["grid"])
     return config
+
+
+#: The strategies beyond the paper's four (answers to its reviewers), in the order
+#: ``grid.beyond_paper: true`` appends them to ``grid.strategies``.
+BEYOND_PAPER_STRATEGIES = ("length", "answer_complexity", "ppl_dynamic", "ucb_bandit", "edco_partial",
+                           "edco_early_stop")
+
+
+def grid_strategies(grid: dict) -> list[str]:
+    """The strategies a grid runs: ``grid.strategies``, plus, when ``grid.beyond_paper`` is
+    true, every beyond-paper strategy not already named (idempotent, so a validated config
+    validates to itself). ``validate_config`` stores the result in ``grid.strategies``, so
+    the workflow, tables and plots all read the expanded list from there."""
+    strategies = list(grid["strategies"])
+    if grid.get("beyond_paper"):
+        strategies += [s for s in BEYOND_PAPER_STRATEGIES if s not in strategies]
+    return strategies
+
+
+def typed_overrides(overrides: dict) -> dict:
+    """Snakemake's ``--config key=value`` parses a nested value with YAML's BaseLoader, so
+    ``--config grid='{beyond_paper: true}'`` arrives as the *string* 'true' (and
+    ``curriculum='{rounds: 3}'`` as '3'). Re-read every string inside a nested override
+    with ``yaml.safe_load`` so it gets its YAML type; top-level values are left as parsed."""
+
+    def retype(value):
+        if isinstance(value, dict):
+            return {k: retype(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [retype(v) for v in value]
+        if isinstance(value, str):
+            try:
+                return yaml.safe_load(value) if value.strip() else value
+            except yaml.YAMLError:
+                return value
+        return value
+
+    return {k: retype(v) if isinstance(v, (dict, list)) else v for k, v in overrides.items()}
 
 
 def _check_cross_references(config: dict, source: str) -> None:

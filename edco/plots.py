@@ -1,7 +1,7 @@
 """Plots of a finished grid (seaborn; PNG for the report, PDF for papers), one function per plot:
 
     accuracy               accuracy per strategy, mean and 95 % t-interval over seeds, base model as a line
-    accuracy_vs_time       accuracy against total wall-clock per run (scoring + selecting + training)
+    accuracy_vs_time       accuracy against total wall-clock per run (scoring + selecting + training), Pareto front
     cost                   where a run's wall-clock goes: scoring, selecting, training
     entropy                mean entropy of the pool and of the selection per round (strategies scoring by entropy)
     new_samples            samples selected for the first time, per round
@@ -151,10 +151,35 @@ def _order(values) -> list:
     return list(dict.fromkeys(values))
 
 
+#: Every strategy keeps its colour in every plot and every run, whichever subset a plot
+#: shows: the paper's four, then the six beyond-paper ones, take the ten colours of the
+#: colour-blind palette in this order; other names get the remaining colours after them.
+STRATEGY_ORDER = ("random", "static_difficulty", "edco", "edco_full")
+
+
+#: Marker per strategy where markers carry the strategy (accuracy_vs_time), same slots as colours.
+STRATEGY_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "p", "h", "<")
+
+
+def _slots(strategies: list[str]) -> dict[str, int]:
+    """A fixed slot per strategy: the paper's four, the six beyond-paper ones, then the rest."""
+    from edco.config import BEYOND_PAPER_STRATEGIES
+
+    known = [*STRATEGY_ORDER, *BEYOND_PAPER_STRATEGIES]
+    return {s: i for i, s in enumerate([*known, *(s for s in strategies if s not in known)])}
+
+
 def _palette(strategies: list[str]) -> dict:
     import seaborn as sns
 
-    return dict(zip(strategies, sns.color_palette("colorblind", max(len(strategies), 3))))
+    slot = _slots(strategies)
+    colours = sns.color_palette("colorblind", 10) + sns.color_palette("dark", max(len(slot) - 10, 1))
+    return {s: colours[slot[s] % len(colours)] for s in strategies}
+
+
+def _strategy_markers(strategies: list[str]) -> dict:
+    slot = _slots(strategies)
+    return {s: STRATEGY_MARKERS[slot[s] % len(STRATEGY_MARKERS)] for s in strategies}
 
 
 def _ncols(keys: list[tuple]) -> int:
@@ -305,8 +330,10 @@ def _run(run: str) -> str:
 # --------------------------------------------------------------------------- (b) accuracy vs time
 def plot_accuracy_vs_time(acc, totals, stem: Path, run: str = "") -> list[Path]:
     """Accuracy against total wall-clock per run (scoring + selecting + training, summed over
-    rounds): small dots = runs, large marker = the cell's mean over seeds, colour = strategy,
-    marker = paradigm; the base model a dashed line. ``totals``: report.run_totals."""
+    rounds): small = runs, large = the cell's mean over seeds; colour *and* marker = strategy
+    (ten strategies stay apart), filled = the first paradigm, hollow = the second; a dotted
+    line joins the means on the accuracy-compute Pareto front (edco.compute); the base model
+    a dashed line. ``totals``: report.run_totals."""
     from matplotlib.lines import Line2D
 
     _require(acc, ["domain", "model", "paradigm", "strategy", "seed", "mode", "accuracy"], "accuracy_vs_time")
@@ -316,7 +343,8 @@ def plot_accuracy_vs_time(acc, totals, stem: Path, run: str = "") -> list[Path]:
     merged = tuned.merge(totals[[*keys, "total_seconds"]].astype({"seed": int}), on=keys, how="inner")
     _require(merged, ["total_seconds"], "accuracy_vs_time (runs with both an evaluation and a timing)")
     strategies, paradigms = _order(merged["strategy"]), _order(merged["paradigm"])
-    palette = _palette(strategies)
+    palette, markers = _palette(strategies), _strategy_markers(strategies)
+    hollow = set(paradigms[1:])
     panel_keys, ncols = _acc_panels(acc)
     fig, axes = _panels(panel_keys, ncols, sharex=False)
     for (model, mode, domain), ax in axes.items():
@@ -324,23 +352,40 @@ def plot_accuracy_vs_time(acc, totals, stem: Path, run: str = "") -> list[Path]:
         base = acc[(acc["strategy"] == "base") & (acc["domain"] == domain) & (acc["model"] == model) & (acc["mode"] == mode)]
         if len(base):
             ax.axhline(base["accuracy"].mean(), color="0.25", ls="--", lw=1.2, zorder=1)
+        means = here.groupby(["paradigm", "strategy"], sort=False)[["total_seconds", "accuracy"]].mean().reset_index()
+        for paradigm, cells in means.groupby("paradigm", sort=False):
+            _pareto_line(ax, cells)
         for (strategy, paradigm), cell in here.groupby(["strategy", "paradigm"], sort=False):
-            marker = PARADIGM_MARKERS.get(paradigm, "D")
-            ax.scatter(cell["total_seconds"], cell["accuracy"], color=palette[strategy], marker=marker, s=16, alpha=0.4)
-            ax.scatter([cell["total_seconds"].mean()], [cell["accuracy"].mean()], color=palette[strategy], marker=marker,
-                       s=80, edgecolor="black", linewidth=0.7, zorder=3)
+            colour, face = palette[strategy], "white" if paradigm in hollow else palette[strategy]
+            ax.scatter(cell["total_seconds"], cell["accuracy"], color=colour, marker=markers[strategy], s=16,
+                       alpha=0.4, facecolors=face)
+            ax.scatter([cell["total_seconds"].mean()], [cell["accuracy"].mean()], marker=markers[strategy], s=80,
+                       facecolors=face, edgecolors=colour if paradigm in hollow else "black", linewidth=1.2, zorder=3)
         ax.set_title(_title((domain, model, mode)))
         if len(here):  # from 0 (the base model's cost), with room right of the slowest run
             ax.set_xlim(0, here["total_seconds"].max() * 1.12)
     _outer_labels(axes, ncols, "wall-clock per run (s)\nscoring + selecting + training, all rounds",
                   "accuracy on the test split\n(fraction correct)")
-    handles = [*_strategy_handles(palette), *_marker_handles(paradigms),
-               Line2D([], [], color="0.4", marker="o", ls="", alpha=0.4, ms=4, label="one run"),
-               Line2D([], [], color="0.4", marker="o", ls="", mec="black", ms=8, label="mean over seeds"),
-               Line2D([], [], color="0.25", ls="--", label="base model")]
+    handles = [Line2D([], [], color=palette[s], marker=markers[s], ls="", ms=8, mec="black", label=s) for s in strategies]
+    if hollow:
+        handles += [Line2D([], [], color="0.4", marker="o", ls="", ms=8, mfc="white" if p in hollow else "0.4", label=p)
+                    for p in paradigms]
+    handles += [Line2D([], [], color="0.4", marker="o", ls="", alpha=0.4, ms=4, label="one run"),
+                Line2D([], [], color="0.4", marker="o", ls="", mec="black", ms=8, label="mean over seeds"),
+                Line2D([], [], color="0.3", ls=":", label="Pareto front\n(no mean is more\naccurate and cheaper)"),
+                Line2D([], [], color="0.25", ls="--", label="base model")]
     _legend(fig, handles, [h.get_label() for h in handles])
     fig.suptitle(f"Accuracy against wall-clock, scoring included{_run(run)}")
     return _save(fig, stem)
+
+
+def _pareto_line(ax, means) -> None:
+    """A dotted line through the cell means on the Pareto front, cheapest first."""
+    from edco.compute import pareto_front
+
+    front = means[pareto_front(means["accuracy"].tolist(), means["total_seconds"].tolist())]
+    front = front.sort_values("total_seconds")
+    ax.plot(front["total_seconds"], front["accuracy"], color="0.3", ls=":", lw=1.2, zorder=2)
 
 
 # --------------------------------------------------------------------------- cost breakdown
@@ -376,8 +421,8 @@ def plot_cost(totals, stem: Path, run: str = "") -> list[Path]:
 # --------------------------------------------------------------------------- (c) entropy per round
 def plot_entropy(stats, stem: Path, run: str = "") -> list[Path]:
     """Mean entropy (bits) of the whole pool (solid) and of the round's selection (dashed)
-    per round, mean over seeds, for the strategies that score by entropy. ``stats``:
-    load_selection_stats."""
+    per round, mean over seeds, for the strategies that score by entropy, each nudged sideways
+    so that identical curves stay visible. ``stats``: load_selection_stats."""
     from matplotlib.lines import Line2D
 
     _require(stats, ["domain", "model", "paradigm", "strategy", "round", "kind", "pool_mean", "selection_mean"],
@@ -385,7 +430,8 @@ def plot_entropy(stats, stem: Path, run: str = "") -> list[Path]:
     scored = stats[stats["kind"].isin(ENTROPY_KINDS) & stats["pool_mean"].notna()]
     _require(scored, ["pool_mean"], "entropy (rounds of a strategy that scores by entropy)")
     strategies = _order(scored["strategy"])
-    palette = _palette(_order(stats["strategy"]))  # the same colour per strategy as in the other plots
+    palette = _palette(strategies)  # a strategy's colour is fixed across plots (STRATEGY_ORDER)
+    nudge = {st: (i - (len(strategies) - 1) / 2) * 0.05 for i, st in enumerate(strategies)}
     keys = _order(zip(scored["domain"], scored["model"], scored["paradigm"]))
     fig, axes = _panels(keys, sharey=False)
     means = scored.groupby(["domain", "model", "paradigm", "strategy", "round"], sort=False)[
@@ -393,8 +439,9 @@ def plot_entropy(stats, stem: Path, run: str = "") -> list[Path]:
     for key, ax in axes.items():
         here = means[(means["domain"] == key[0]) & (means["model"] == key[1]) & (means["paradigm"] == key[2])]
         for strategy, rows in here.groupby("strategy", sort=False):
-            ax.plot(rows["round"], rows["pool_mean"], color=palette[strategy], marker="o", ls="-")
-            ax.plot(rows["round"], rows["selection_mean"], color=palette[strategy], marker="^", ls="--")
+            x = rows["round"] + nudge[strategy]  # identical curves (edco_early_stop that never stopped) stay visible
+            ax.plot(x, rows["pool_mean"], color=palette[strategy], marker="o", ls="-")
+            ax.plot(x, rows["selection_mean"], color=palette[strategy], marker="^", ls="--")
         ax.set_xticks(sorted(here["round"].unique()))
         ax.set_title(_title(key))
     _outer_labels(axes, _ncols(keys), "round (scored by the model at its start)", "mean sample entropy (bits)")

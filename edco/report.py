@@ -10,6 +10,7 @@
     python -m edco table --config config/smoke.yaml              # main + levels
     python -m edco table --config config/smoke.yaml --cost       # cost
     python -m edco table --config config/smoke.yaml --estimator  # estimator
+    python -m edco table --config config/smoke.yaml --compute    # compute-matched (edco/compute.py)
 
 Reads results/<run>/eval/**.json and runs/**/round<r>/timing.json; a cell whose seed (or
 round) is missing is an error, never a silent average over fewer seeds.
@@ -50,7 +51,7 @@ def collect(config: dict) -> list[dict]:
     """One row per (domain, model, paradigm, strategy, mode): mean, sd, 95 % t-interval over
     seeds, and a paired bootstrap against ``random`` (same questions, same seeds).
     Strategy ``base`` is the untuned model (paradigm ``-``, one evaluation)."""
-    run, grid, seeds = config["run"], config["grid"], config["seeds"]
+    run, grid = config["run"], config["grid"]
     rows = []
     for domain in grid["domains"]:
         for model in grid["models"]:
@@ -58,8 +59,7 @@ def collect(config: dict) -> list[dict]:
             for mode, summary in base["summary"].items():
                 rows.append(_row(domain, model, "-", "base", mode, [summary["accuracy"]]))
             for paradigm in grid["paradigms"]:
-                evals = {s: [_read_eval(layout.eval_file(run, domain, model, paradigm, s, seed)) for seed in seeds]
-                         for s in grid["strategies"]}
+                evals = {s: cell_evaluations(config, domain, model, paradigm, s) for s in grid["strategies"]}
                 for strategy, runs in evals.items():
                     for mode in runs[0]["summary"]:
                         row = _row(domain, model, paradigm, strategy, mode, [e["summary"][mode]["accuracy"] for e in runs])
@@ -70,11 +70,23 @@ def collect(config: dict) -> list[dict]:
 
 
 def _versus_random(runs: list[dict], random_runs: list[dict], mode: str) -> dict:
+    test = versus(runs, random_runs, mode)
+    return {"diff_vs_random": test["diff"], "diff_low": test["low"], "diff_high": test["high"], "p_vs_random": test["p"]}
+
+
+def versus(runs: list[dict], reference_runs: list[dict], mode: str) -> dict:
+    """Paired bootstrap of one cell's evaluations against another's (same questions, seeds in
+    the same order): ``diff``, ``low``, ``high``, ``p`` (edco.stats.paired_bootstrap)."""
     from edco.stats import paired_bootstrap
 
     ids = sorted(q["id"] for q in runs[0]["questions"] if mode in q)
-    test = paired_bootstrap(_correct_matrix(runs, mode, ids), _correct_matrix(random_runs, mode, ids))
-    return {"diff_vs_random": test["diff"], "diff_low": test["low"], "diff_high": test["high"], "p_vs_random": test["p"]}
+    return paired_bootstrap(_correct_matrix(runs, mode, ids), _correct_matrix(reference_runs, mode, ids))
+
+
+def cell_evaluations(config: dict, domain: str, model: str, paradigm: str, strategy: str) -> list[dict]:
+    """Every seed's evaluation of one cell, in ``config['seeds']`` order."""
+    return [_read_eval(layout.eval_file(config["run"], domain, model, paradigm, strategy, seed))
+            for seed in config["seeds"]]
 
 
 def _row(domain, model, paradigm, strategy, mode, accuracies: list[float]) -> dict:
@@ -557,6 +569,8 @@ def cli_table(argv: list[str]) -> int:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--estimator", action="store_true", help="the estimator table instead of the main table")
     which.add_argument("--cost", action="store_true", help="the cost table (wall-clock, tokens, budget check)")
+    which.add_argument("--compute", action="store_true",
+                       help="the compute-matched table (accuracy vs scoring + training compute, verdict per cell)")
     which.add_argument("--config-page", action="store_true",
                        help="results/<run>/config.html: the config as the HTML report shows it")
     args = parser.parse_args(argv)
@@ -569,6 +583,10 @@ def cli_table(argv: list[str]) -> int:
         paths = write_estimator_table(config)
     elif args.cost:
         paths = write_cost_table(config)
+    elif args.compute:
+        from edco.compute import write_compute_table
+
+        paths = write_compute_table(config)
     else:
         paths = write_main_table(config)
     for path in paths:

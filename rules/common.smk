@@ -3,11 +3,15 @@ import itertools
 import os
 
 from edco import layout
-from edco.config import check_gpu_settings, validate_config
+from edco.config import check_gpu_settings, typed_overrides, validate_config
 from edco.io import write_text
+from snakemake.utils import update_config
 
 import yaml
 
+# `--config grid='{beyond_paper: true}'` reaches `config` as strings ('true'); give nested
+# overrides their YAML types again before validating.
+update_config(config, typed_overrides(workflow.config_settings.overwrite_config))
 CONFIG_SOURCE = ", ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml"
 CFG = validate_config(config, CONFIG_SOURCE)
 RUN = CFG["run"]
@@ -109,8 +113,8 @@ def plot_outputs():
 
 
 def report_outputs():
-    """What the `all` target adds for the report: the cost table, every plot, the config page."""
-    return cost_table_outputs() + plot_outputs() + [f"{ROOT}/config.html"]
+    """What the `all` target adds for the report: the cost and compute tables, every plot, the config page."""
+    return cost_table_outputs() + table_outputs("compute") + plot_outputs() + [f"{ROOT}/config.html"]
 
 
 def estimator_bench_outputs():

@@ -10,6 +10,7 @@ report: "../report/workflow.rst"
 localrules:
     table,
     cost_table,
+    compute_table,
     estimator_table,
     plots,
     config_page,
@@ -42,6 +43,21 @@ rule cost_table:
         LIGHT_ENV
     shell:
         "python -m edco table --config {input.config} --cost > {log} 2>&1"
+
+
+rule compute_table:
+    input:
+        all_eval_outputs(),
+        all_run_outputs(),
+        config=RESOLVED_CONFIG,
+    output:
+        reported_table("compute", COST, "3 at equal compute"),
+    log:
+        f"{ROOT}/logs/report/compute_table.log",
+    conda:
+        LIGHT_ENV
+    shell:
+        "python -m edco table --config {input.config} --compute > {log} 2>&1"
 
 
 rule estimator_table:

@@ -116,3 +116,35 @@ def test_budget_overrides_are_checked(tmp_path):
     raw["sft"]["n_by_model"] = {"qwen3": 60}
     with pytest.raises(ConfigError, match=r"sft.n_by_model.qwen3: 60 exceeds data.max_train \(50\)"):
         validate_config(raw, "my.yaml")
+
+
+# --------------------------------------------------------------------------- grid.beyond_paper
+def test_beyond_paper_appends_the_six_strategies_once():
+    from edco.config import BEYOND_PAPER_STRATEGIES
+
+    raw = smoke_raw()
+    assert validate_config(raw)["grid"]["strategies"] == ["random", "static_difficulty", "edco", "edco_full"]
+    raw["grid"]["beyond_paper"] = True
+    raw["grid"]["strategies"] = ["random", "ucb_bandit", "edco"]  # one of the six already named: not repeated
+    config = validate_config(raw)
+    assert config["grid"]["strategies"] == ["random", "ucb_bandit", "edco", "length", "answer_complexity",
+                                            "ppl_dynamic", "edco_partial", "edco_early_stop"]
+    assert set(BEYOND_PAPER_STRATEGIES) <= set(config["grid"]["strategies"])
+    assert validate_config(config)["grid"]["strategies"] == config["grid"]["strategies"]  # idempotent
+
+
+def test_paper_config_keeps_its_strategies_by_default():
+    config = load_config(Path("config/config.yaml"))
+    assert config["grid"]["beyond_paper"] is False
+    assert "ucb_bandit" not in config["grid"]["strategies"]
+
+
+def test_nested_command_line_overrides_get_their_yaml_types():
+    from edco.config import typed_overrides
+
+    # what snakemake's --config grid='{beyond_paper: true}' curriculum='{rounds: 3}' run=x hands over
+    parsed = {"grid": {"beyond_paper": "true", "domains": ["law"]}, "curriculum": {"rounds": "3", "stop_overlap": "null",
+              "rescore_fraction": "0.25"}, "run": "007"}
+    assert typed_overrides(parsed) == {"grid": {"beyond_paper": True, "domains": ["law"]},
+                                       "curriculum": {"rounds": 3, "stop_overlap": None, "rescore_fraction": 0.25},
+                                       "run": "007"}

@@ -137,3 +137,19 @@ def test_an_empty_frame_is_an_error_not_an_empty_figure(tmp_path):
 def test_data_without_levels_gets_a_figure_that_says_so(tmp_path):
     empty = pd.DataFrame(columns=["domain", "model", "paradigm", "strategy", "seed", "mode", "level", "accuracy"])
     assert_figures(plot_levels(empty, tmp_path / "levels"))
+
+
+def test_a_strategy_keeps_its_colour_in_every_plot_and_subset():
+    from edco.config import BEYOND_PAPER_STRATEGIES
+    from edco.plots import STRATEGY_ORDER, _palette
+
+    ten = [*STRATEGY_ORDER, *BEYOND_PAPER_STRATEGIES]
+    full = _palette(ten)
+    assert len(set(full.values())) == 10  # ten distinct colours
+    assert _palette(["edco_partial", "random"]) == {"edco_partial": full["edco_partial"], "random": full["random"]}
+    extra = _palette(["random", "my_baseline"])
+    assert extra["random"] == full["random"] and extra["my_baseline"] not in full.values()
+    from edco.plots import _strategy_markers
+
+    markers = _strategy_markers(ten)
+    assert len(set(markers.values())) == 10 and _strategy_markers(["edco"]) == {"edco": markers["edco"]}

@@ -49,6 +49,7 @@ def test_smoke_dag_end_to_end(tmp_path):
     root = tmp_path / "results" / "e2e"
     table = (root / "tables" / "main.md").read_text()
     assert "| medicine | qwen3 |" in (root / "tables" / "estimator.md").read_text()
+    assert "**Verdict** at ≤ random's compute" in (root / "tables" / "compute.md").read_text()
     for model in ("qwen3", "llama"):
         assert f"| medicine | {model} | sft |" in table
         report = io.read_json(root / "eval" / "medicine" / model / "sft" / "random" / "seed0.json")

@@ -48,7 +48,7 @@ def test_dry_run_lists_the_whole_grid(name):
         assert counts["evaluate_run"] == runs
     assert counts["evaluate_base"] == len(config["grid"]["models"])
     assert counts["table"] == 1
-    assert counts["cost_table"] == 1 and counts["plots"] == 1
+    assert counts["cost_table"] == 1 and counts["compute_table"] == 1 and counts["plots"] == 1
 
 
 def test_default_config_is_the_paper():
@@ -113,7 +113,7 @@ def test_paper_config_stops_before_any_job_on_a_cpu_machine():
 
 
 GPU_RULES = {"train", "train_cell", "train_block", "evaluate_run", "evaluate_base", "estimator_bench"}
-LOCAL_RULES = {"table", "cost_table", "estimator_table", "plots", "config_page", "all"}
+LOCAL_RULES = {"table", "cost_table", "compute_table", "estimator_table", "plots", "config_page", "all"}
 
 
 def test_slurm_profile_dry_run_asks_gpus_for_exactly_the_gpu_jobs():
@@ -135,3 +135,24 @@ def test_slurm_profile_dry_run_asks_gpus_for_exactly_the_gpu_jobs():
         assert "runtime" in resources and "cpus_per_task" in resources, name
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
     assert "--gres" not in yaml.safe_dump(profile)  # the plugin rejects --gres in slurm_extra
+
+
+def test_one_flag_adds_the_beyond_paper_strategies():
+    """`--config grid='{beyond_paper: true}'` (a nested override, which snakemake hands over as
+    strings) turns the smoke grid's 4 strategies into 10: every train_block job (one per
+    domain x model x paradigm) then runs all ten."""
+    from edco.config import BEYOND_PAPER_STRATEGIES
+
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    assert config["grid"].get("beyond_paper", False) is False
+    cells = len(config["grid"]["domains"]) * len(config["grid"]["models"]) * len(config["grid"]["paradigms"])
+    result = subprocess.run([*SNAKEMAKE, "-n", "--printshellcmds", "--configfile", "config/smoke.yaml", "--config",
+                             "run=smoke_beyond_dry", "grid={beyond_paper: true}"],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr + result.stdout
+    blocks = [line for line in result.stdout.splitlines() if "-m edco train " in line]
+    assert len(blocks) == cells
+    strategies = config["grid"]["strategies"] + list(BEYOND_PAPER_STRATEGIES)
+    assert all(re.findall(r"--strategy (\w+)", line) == strategies for line in blocks)
+    resolved = yaml.safe_load((REPO / "results" / "smoke_beyond_dry" / "config.yaml").read_text())
+    assert resolved["grid"]["strategies"][-6:] == list(BEYOND_PAPER_STRATEGIES)
