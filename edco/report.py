@@ -102,7 +102,12 @@ def _row(domain, model, paradigm, strategy, mode, accuracies: list[float]) -> di
 
 def _cell_text(c: dict, sep: str = " ") -> str:
     text = f"{c['mean']:.3f} ± {c['sd']:.3f}"
-    if c["n_seeds"] > 1:
+    if c["n_seeds"] > 1 and c["sd"] == 0:
+        # A strategy with nothing random in it (static orders, no sampling) trains the same
+        # model whatever the seed on CPU: a zero-width interval would claim a certainty that
+        # the seeds never tested. Only the bootstrap over questions speaks for such a cell.
+        text += f"{sep}(seeds identical)"
+    elif c["n_seeds"] > 1:
         text += f"{sep}[{c['ci_low']:.2f}, {c['ci_high']:.2f}]"
     if c.get("p_vs_random") is not None and c.get("p_vs_random") == c.get("p_vs_random"):
         text += f"{sep}Δ{c['diff_vs_random']:+.3f} p={c['p_vs_random']:.3g}"
@@ -160,7 +165,9 @@ def write_main_table(config: dict) -> list[Path]:
     io.write_text(paths["csv"], frame.to_csv(index=False, float_format="%.4f"))
     modes = list(dict.fromkeys(frame["mode"]))
     legend = ("Cells: mean ± sd over seeds [95 % t-interval]; Δ = accuracy minus `random` on the same "
-              "questions and seeds, p = two-sided paired bootstrap over questions (10,000 resamples).")
+              "questions and seeds, p = two-sided paired bootstrap over questions (10,000 resamples). "
+              "\"(seeds identical)\": every seed gave the same accuracy — a strategy with nothing random in it "
+              "(e.g. a static order) trains the same model whatever the seed, so no interval over seeds is shown.")
     sections = [f"## Accuracy on the test split, {mode}\n\n{legend}\n\n{markdown_table(rows, mode)}\n"
                 for mode in modes]
     io.write_text(paths["md"], f"# Main table — run `{config['run']}`\n\n" + "\n".join(sections))
