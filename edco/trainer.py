@@ -59,12 +59,13 @@ def sft_dataset(records: list[dict]):
     )
 
 
-def shared_trainer_args(seed: int, device: str) -> dict:
-    """TrainingArguments both paradigms set the same way."""
+def shared_trainer_args(seed: int, device: str, cfg: dict) -> dict:
+    """TrainingArguments both paradigms set the same way (``cfg`` is the paradigm's section)."""
     return dict(
-        # TRL defaults both to True; bf16 needs a GPU and checkpointing only costs time here.
+        # TRL defaults both to True: bf16 needs a GPU, and checkpointing only costs time on the
+        # tiny CPU models, so it is the config's choice (on for the paper's 4B models).
         bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
-        gradient_checkpointing=False,
+        gradient_checkpointing=cfg.get("gradient_checkpointing", False),
         use_cpu=device == "cpu",
         seed=seed,
         data_seed=seed,
@@ -93,7 +94,7 @@ def sft_config(cfg: dict, seed: int, output_dir: str, device: str):
         # The curriculum's order is the point: no shuffling of the dataset or the sampler.
         shuffle_dataset=False,
         train_sampling_strategy="sequential",
-        **shared_trainer_args(seed, device),
+        **shared_trainer_args(seed, device, cfg),
     )
 
 
@@ -200,7 +201,7 @@ def grpo_config(cfg: dict, seed: int, output_dir: str, device: str):
         use_vllm=cfg["use_vllm"],
         # CurriculumGRPOTrainer replaces the sampler; this switch only documents the intent.
         shuffle_dataset=False,
-        **shared_trainer_args(seed, device),
+        **shared_trainer_args(seed, device, cfg),
     )
 
 

@@ -182,3 +182,13 @@ def test_unknown_paradigm_stops_before_training(world):
     config, _, _ = world
     with pytest.raises(Exception, match="grid.paradigms: unknown paradigm 'dpo'; use one of sft, rl"):
         trainer.run_rounds(config, DOMAIN, MODEL, "dpo", "random", 0)
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_trl_defaults_are_overridden_explicitly(tmp_path, checkpointing):
+    """TRL defaults bf16 and gradient checkpointing to True: on CPU bf16 is off, and
+    checkpointing is what the paradigm's config says, for both trainers."""
+    config = tiny_config("t")
+    for make, section in ((trainer.sft_config, "sft"), (trainer.grpo_config, "rl")):
+        args = make({**config[section], "gradient_checkpointing": checkpointing}, 0, str(tmp_path), "cpu")
+        assert args.bf16 is False and args.gradient_checkpointing is checkpointing
