@@ -28,6 +28,7 @@ import importlib.util
 import json
 import logging
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -64,7 +65,7 @@ def shared_trainer_args(seed: int, device: str, cfg: dict) -> dict:
     return dict(
         # TRL defaults both to True: bf16 needs a GPU, and checkpointing only costs time on the
         # tiny CPU models, so it is the config's choice (on for the paper's 4B models).
-        bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
+        bf16=str(device).startswith("cuda") and torch.cuda.is_bf16_supported(),
         gradient_checkpointing=cfg.get("gradient_checkpointing", False),
         use_cpu=device == "cpu",
         seed=seed,
@@ -372,6 +373,50 @@ def _previous_feedback(run_path: Path, upto: int) -> list[dict]:
             for r in range(1, upto + 1)]
 
 
+class Processes:
+    """The processes one run trains with: one, or several under ``accelerate launch`` (data
+    parallel; ``models.<name>.gpus`` > 1). The main process scores the pool, selects and writes
+    every file; the selection reaches the others by broadcast; all of them train (TRL shards
+    each batch over them); the others wait while the main process writes."""
+
+    def __init__(self, device: str = "cpu"):
+        self.state = None
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from datetime import timedelta
+
+            from accelerate import PartialState
+
+            # Joins the process group accelerate launch set up. The others wait at a collective
+            # while the main process scores the whole pool (the paper's 7000 samples: ~45 min
+            # with prefix entropy, hours with full entropy), far past the default timeout.
+            # cpu=True: gloo processes (how the tests stand two CPU processes in for two GPUs).
+            self.state = PartialState(cpu=device == "cpu", timeout=timedelta(hours=12))
+            log.info("process %d of %d (%s)", self.state.process_index, self.state.num_processes,
+                     self.state.distributed_type)
+
+    @property
+    def is_main(self) -> bool:
+        return self.state is None or self.state.is_main_process
+
+    def device(self, configured: str) -> str:
+        """Each process's own GPU under data parallelism, not every process's cuda:0."""
+        return str(self.state.device) if self.state is not None and configured == "cuda" else configured
+
+    def from_main(self, value):
+        """``value`` as the main process has it (the others pass anything, e.g. None)."""
+        if self.state is None:
+            return value
+        from accelerate.utils import broadcast_object_list
+
+        box = [value]
+        broadcast_object_list(box, from_process=0)
+        return box[0]
+
+    def wait(self) -> None:
+        if self.state is not None:
+            self.state.wait_for_everyone()
+
+
 def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strategy_name: str, seed: int) -> Path:
     """Run (or resume) every round of one run; return the run directory."""
     from edco.models import load_model, load_model_from
@@ -379,7 +424,8 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
     run = config["run"]
     run_path = layout.run_dir(run, domain, model_name, paradigm, strategy_name, seed)
     rounds, n = round_budget(config, paradigm, model_name)
-    device = config.get("compute", {}).get("device", "cpu")
+    procs = Processes(config.get("compute", {}).get("device", "cpu"))
+    device = procs.device(config.get("compute", {}).get("device", "cpu"))
     if paradigm not in PARADIGMS:
         raise UserFacingError(f"grid.paradigms: unknown paradigm {paradigm!r}; use one of {', '.join(PARADIGMS)}")
     if paradigm not in config:
@@ -391,7 +437,9 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
     strategy = curriculum.get_strategy(strategy_name)(pool, config, seed)
     by_id = {r["id"]: r for r in pool}
 
-    _start_or_resume(run_path, config_fingerprint(config))
+    if procs.is_main:
+        _start_or_resume(run_path, config_fingerprint(config))
+    procs.wait()
     start = _last_done_round(run_path, rounds)
     if start:
         log.info("resuming %s after round %d", run_path, start)
@@ -411,11 +459,12 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
                                       tokenizer=tokenizer, previous=_previous_selections(run_path, r - 1),
                                       feedback=_previous_feedback(run_path, r - 1))
         t0 = time.perf_counter()
-        selection = strategy.select(ctx)
+        selection = procs.from_main(strategy.select(ctx) if procs.is_main else None)
         t1 = time.perf_counter()
         _check_selection(selection, by_id, n, strategy_name)
-        _write_scores(out / "scores.parquet", selection.scores)
-        io.write_jsonl(out / "selection.jsonl", _selection_rows(selection))
+        if procs.is_main:
+            _write_scores(out / "scores.parquet", selection.scores)
+            io.write_jsonl(out / "selection.jsonl", _selection_rows(selection))
         t2 = time.perf_counter()
         train_round = train_sft if paradigm == "sft" else train_grpo
         steps = train_round(model, tokenizer, [by_id[i] for i in selection.ids], config[paradigm], seed * 1000 + r, device)
@@ -423,6 +472,9 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         if str(device).startswith("cuda"):  # the round's optimiser states are gone: give the next
             torch.cuda.empty_cache()          # round's scorer (a vLLM engine) their memory
         strategy.update({"round": r, "steps": steps})
+        if not procs.is_main:
+            procs.wait()  # for the main process to write the round
+            continue
         _save_checkpoint(model, tokenizer, out / CHECKPOINT)
         io.write_jsonl(out / "metrics.jsonl", steps)
         io.write_json(out / "timing.json", {
@@ -432,8 +484,11 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         io.write_json(out / "done.json", {"round": r})
         if r > 1:  # keep one checkpoint: the newest finished round's
             shutil.rmtree(layout.round_dir(run_path, r - 1) / CHECKPOINT, ignore_errors=True)
+        procs.wait()
 
-    _finish(run_path, rounds, config, domain, model_name, paradigm, strategy_name, seed)
+    if procs.is_main:
+        _finish(run_path, rounds, config, domain, model_name, paradigm, strategy_name, seed)
+    procs.wait()
     return run_path
 
 
@@ -498,7 +553,7 @@ def cli_train(argv: list[str]) -> int:
         log.info("run %d/%d: %s %s %s %s seed %d", i, len(runs), args.domain, args.model, args.paradigm, strategy, seed)
         path = run_rounds(config, args.domain, args.model, args.paradigm, strategy, seed)
         log.info("done: %s (final model in %s)", path / "run.json", path / "final")
-        if args.evaluate:
+        if args.evaluate and Processes(config.get("compute", {}).get("device", "cpu")).is_main:  # one evaluation, not one per GPU
             from edco.evaluate import evaluate_to_file
 
             out = layout.eval_file(config["run"], args.domain, args.model, args.paradigm, strategy, seed)

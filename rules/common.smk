@@ -55,7 +55,10 @@ def edco_launcher(wildcards):
     asks for more than one (data-parallel full fine-tuning, bf16)."""
     gpus = CFG["models"][wildcards.model]["gpus"]
     if gpus > 1:
-        return f"accelerate launch --num_processes {gpus} --num_machines 1 --mixed_precision bf16 --dynamo_backend no -m edco"
+        return (
+            f"accelerate launch --multi_gpu --num_processes {gpus} --num_machines 1 --mixed_precision bf16"
+            " --dynamo_backend no -m edco"
+        )
     return "python -m edco"
 
 

@@ -192,3 +192,33 @@ def test_trl_defaults_are_overridden_explicitly(tmp_path, checkpointing):
     for make, section in ((trainer.sft_config, "sft"), (trainer.grpo_config, "rl")):
         args = make({**config[section], "gradient_checkpointing": checkpointing}, 0, str(tmp_path), "cpu")
         assert args.bf16 is False and args.gradient_checkpointing is checkpointing
+
+
+@pytest.mark.slow
+def test_two_processes_train_one_run_under_accelerate_launch(world, tmp_path):
+    """models.<name>.gpus > 1 launches the run through `accelerate launch --multi_gpu` (data
+    parallel), which starts one process per GPU with torch.distributed.run. Here that launcher
+    starts two CPU processes over gloo in place of two GPUs: the main process scores and selects
+    (round 1 picks what a one-process run picks), both train on its selection (the global batch
+    doubles, so the round takes half the optimiser steps), and every file is written once."""
+    import subprocess
+    import sys
+
+    config, _, _ = world
+    config_path = layout.run_root("t") / "config.yaml"
+    io.write_text(config_path, yaml.safe_dump(config))
+    one = run(config, strategy="edco")
+    one_round1 = io.read_jsonl(layout.round_dir(one, 1) / "selection.jsonl")
+    shutil.move(str(one), str(tmp_path / "one_process"))
+
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    result = subprocess.run([*launch, "-m", "edco", "train", "--config", str(config_path), "--domain", DOMAIN,
+                             "--model", MODEL, "--paradigm", "sft", "--strategy", "edco", "--seed", "0"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    two = layout.run_dir("t", DOMAIN, MODEL, "sft", "edco", 0)
+    assert io.read_jsonl(layout.round_dir(two, 1) / "selection.jsonl") == one_round1
+    steps_one_process = trainer.sft_steps(config["curriculum"]["n"], config["sft"])
+    for r in (1, 2):
+        assert io.read_json(layout.round_dir(two, r) / "timing.json")["optimizer_steps"] == steps_one_process // 2
+    assert (two / "run.json").is_file() and (two / "final" / "model.safetensors").is_file()

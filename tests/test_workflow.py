@@ -91,7 +91,7 @@ def test_train_launches_through_accelerate_when_a_model_asks_for_gpus(tmp_path):
     qwen = [line for line in trains if "--model qwen3_4b" in line]
     llama = [line for line in trains if "--model llama3_2_3b" in line]
     assert qwen and llama
-    assert all(line.startswith("accelerate launch --num_processes 2 ") and " -m edco train " in line for line in qwen)
+    assert all(line.startswith("accelerate launch --multi_gpu --num_processes 2 ") and " -m edco train " in line for line in qwen)
     assert all(line.startswith("python -m edco train ") for line in llama)
 
 
