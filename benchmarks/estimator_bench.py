@@ -11,8 +11,9 @@ the paper's 2.24 s -> 0.37 s per sample "with a ranking close to full-sequence e
 Per model, on the domain's training pool (never the test split):
 - time per sample of prefix entropy at K in {4, 8, 16, 32, 64, 128}, of full entropy and of
   teacher-forced entropy, and the speed-up of each prefix K over full;
-- Spearman, Kendall (tau-b) and top-N overlap (N = curriculum.n capped by the pool; ties by id
-  hash as the curriculum breaks them) of prefix-at-K scores against full scores;
+- Spearman, Kendall (tau-b) and top-N overlap (N = the curriculum's share of the pool, n / pool,
+  of the benchmarked samples; ties by id hash as the curriculum breaks them) of prefix-at-K
+  scores against full scores;
 - Spearman of every estimator (both aggregations) with the pool's known ``difficulty``;
 - batched vs one-at-a-time throughput of the prefix estimator at the config's K on the same
   samples, median of --repeats interleaved runs.
@@ -296,13 +297,16 @@ def main(argv: list[str] | None = None) -> int:
     compute = config.get("compute", {})
     torch.set_num_threads(compute.get("threads", 1))
     records = io.read_jsonl(layout.data_file(config["run"], args.domain, "train"))
+    n = round_budget(config, config["grid"]["paradigms"][0], args.model)[1]
+    # Top-N at the curriculum's selection *fraction*: on a --limit sample, N of the whole pool
+    # would be most of the sample, and its overlap near 1 whatever the ranking.
+    top_n = max(1, min(len(records), round(n * min(args.limit or len(records), len(records)) / len(records))))
     if args.limit and args.limit < len(records):
         # A seeded sample, not the first rows: pools are often grouped by level, and a
         # one-level slice has no difficulty spread to correlate with.
         import random
 
         records = random.Random(args.seed).sample(records, args.limit)
-    top_n = min(round_budget(config, config["grid"]["paradigms"][0], args.model)[1], len(records))
     ks = sorted(set(PREFIX_KS) | {cfg["prefix_tokens"]})
     n_throughput = min(len(records), args.throughput_samples or 4 * cfg["batch_size"])
     meta = {"domain": args.domain, "config": args.config, "pool": len(records), "top_n": top_n, "seed": args.seed,
