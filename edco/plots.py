@@ -228,7 +228,10 @@ def _title(key: tuple) -> str:
 
 
 def _legend(fig, handles, labels, title: str | None = None) -> None:
-    """One legend for the figure, outside the panels on the right, so it hides no data."""
+    """One legend for the figure, outside the panels on the right, so it hides no data. A long
+    list (ten strategies and the markers' key) gets a taller figure rather than running into
+    the title (~0.3 inch per entry)."""
+    fig.set_figheight(max(fig.get_figheight(), 0.3 * (len(labels) + 2)))
     fig.legend(handles, labels, title=title, loc="outside right center", frameon=False)
 
 
