@@ -297,16 +297,17 @@ def main(argv: list[str] | None = None) -> int:
     compute = config.get("compute", {})
     torch.set_num_threads(compute.get("threads", 1))
     records = io.read_jsonl(layout.data_file(config["run"], args.domain, "train"))
-    n = round_budget(config, config["grid"]["paradigms"][0], args.model)[1]
-    # Top-N at the curriculum's selection *fraction*: on a --limit sample, N of the whole pool
-    # would be most of the sample, and its overlap near 1 whatever the ranking.
-    top_n = max(1, min(len(records), round(n * min(args.limit or len(records), len(records)) / len(records))))
+    pool_size = len(records)
     if args.limit and args.limit < len(records):
         # A seeded sample, not the first rows: pools are often grouped by level, and a
         # one-level slice has no difficulty spread to correlate with.
         import random
 
         records = random.Random(args.seed).sample(records, args.limit)
+    # Top-N at the curriculum's selection *fraction*: on a --limit sample, N of the whole pool
+    # would be most of the sample, and its overlap near 1 whatever the ranking.
+    n = round_budget(config, config["grid"]["paradigms"][0], args.model)[1]
+    top_n = max(1, min(len(records), round(n * len(records) / pool_size)))
     ks = sorted(set(PREFIX_KS) | {cfg["prefix_tokens"]})
     n_throughput = min(len(records), args.throughput_samples or 4 * cfg["batch_size"])
     meta = {"domain": args.domain, "config": args.config, "pool": len(records), "top_n": top_n, "seed": args.seed,

@@ -146,22 +146,29 @@ def _check_cross_references(config: dict, source: str) -> None:
                 )
 
 
+def _n_source(config: dict, paradigm: str, model: str) -> tuple[int, str]:
+    """N of a run and the config key it comes from: the paradigm's ``n_by_model[model]``, its
+    ``n``, else ``curriculum.n`` (the first one set)."""
+    section = config.get(paradigm) or {}
+    by_model = section.get("n_by_model") or {}
+    if by_model.get(model):
+        return by_model[model], f"{paradigm}.n_by_model.{model}"
+    if section.get("n"):
+        return section["n"], f"{paradigm}.n"
+    return config["curriculum"]["n"], "curriculum.n"
+
+
 def round_budget(config: dict, paradigm: str, model: str) -> tuple[int, int]:
     """(rounds, N) of a run of ``paradigm`` on ``model``: the paradigm's own ``rounds`` and
     ``n_by_model[model]`` / ``n`` where set, else ``curriculum.rounds`` / ``curriculum.n``.
     The paper's SFT is 8 x 1750 and its RL 5 x 200 (Qwen3-4B) / 5 x 800 (Llama-3.2-3B)."""
-    section = config.get(paradigm) or {}
-    rounds = section.get("rounds") or config["curriculum"]["rounds"]
-    n = (section.get("n_by_model") or {}).get(model) or section.get("n") or config["curriculum"]["n"]
-    return rounds, n
+    rounds = (config.get(paradigm) or {}).get("rounds") or config["curriculum"]["rounds"]
+    return rounds, _n_source(config, paradigm, model)[0]
 
 
 def budget_key(config: dict, paradigm: str, model: str) -> str:
     """The config key ``round_budget`` took N from, for messages."""
-    section = config.get(paradigm) or {}
-    if model in (section.get("n_by_model") or {}):
-        return f"{paradigm}.n_by_model.{model}"
-    return f"{paradigm}.n" if section.get("n") else "curriculum.n"
+    return _n_source(config, paradigm, model)[1]
 
 
 def load_config(path: str | Path) -> dict:

@@ -379,8 +379,10 @@ class Processes:
     every file; the selection reaches the others by broadcast; all of them train (TRL shards
     each batch over them); the others wait while the main process writes."""
 
-    def __init__(self, device: str = "cpu"):
+    def __init__(self, config: dict):
+        configured = config.get("compute", {}).get("device", "cpu")
         self.state = None
+        self.device = configured
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             from datetime import timedelta
 
@@ -390,17 +392,15 @@ class Processes:
             # while the main process scores the whole pool (the paper's 7000 samples: ~45 min
             # with prefix entropy, hours with full entropy), far past the default timeout.
             # cpu=True: gloo processes (how the tests stand two CPU processes in for two GPUs).
-            self.state = PartialState(cpu=device == "cpu", timeout=timedelta(hours=12))
+            self.state = PartialState(cpu=configured == "cpu", timeout=timedelta(hours=12))
             log.info("process %d of %d (%s)", self.state.process_index, self.state.num_processes,
                      self.state.distributed_type)
+            if configured == "cuda":  # each process's own GPU, not every process's cuda:0
+                self.device = str(self.state.device)
 
     @property
     def is_main(self) -> bool:
         return self.state is None or self.state.is_main_process
-
-    def device(self, configured: str) -> str:
-        """Each process's own GPU under data parallelism, not every process's cuda:0."""
-        return str(self.state.device) if self.state is not None and configured == "cuda" else configured
 
     def from_main(self, value):
         """``value`` as the main process has it (the others pass anything, e.g. None)."""
@@ -424,8 +424,8 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
     run = config["run"]
     run_path = layout.run_dir(run, domain, model_name, paradigm, strategy_name, seed)
     rounds, n = round_budget(config, paradigm, model_name)
-    procs = Processes(config.get("compute", {}).get("device", "cpu"))
-    device = procs.device(config.get("compute", {}).get("device", "cpu"))
+    procs = Processes(config)
+    device = procs.device
     if paradigm not in PARADIGMS:
         raise UserFacingError(f"grid.paradigms: unknown paradigm {paradigm!r}; use one of {', '.join(PARADIGMS)}")
     if paradigm not in config:
@@ -549,11 +549,12 @@ def cli_train(argv: list[str]) -> int:
     for strategy in args.strategy:
         curriculum.get_strategy(strategy)  # an unknown name stops before any run starts
     runs = [(strategy, seed) for strategy in args.strategy for seed in args.seed]
+    evaluate_here = args.evaluate and Processes(config).is_main  # one evaluation, not one per GPU
     for i, (strategy, seed) in enumerate(runs, 1):
         log.info("run %d/%d: %s %s %s %s seed %d", i, len(runs), args.domain, args.model, args.paradigm, strategy, seed)
         path = run_rounds(config, args.domain, args.model, args.paradigm, strategy, seed)
         log.info("done: %s (final model in %s)", path / "run.json", path / "final")
-        if args.evaluate and Processes(config.get("compute", {}).get("device", "cpu")).is_main:  # one evaluation, not one per GPU
+        if evaluate_here:
             from edco.evaluate import evaluate_to_file
 
             out = layout.eval_file(config["run"], args.domain, args.model, args.paradigm, strategy, seed)
