@@ -105,10 +105,47 @@ def sft_steps(n_samples: int, cfg: dict) -> int:
     return math.ceil(n_samples / per_step) * cfg["epochs_per_round"]
 
 
-def make_sft_trainer(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str, output_dir: str):
+def _completion_loss_sft_trainer_class():
     from trl import SFTTrainer
 
-    return SFTTrainer(
+    class CompletionLossSFTTrainer(SFTTrainer):
+        """SFTTrainer with TRL's loss (mean cross-entropy over completion tokens) computed by the
+        plain LM head at completion positions only (``sft.fused_lm_head: false``). TRL's chunked
+        kernel saves memory at a 150k vocabulary; on the tiny CPU models its tiling and
+        recomputation made a step ~2.5x slower than this (benchmarks/smoke_world.py)."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            hidden = model.base_model(input_ids=inputs["input_ids"],
+                                      attention_mask=inputs.get("attention_mask")).last_hidden_state
+            targets = inputs["labels"][:, 1:]
+            keep = targets != -100
+            logits = model.get_output_embeddings()(hidden[:, :-1][keep]).float()
+            n_tokens = keep.sum() if num_items_in_batch is None else num_items_in_batch
+            loss = torch.nn.functional.cross_entropy(logits, targets[keep], reduction="sum")
+            loss = loss / torch.as_tensor(n_tokens).clamp(min=1)  # as TRL: a batch of prompts only gives 0
+            mode = "train" if model.training else "eval"
+            if keep.any():
+                correct = (logits.detach().argmax(-1) == targets[keep]).float().mean().item()
+                self._metrics[mode]["mean_token_accuracy"].append(correct)
+            return (loss, None) if return_outputs else loss
+
+    return CompletionLossSFTTrainer
+
+
+def sft_trainer_class(cfg: dict):
+    """TRL's SFTTrainer, or the completion-positions loss when ``sft.fused_lm_head`` is false."""
+    if cfg.get("fused_lm_head", True):
+        from trl import SFTTrainer
+
+        return SFTTrainer
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserFacingError("sft.fused_lm_head: false calls the model's backbone directly, which a multi-process "
+                              "(DDP) wrapper does not synchronise: set sft.fused_lm_head: true to train on several GPUs")
+    return _completion_loss_sft_trainer_class()
+
+
+def make_sft_trainer(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str, output_dir: str):
+    return sft_trainer_class(cfg)(
         model=model,
         args=sft_config(cfg, seed, output_dir, device),
         train_dataset=sft_dataset(records),
