@@ -608,6 +608,47 @@ def plot_levels(levels, stem: Path, run: str = "") -> list[Path]:
 
 
 # --------------------------------------------------------------------------- all of them
+def plot_verdict(frame, stem: Path, run: str = "") -> list[Path]:
+    """Forest plot of accuracy minus random's: one panel per paradigm x mode, one row per
+    strategy; each domain x model cell a small dot with its 95 % interval, the pooled
+    difference a large marker with its interval (edco.verdict.verdict_frame), zero dashed."""
+    from matplotlib.lines import Line2D
+
+    from edco.verdict import ALL_CELLS
+
+    _require(frame, ["paradigm", "mode", "strategy", "domain", "diff", "low", "high"], "verdict")
+    strategies = _order(frame["strategy"])
+    palette = _palette(strategies)
+    keys = _order(zip(frame["paradigm"], frame["mode"]))
+    fig, axes = _panels(keys, min(len(keys), 2), width=4.6, height=0.55 * len(strategies) + 1.6, sharex=True)
+    for key, ax in axes.items():
+        here = frame[(frame["paradigm"] == key[0]) & (frame["mode"] == key[1])]
+        for y, strategy in enumerate(strategies):
+            rows = here[here["strategy"] == strategy]
+            cells, pooled = rows[rows["domain"] != ALL_CELLS], rows[rows["domain"] == ALL_CELLS]
+            offsets = [0.12 + 0.3 * i / max(len(cells) - 1, 1) for i in range(len(cells))]
+            for dy, (_, c) in zip(offsets, cells.iterrows()):
+                ax.errorbar([c["diff"]], [y + dy], xerr=[[c["diff"] - c["low"]], [c["high"] - c["diff"]]],
+                            color=palette[strategy], alpha=0.45, marker="o", ms=3.5, lw=0.9, capsize=0)
+            for _, r in pooled.iterrows():
+                ax.errorbar([r["diff"]], [y - 0.1], xerr=[[r["diff"] - r["low"]], [r["high"] - r["diff"]]],
+                            color=palette[strategy], marker="D", ms=8, mec="black", mew=0.7, lw=2.2, capsize=4)
+                if "p_holm" in r and r["p_holm"] == r["p_holm"]:
+                    ax.text(0.99, y - 0.32, f"Δ{r['diff']:+.3f}, p(Holm)={r['p_holm']:.2g}", ha="right", va="center",
+                            fontsize=8, color="0.2", transform=ax.get_yaxis_transform())
+        ax.axvline(0, color="0.25", ls="--", lw=1.1)
+        ax.set_yticks(range(len(strategies)), strategies)
+        ax.set_ylim(len(strategies) - 0.45, -0.55)
+        ax.set_title(_title(key))
+    _outer_labels(axes, min(len(keys), 2), "accuracy − random's (fraction correct)", "")
+    handles = [Line2D([], [], color="0.4", marker="D", ms=7, mec="black", lw=2, label="all cells pooled,\n95 % interval"),
+               Line2D([], [], color="0.4", marker="o", ms=4, alpha=0.5, lw=1, label="one domain × model cell"),
+               Line2D([], [], color="0.25", ls="--", label="random")]
+    _legend(fig, handles, [h.get_label() for h in handles])
+    fig.suptitle(f"Does a strategy beat random? Seeds and questions resampled{_run(run)}")
+    return _save(fig, stem)
+
+
 def write_plots(config: dict, only: list[str] | None = None) -> list[Path]:
     """Every plot of ``plot_names(config)`` (or the ``only`` ones) under results/<run>/plots/."""
     from edco import report

@@ -11,6 +11,7 @@
     python -m edco table --config config/smoke.yaml --cost       # cost
     python -m edco table --config config/smoke.yaml --estimator  # estimator
     python -m edco table --config config/smoke.yaml --compute    # compute-matched (edco/compute.py)
+    python -m edco table --config config/smoke.yaml --verdict    # beats random? pooled (edco/verdict.py)
 
 Reads results/<run>/eval/**.json and runs/**/round<r>/timing.json; a cell whose seed (or
 round) is missing is an error, never a silent average over fewer seeds.
@@ -578,6 +579,9 @@ def cli_table(argv: list[str]) -> int:
     which.add_argument("--cost", action="store_true", help="the cost table (wall-clock, tokens, budget check)")
     which.add_argument("--compute", action="store_true",
                        help="the compute-matched table (accuracy vs scoring + training compute, verdict per cell)")
+    which.add_argument("--verdict", action="store_true",
+                       help="does a strategy beat random, pooled over the grid (seeds and questions resampled): "
+                            "tables/verdict.* and plots/verdict.*")
     which.add_argument("--config-page", action="store_true",
                        help="results/<run>/config.html: the config as the HTML report shows it")
     args = parser.parse_args(argv)
@@ -594,6 +598,10 @@ def cli_table(argv: list[str]) -> int:
         from edco.compute import write_compute_table
 
         paths = write_compute_table(config)
+    elif args.verdict:
+        from edco.verdict import write_verdict
+
+        paths = write_verdict(config)
     else:
         paths = write_main_table(config)
     for path in paths:

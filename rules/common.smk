@@ -115,9 +115,20 @@ def plot_outputs():
     return [f"{layout.plots_dir(RUN)}/{name}.{ext}" for name in plot_names(CFG) for ext in ("png", "pdf")]
 
 
+def verdict_outputs():
+    """tables/verdict.* and plots/verdict.*: only for a grid with random, another strategy and >= 2 seeds."""
+    from edco.verdict import applies
+
+    if not applies(CFG):
+        return []
+    return table_outputs("verdict") + [f"{layout.plots_dir(RUN)}/verdict.{ext}" for ext in ("png", "pdf")]
+
+
 def report_outputs():
-    """What the `all` target adds for the report: the cost and compute tables, every plot, the config page."""
-    return cost_table_outputs() + table_outputs("compute") + plot_outputs() + [f"{ROOT}/config.html"]
+    """What the `all` target adds for the report: the cost, compute and verdict tables, every plot, the config page."""
+    return (
+        cost_table_outputs() + table_outputs("compute") + verdict_outputs() + plot_outputs() + [f"{ROOT}/config.html"]
+    )
 
 
 def estimator_bench_outputs():
@@ -175,6 +186,23 @@ PLOT_SECTIONS = {
     "estimator_k": ("estimator_k", ESTIMATOR, "prefix length K"),
 }
 TRAINING_SECTION = ("training", DYNAMICS, "3 training curves")
+
+
+def reported_verdict():
+    """The verdict table and its forest plot in the report's first section (empty when it does not apply)."""
+    if not verdict_outputs():
+        return []
+    section = dict(category=ACCURACY, subcategory="0 does a strategy beat random")
+    stem = f"{layout.plots_dir(RUN)}/verdict"
+    return reported_table("verdict", **section) + [
+        in_report(
+            f"{stem}.png",
+            caption="../report/verdict_plot.rst",
+            labels={"item": "verdict", "format": "figure (PNG)"},
+            **section,
+        ),
+        f"{stem}.pdf",
+    ]
 
 
 def reported_plots():

@@ -11,6 +11,7 @@ localrules:
     table,
     cost_table,
     compute_table,
+    verdict,
     estimator_table,
     plots,
     config_page,
@@ -58,6 +59,20 @@ rule compute_table:
         LIGHT_ENV
     shell:
         "python -m edco table --config {input.config} --compute > {log} 2>&1"
+
+
+rule verdict:
+    input:
+        all_eval_outputs(),
+        config=RESOLVED_CONFIG,
+    output:
+        reported_verdict(),
+    log:
+        f"{ROOT}/logs/report/verdict.log",
+    conda:
+        LIGHT_ENV
+    shell:
+        "python -m edco table --config {input.config} --verdict > {log} 2>&1"
 
 
 rule estimator_table:

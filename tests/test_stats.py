@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from edco.stats import mean_ci, paired_bootstrap
+from edco.stats import grid_bootstrap, holm, mean_ci, paired_bootstrap
 
 
 def test_t_interval_of_one_two_three():
@@ -54,3 +54,40 @@ def test_known_paired_difference_and_its_sign():
 def test_mismatched_shapes_are_refused():
     with pytest.raises(ValueError, match="share a"):
         paired_bootstrap(np.zeros((2, 3)), np.zeros((3, 3)))
+
+
+# --------------------------------------------------------------------------- grid_bootstrap
+def test_grid_bootstrap_of_identical_strategies_is_zero_with_p_one():
+    a = np.tile([1, 0, 1, 1, 0], (3, 4)).astype(float)
+    result = grid_bootstrap([(a, a.copy())], iterations=500)
+    assert result == {"diff": 0.0, "low": 0.0, "high": 0.0, "p": 1.0}
+
+
+def test_grid_bootstrap_pools_the_mean_of_the_cells_differences():
+    right, wrong, half = np.ones((4, 30)), np.zeros((4, 30)), np.tile([1.0, 0.0], (4, 15))
+    result = grid_bootstrap([(right, wrong), (half, half.copy())], iterations=2000)
+    assert result["diff"] == pytest.approx(0.5)  # (1.0 + 0.0) / 2
+    assert result["low"] <= 0.5 <= result["high"] and result["p"] < 0.01
+
+
+def test_one_collapsed_seed_is_a_seed_effect_not_a_strategy_effect():
+    """Strategy a: four seeds at ~0.75 and one that collapsed to 0; b: five seeds at 0.5. The
+    question-only bootstrap (seeds held fixed) calls a's +0.1 certain; resampling seeds too
+    says another draw of seeds could reverse it."""
+    rng = np.random.default_rng(3)
+    a = np.vstack([np.zeros((1, 200)), rng.random((4, 200)) < 0.75]).astype(float)
+    b = (rng.random((5, 200)) < 0.5).astype(float)
+    assert paired_bootstrap(a, b)["p"] < 0.01
+    result = grid_bootstrap([(a, b)], iterations=4000)
+    assert result["p"] > 0.2 and result["low"] < 0 < result["high"]
+
+
+def test_grid_bootstrap_refuses_cells_on_different_questions():
+    with pytest.raises(ValueError, match="same questions"):
+        grid_bootstrap([(np.ones((2, 5)), np.ones((2, 6)))])
+
+
+def test_holm_adjusts_in_rank_order_and_stays_monotone():
+    # sorted 0.01, 0.03, 0.04, 0.5 -> x4, x3, x2, x1 = 0.04, 0.09, 0.08 -> 0.09 (monotone), 0.5
+    assert holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])

@@ -194,6 +194,39 @@ def test_trl_defaults_are_overridden_explicitly(tmp_path, checkpointing):
         assert args.bf16 is False and args.gradient_checkpointing is checkpointing
 
 
+def test_completion_positions_loss_equals_trls_fused_loss_and_gradient(world, tmp_path):
+    """sft.fused_lm_head: false (the plain LM head on completion tokens, the CPU study's faster
+    path) trains on exactly TRL's loss: same value and same gradient on the same batch."""
+    import copy
+
+    from edco.models import load_model
+
+    config, train, _ = world
+    model, tokenizer = load_model("t", MODEL)
+    results = []
+    for fused in (True, False):
+        copy_of_model = copy.deepcopy(model)
+        sft = trainer.make_sft_trainer(copy_of_model, tokenizer, train[:8], {**config["sft"], "fused_lm_head": fused},
+                                       0, "cpu", str(tmp_path / str(fused)))
+        assert (type(sft).__name__ == "CompletionLossSFTTrainer") is not fused
+        batch = next(iter(sft.get_train_dataloader()))
+        copy_of_model.train()
+        loss = sft.compute_loss(copy_of_model, dict(batch))
+        loss.backward()
+        results.append((loss.item(), [p.grad.clone() for p in copy_of_model.parameters()]))
+    (fused_loss, fused_grads), (plain_loss, plain_grads) = results
+    assert plain_loss == pytest.approx(fused_loss, rel=1e-5)
+    for a, b in zip(fused_grads, plain_grads, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
+
+
+def test_completion_positions_loss_refuses_several_processes(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(trainer.UserFacingError, match="fused_lm_head: true"):
+        trainer.sft_trainer_class({"fused_lm_head": False})
+    assert trainer.sft_trainer_class({"fused_lm_head": True}).__name__ == "SFTTrainer"
+
+
 @pytest.mark.slow
 def test_two_processes_train_one_run_under_accelerate_launch(world, tmp_path):
     """models.<name>.gpus > 1 launches the run through `accelerate launch --multi_gpu` (data
