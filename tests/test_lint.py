@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("config", ["config/smoke.yaml", "config/config.yaml"])
+@pytest.mark.parametrize("config", ["config/smoke.yaml", "config/cpu_study.yaml", "config/config.yaml"])
 def test_snakemake_lint_has_no_findings(config):
     result = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--configfile", config], cwd=REPO,
                             capture_output=True, text=True, timeout=300)

@@ -113,7 +113,7 @@ def test_paper_config_stops_before_any_job_on_a_cpu_machine():
 
 
 GPU_RULES = {"train", "train_cell", "train_block", "evaluate_run", "evaluate_base", "estimator_bench"}
-LOCAL_RULES = {"table", "cost_table", "compute_table", "estimator_table", "plots", "config_page", "all"}
+LOCAL_RULES = {"table", "cost_table", "compute_table", "verdict", "estimator_table", "plots", "config_page", "all"}
 
 
 def test_slurm_profile_dry_run_asks_gpus_for_exactly_the_gpu_jobs():
