@@ -38,12 +38,18 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, iterations: int = 10_000, see
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(per_question), size=(iterations, len(per_question)))
     boot = per_question[picks].mean(axis=1)
+    return _summary(observed, boot, level)
+
+
+def _summary(observed: float, boot: np.ndarray, level: float) -> dict:
+    """The observed difference, the bootstrap's percentile interval, and a two-sided p: twice
+    the share of resampled differences on the other side of zero (at least 1 / iterations)."""
     low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
     if observed == 0 and not boot.any():
         p = 1.0
     else:
         other_side = np.mean(boot <= 0) if observed > 0 else np.mean(boot >= 0)
-        p = min(1.0, max(2 * other_side, 1 / iterations))
+        p = min(1.0, max(2 * other_side, 1 / len(boot)))
     return {"diff": observed, "low": float(low), "high": float(high), "p": float(p)}
 
 
@@ -71,14 +77,7 @@ def grid_bootstrap(cells: list[tuple[np.ndarray, np.ndarray]], iterations: int =
             # mean of x over resampled seeds and questions = counts_s · x · counts_q / (S Q)
             boot += sign * np.einsum("is,is->i", seeds, questions @ x.T) / x.size
             observed += sign * float(x.mean())
-    observed, boot = observed / len(cells), boot / len(cells)
-    low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
-    if not boot.any() and observed == 0:
-        p = 1.0
-    else:
-        other_side = np.mean(boot <= 0) if observed > 0 else np.mean(boot >= 0)
-        p = min(1.0, max(2 * other_side, 1 / iterations))
-    return {"diff": observed, "low": float(low), "high": float(high), "p": float(p)}
+    return _summary(observed / len(cells), boot / len(cells), level)
 
 
 def holm(p_values: list[float]) -> list[float]:
