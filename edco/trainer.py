@@ -112,7 +112,8 @@ def _completion_loss_sft_trainer_class():
         """SFTTrainer with TRL's loss (mean cross-entropy over completion tokens) computed by the
         plain LM head at completion positions only (``sft.fused_lm_head: false``). TRL's chunked
         kernel saves memory at a 150k vocabulary; on the tiny CPU models its tiling and
-        recomputation made a step ~2.5x slower than this (benchmarks/smoke_world.py)."""
+        recomputation made 336 steps 2.2x slower than this (66.8 s vs 30.7 s side by side,
+        benchmarks/smoke_world.py --trainer trl; results/reference/cpu_study/benchmarks)."""
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             hidden = model.base_model(input_ids=inputs["input_ids"],

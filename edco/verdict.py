@@ -79,10 +79,15 @@ def verdict_frame(config: dict, iterations: int = 10_000):
 
 
 def verdict_text(row: dict) -> str:
-    """One phrase: beats / worse than random (Holm-adjusted), or what the interval excludes."""
+    """One phrase: beats / worse than random (Holm-adjusted); a lead when only the uncorrected
+    p is below 0.05; otherwise no difference shown, with the interval that bounds it."""
     if row["p_holm"] < ALPHA:
         return "beats random" if row["diff"] > 0 else "worse than random"
-    return f"no difference shown (effects outside [{row['low']:+.3f}, {row['high']:+.3f}] unlikely)"
+    if row["p"] < ALPHA:
+        side = "above" if row["diff"] > 0 else "below"
+        return (f"a lead, not a result: {side} random at p = {row['p']:.2g} uncorrected, "
+                f"p = {row['p_holm']:.2g} after Holm")
+    return f"no difference shown (the 95 % interval bounds it to [{row['low']:+.3f}, {row['high']:+.3f}])"
 
 
 LEGEND = ("Accuracy minus random's, on the same test questions. Δ [95 % interval] and p come from a bootstrap that "

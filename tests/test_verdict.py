@@ -58,6 +58,15 @@ def test_write_verdict_writes_tables_and_the_forest_plot(tree):
     assert "beats random" in text and "law · m2" in text
 
 
+def test_a_lead_is_called_a_lead_when_only_the_uncorrected_p_passes():
+    from edco.verdict import verdict_text
+
+    row = {"diff": 0.05, "low": 0.01, "high": 0.09, "p": 0.02, "p_holm": 0.2}
+    assert verdict_text(row).startswith("a lead, not a result: above random")
+    assert verdict_text({**row, "p": 0.3, "p_holm": 1.0}).startswith("no difference shown")
+    assert verdict_text({**row, "diff": -0.05, "p_holm": 0.01}) == "worse than random"
+
+
 def test_no_verdict_without_random_or_with_one_seed():
     assert applies(config())
     assert not applies(config(("edco", "good")))
