@@ -88,6 +88,7 @@ SUM_TEMPLATES = (
     "Sum the {attr} numbers of {names} and reduce modulo 4. Which {attr} is it?",
 )
 
+ALL_SUFFIXES = tuple(s for f in (*DOMAINS.values(), GENERAL) for s in f.suffixes)
 _ONSETS = "b d f g k l m n p r s t v z".split()
 _VOWELS = "a e i o u".split()
 _CODAS = ["", "n", "r", "s", "l", "m"]
@@ -130,9 +131,8 @@ def _names(cfg: dict) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     # General entities use every suffix: the base model sees all the word pieces of domain
     # names (their embeddings get trained) without seeing a single domain entity.
-    all_suffixes = tuple(s for f in (*DOMAINS.values(), GENERAL) for s in f.suffixes)
     wanted = [(d, DOMAINS[d].suffixes, cfg["entities"]) for d in DOMAINS]
-    wanted.append(("general", all_suffixes, _general_entity_count(cfg)))
+    wanted.append(("general", ALL_SUFFIXES, _general_entity_count(cfg)))
     for key, suffixes, count in wanted:
         names = []
         while len(names) < count:
@@ -292,15 +292,47 @@ def generate_domain(cfg: dict, domain: str) -> tuple[list[dict], list[dict]]:
     return train, test
 
 
+def _fresh_names(rng: random.Random, k: int, avoid: set[str]) -> list[str]:
+    """k new names for one stated general question (``general_fresh_names``): no domain or
+    general entity, so copying the name from the question is the only way to write it."""
+    out: list[str] = []
+    while len(out) < k:
+        name = _name(rng, ALL_SUFFIXES)
+        if name not in avoid and name not in out:
+            out.append(name)
+    return out
+
+
+def general_facts(cfg: dict) -> dict[str, int]:
+    """name -> hidden class of the general entities, used only by recall questions
+    (``general_recall``); balanced like a domain's."""
+    cfg = _settings(cfg)
+    names = _names(cfg)["general"]
+    rng = random.Random(f"{cfg['seed']}/facts/general")
+    classes = [i % N_CLASSES for i in range(len(names))]
+    rng.shuffle(classes)
+    return dict(zip(names, classes))
+
+
 def generate_general(cfg: dict, sample: str = "train") -> list[dict]:
     """The base-pretraining split: the same question shapes with the values stated in the
     question, over entities that belong to no domain; random values per question, so the
     only thing to learn is reading, chaining and adding, not memorising.
 
+    Two experimental options (off by default; neither made GRPO learn by itself,
+    results/reference/cpu_study/grpo_diagnosis): a ``general_recall`` share states nothing,
+    its entities keeping one hidden class each (``general_facts``), so the model learns to
+    recall a fact about the entity it is asked about; ``general_fresh_names`` gives every
+    stated question new names, so the model must copy names rather than pick from ones it
+    has memorised. Both aim at what GRPO lacks here: a base model whose answer to a domain
+    question names that question's entity.
+
     ``sample`` names an independent draw over the same entities (e.g. "heldout" for
     checking the base model on questions it was not trained on)."""
     cfg = _settings(cfg)
     names = _names(cfg)["general"]
+    hidden = general_facts(cfg)
+    avoid = {n for ns in _names(cfg).values() for n in ns}
     flavours = [GENERAL, *DOMAINS.values()]
     levels = cfg["levels"]
     rng = random.Random(f"{cfg['seed']}/general" + ("" if sample == "train" else f"/{sample}"))
@@ -310,13 +342,19 @@ def generate_general(cfg: dict, sample: str = "train") -> list[dict]:
     for k, n in zip(levels, per_level):
         quota = _Quota(n)
         while not quota.full():
-            values = [rng.randrange(N_CLASSES) for _ in range(k)]
+            # Draws in the order they were made before general_recall existed (rng.random()
+            # only when it is on), so a config without it keeps its split, hence its models.
+            recall = cfg["general_recall"] > 0 and rng.random() < cfg["general_recall"]
+            chosen = rng.sample(names, k) if recall else None
+            values = [hidden[c] for c in chosen] if recall else [rng.randrange(N_CLASSES) for _ in range(k)]
             if not quota.take(sum(values) % N_CLASSES):
                 continue
             templates = SINGLE_TEMPLATES if k == 1 else SUM_TEMPLATES
+            flavour, template = rng.choice(flavours), rng.choice(templates)
+            chosen = chosen or (_fresh_names(rng, k, avoid) if cfg.get("general_fresh_names") else rng.sample(names, k))
             prefix = "general" if sample == "train" else f"general-{sample}"
-            out.append(_record(f"{prefix}-L{k}-{len(out):06d}", "synthetic-general", rng.choice(flavours),
-                               rng.choice(templates), rng.sample(names, k), values, stated=True))
+            out.append(_record(f"{prefix}-L{k}-{len(out):06d}", "synthetic-general", flavour, template,
+                               chosen, values, stated=not recall))
     rng.shuffle(out)
     return out
 
