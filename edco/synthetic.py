@@ -152,8 +152,12 @@ def facts(cfg: dict, domain: str) -> dict[str, int]:
     """name -> hidden class of one domain; classes balanced (each used entities/4 times, ±1)."""
     cfg = _settings(cfg)
     _check_domain(domain)
-    names = _names(cfg)[domain]
-    rng = random.Random(f"{cfg['seed']}/facts/{domain}")
+    return _hidden_classes(cfg, domain, _names(cfg)[domain])
+
+
+def _hidden_classes(cfg: dict, key: str, names: list[str]) -> dict[str, int]:
+    """Balanced classes for ``names``, shuffled by a generator seeded per ``key``."""
+    rng = random.Random(f"{cfg['seed']}/facts/{key}")
     classes = [i % N_CLASSES for i in range(len(names))]
     rng.shuffle(classes)
     return dict(zip(names, classes))
@@ -307,11 +311,7 @@ def general_facts(cfg: dict) -> dict[str, int]:
     """name -> hidden class of the general entities, used only by recall questions
     (``general_recall``); balanced like a domain's."""
     cfg = _settings(cfg)
-    names = _names(cfg)["general"]
-    rng = random.Random(f"{cfg['seed']}/facts/general")
-    classes = [i % N_CLASSES for i in range(len(names))]
-    rng.shuffle(classes)
-    return dict(zip(names, classes))
+    return _hidden_classes(cfg, "general", _names(cfg)["general"])
 
 
 def generate_general(cfg: dict, sample: str = "train") -> list[dict]:
@@ -330,9 +330,10 @@ def generate_general(cfg: dict, sample: str = "train") -> list[dict]:
     ``sample`` names an independent draw over the same entities (e.g. "heldout" for
     checking the base model on questions it was not trained on)."""
     cfg = _settings(cfg)
-    names = _names(cfg)["general"]
-    hidden = general_facts(cfg)
-    avoid = {n for ns in _names(cfg).values() for n in ns}
+    every_name = _names(cfg)
+    names = every_name["general"]
+    hidden = _hidden_classes(cfg, "general", names)
+    avoid = {n for ns in every_name.values() for n in ns}
     flavours = [GENERAL, *DOMAINS.values()]
     levels = cfg["levels"]
     rng = random.Random(f"{cfg['seed']}/general" + ("" if sample == "train" else f"/{sample}"))
@@ -351,7 +352,7 @@ def generate_general(cfg: dict, sample: str = "train") -> list[dict]:
                 continue
             templates = SINGLE_TEMPLATES if k == 1 else SUM_TEMPLATES
             flavour, template = rng.choice(flavours), rng.choice(templates)
-            chosen = chosen or (_fresh_names(rng, k, avoid) if cfg.get("general_fresh_names") else rng.sample(names, k))
+            chosen = chosen or (_fresh_names(rng, k, avoid) if cfg["general_fresh_names"] else rng.sample(names, k))
             prefix = "general" if sample == "train" else f"general-{sample}"
             out.append(_record(f"{prefix}-L{k}-{len(out):06d}", "synthetic-general", flavour, template,
                                chosen, values, stated=not recall))

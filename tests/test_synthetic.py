@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections import Counter
 
@@ -143,9 +145,6 @@ def test_heldout_general_sample_reuses_entities_not_questions():
 def test_general_split_without_recall_is_the_split_drawn_before_the_option():
     """general_recall 0 must not move the general split: it fixes every base model, hence
     every committed reference result (sha256 of the split drawn by the code before it)."""
-    import hashlib
-    import json
-
     digest = hashlib.sha256(json.dumps(synthetic.generate_general(CFG), sort_keys=True).encode()).hexdigest()
     assert digest == "71ee6f079b63cb82b934a2e925a6214811781b54d6e55efe945f1e1f80b0a3f6"
     assert synthetic.generate_general({**CFG, "general_recall": 0.0}) == synthetic.generate_general(CFG)
