@@ -27,13 +27,14 @@ COMMANDS = {
     "train": ("edco.trainer", "cli_train", "run all curriculum rounds of one run"),
     "evaluate": ("edco.evaluate", "cli_evaluate", "evaluate a checkpoint with lm-eval"),
     "table": ("edco.report", "cli_table", "tables: main, per-level, cost (--cost), compute-matched (--compute), estimator (--estimator)"),
-    "plots": ("edco.plots", "cli_plots", "plot accuracy, cost, entropy, selections and training curves"),
+    "plots": ("edco.report", "cli_plots", "plot accuracy, cost, entropy, selections and training curves"),
+    "estimator-bench": ("edco.estimator_bench", "cli_estimator_bench", "time and rank agreement of prefix vs full entropy"),
 }
 
 
 # Commands that train, score or evaluate: a GPU-only setting the machine cannot honour stops
 # them before any import of a model or data, not inside the first round.
-GPU_COMMANDS = {"train", "score", "evaluate"}
+GPU_COMMANDS = {"train", "score", "evaluate", "estimator-bench"}
 
 
 def _check_gpu_settings(argv: list[str]) -> None:

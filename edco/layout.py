@@ -9,7 +9,9 @@ results/<run>/
       final/                             last round's model;  run.json written last
   eval/<domain>/<model>/base.json        round 0: the base model, no fine-tuning
   eval/<domain>/<model>/<paradigm>/<strategy>/seed<s>.json
-  tables/  plots/  logs/  benchmarks/
+  estimator/<domain>/<model>/            the estimator benchmark
+  tables/<name>.{csv,md,tex,html}  tables/questions.parquet   plots/<name>.png   config.html
+  logs/  benchmarks/
 """
 
 from __future__ import annotations
@@ -59,3 +61,52 @@ def tables_dir(run: str) -> Path:
 
 def plots_dir(run: str) -> Path:
     return run_root(run) / "plots"
+
+
+def estimator_dir(run: str, domain: str, model: str) -> Path:
+    """The estimator benchmark of one domain x model: estimator.{csv,md}, estimator_k.{png,pdf}."""
+    return run_root(run) / "estimator" / domain / model
+
+
+def config_page(run: str) -> Path:
+    return run_root(run) / "config.html"
+
+
+# --------------------------------------------------------------------------- report artefacts
+# Which tables and plots a run has is decided here, from the config alone and without pandas:
+# the workflow's controller (Snakemake's own environment) lists them as rule outputs.
+
+#: Every table is written in these formats: tables/<name>.<format>.
+TABLE_FORMATS = ("csv", "md", "tex", "html")
+
+
+def table_file(run: str, name: str, fmt: str) -> Path:
+    return tables_dir(run) / f"{name}.{fmt}"
+
+
+def questions_file(run: str) -> Path:
+    """Every evaluation's per-question answers (Parquet): what every interval is computed from."""
+    return tables_dir(run) / "questions.parquet"
+
+
+def plot_file(run: str, name: str, fmt: str = "png") -> Path:
+    return plots_dir(run) / f"{name}.{fmt}"
+
+
+def plot_names(config: dict) -> list[str]:
+    """The plots a run has (plots/<name>.png): estimator_k only with the estimator benchmark,
+    a training plot per paradigm. ``entropy`` is always there: which strategies score the pool
+    is known from the runs' score files, not before (the figure says so when none did)."""
+    names = ["accuracy", "accuracy_vs_time", "cost", "new_samples", "entropy"]
+    if config["estimator_bench"]["enabled"]:
+        names.append("estimator_k")
+    names += [f"training_{p}" for p in config["grid"]["paradigms"]]
+    names.append("accuracy_per_level")
+    return names
+
+
+def has_verdict(config: dict) -> bool:
+    """The verdict (tables/verdict.*, plots/verdict.png) needs random in the grid, another
+    strategy, and at least two seeds."""
+    strategies = config["grid"]["strategies"]
+    return "random" in strategies and len(strategies) > 1 and len(config["seeds"]) >= 2

@@ -1,7 +1,11 @@
 # Tables and plots from every evaluation and run of the grid, and what `snakemake --report`
-# shows: HTML tables and PNG plots with a caption each (report/*.rst), CSVs to download.
+# shows: each table once, as HTML (its CSV, Markdown and LaTeX stay beside it in tables/), and
+# each plot as PNG, with a caption each (report/*.rst).
 #
 #   snakemake --cores 1 --configfile config/smoke.yaml --report results/smoke/report.html
+
+
+include: "report_common.smk"
 
 
 report: "../report/workflow.rst"
@@ -24,6 +28,7 @@ rule table:
     output:
         reported_table("main", ACCURACY, "1 per strategy"),
         reported_table("levels", ACCURACY, "2 per difficulty level"),
+        str(layout.questions_file(RUN)),
     log:
         f"{ROOT}/logs/report/table.log",
     conda:
@@ -110,7 +115,7 @@ rule config_page:
         config=RESOLVED_CONFIG,
     output:
         in_report(
-            f"{ROOT}/config.html",
+            str(layout.config_page(RUN)),
             caption="../report/config.rst",
             category=CONFIGURATION,
             labels={"item": "validated config", "format": "YAML (HTML)"},

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from edco import io, layout
-from edco.compute import compute_frame, pareto_front, write_compute_table
+from edco.report.compute import compute_frame, write_compute_table
+from edco.report.stats import pareto_front
 
 QUESTIONS = [f"q{i}" for i in range(40)]
 SEEDS = (0, 1, 2)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from edco.stats import grid_bootstrap, holm, mean_ci, paired_bootstrap
+from edco.report.stats import grid_bootstrap, holm, mean_ci, paired_bootstrap
 
 
 def test_t_interval_of_one_two_three():

@@ -6,7 +6,11 @@ from __future__ import annotations
 import pytest
 
 from edco import io, layout
-from edco.verdict import ALL_CELLS, applies, verdict_frame, write_verdict
+from edco.report import load
+from edco.report.stats import ALL_CELLS
+from edco.report.verdict import verdict_frame, write_verdict
+
+applies = layout.has_verdict
 
 QUESTIONS = [f"q{i}" for i in range(60)]
 SEEDS = (0, 1, 2, 3)
@@ -38,7 +42,7 @@ def tree(tmp_path, monkeypatch):
 
 
 def test_pooled_and_per_cell_rows_with_holm(tree):
-    frame = verdict_frame(tree, iterations=2000)
+    frame = verdict_frame(load.questions(load.evaluations(tree, base=False)), iterations=2000)
     pooled = frame[frame["domain"] == ALL_CELLS].set_index("strategy")
     assert list(pooled.index) == ["good", "same"]
     assert pooled.loc["good", "diff"] == pytest.approx(0.25)
@@ -53,13 +57,13 @@ def test_pooled_and_per_cell_rows_with_holm(tree):
 
 def test_write_verdict_writes_tables_and_the_forest_plot(tree):
     paths = write_verdict(tree, iterations=500)
-    assert {p.name for p in paths} == {f"verdict.{ext}" for ext in ("csv", "md", "tex", "html", "png", "pdf")}
+    assert {p.name for p in paths} == {f"verdict.{ext}" for ext in ("csv", "md", "tex", "html", "png")}
     text = layout.tables_dir("r").joinpath("verdict.md").read_text()
     assert "beats random" in text and "law · m2" in text
 
 
 def test_a_lead_is_called_a_lead_when_only_the_uncorrected_p_passes():
-    from edco.verdict import verdict_text
+    from edco.report.verdict import verdict_text
 
     row = {"diff": 0.05, "low": 0.01, "high": 0.09, "p": 0.02, "p_holm": 0.2}
     assert verdict_text(row).startswith("a lead, not a result: above random")
