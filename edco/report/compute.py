@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from edco.report import load
+import edco.report.load as load
 from edco.report.cost import COMPUTE_MATCHED, cost_frame
 from edco.report.load import CELL_KEYS
 from edco.report.main import main_rows

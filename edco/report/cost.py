@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from edco.report import load
+import edco.report.load as load
 from edco.report.load import CELL_KEYS
 from edco.report.render import Section, fmt, mean_sd, prose, write_table
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from edco.report import load
+import edco.report.load as load
 from edco.report.render import Section, formatted, markdown, write_table
 
 #: The paper: 2.24 s -> 0.37 s per sample, prefix (K = 128) vs full.

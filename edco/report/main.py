@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
+import edco.report.levels as levels
+import edco.report.load as load
 from edco import layout
-from edco.report import levels, load
 from edco.report.render import Section, fmt, is_missing, mean_sd, prose, write_table
 from edco.report.stats import cell_matrices, mean_ci, versus
 

@@ -25,9 +25,9 @@ import logging
 import math
 from pathlib import Path
 
+import edco.report.load as load
 from edco import layout
 from edco.errors import UserFacingError
-from edco.report import load
 from edco.report.estimator import AGREEMENT, PAPER_SPEEDUP, prefix_rows
 from edco.report.figures import (PARADIGM_MARKERS, acc_panels, clip_to_fraction, column_count, legend, marker_handles,
                                  message_plot, order, outer_labels, panel_title, panels, pyplot, require,

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+import edco.report.load as load
 from edco import layout
-from edco.report import load
 from edco.report.figures import save
 from edco.report.plots import plot_verdict
 from edco.report.render import Section, estimate, fmt, prose, write_table
