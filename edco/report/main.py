@@ -15,14 +15,15 @@ import edco.report.levels as levels
 import edco.report.load as load
 from edco import layout
 from edco.report.render import Section, fmt, is_missing, mean_sd, prose, write_table
-from edco.report.stats import cell_matrices, mean_ci, versus
+from edco.report.stats import ALPHA, cell_matrices, mean_ci, versus
 
 LEGEND = prose("""
-Cells: mean ± sd over seeds [95 % t-interval]; Δ = accuracy minus `random` on the same questions
-and seeds, p = two-sided paired bootstrap over questions (10,000 resamples); in LaTeX a star
-marks p < 0.05. "(seeds identical)": every seed gave the same accuracy — a strategy with nothing
-random in it (e.g. a static order) trains the same model whatever the seed, so no interval over
-seeds is shown.
+Cells: mean ± sd over seeds [95 % t-interval]; Δ = accuracy minus `random` on the same
+questions and seeds, p = two-sided test that treats the seeds and the questions as samples
+(edco.report.stats.seeds_questions_test: a seed-and-question bootstrap's variance in closed
+form, t tails); in LaTeX a star marks p < 0.05. "(seeds identical)": every seed gave the same
+accuracy — a strategy with nothing random in it (e.g. a static order) trains the same model
+whatever the seed, so no interval over seeds is shown.
 """)
 
 
@@ -64,7 +65,7 @@ def cell_text(row: dict, sep: str = " ") -> str:
 def latex_cell(row: dict) -> str:
     """'mean ± sd', starred when p < 0.05 against random (the renderer makes * a superscript)."""
     p = row.get("p_vs_random")
-    return mean_sd(row["mean"], row["sd"]) + ("*" if not is_missing(p) and p < 0.05 else "")
+    return mean_sd(row["mean"], row["sd"]) + ("*" if not is_missing(p) and p < ALPHA else "")
 
 
 def main_frame(rows: list[dict], mode: str, cell=cell_text) -> pd.DataFrame:

@@ -25,6 +25,8 @@ import logging
 import math
 from pathlib import Path
 
+import pandas as pd
+
 import edco.report.load as load
 from edco import layout
 from edco.errors import UserFacingError
@@ -34,6 +36,7 @@ from edco.report.figures import (PARADIGM_MARKERS, acc_panels, clip_to_fraction,
                                  run_suffix, save, strategy_colours, strategy_handles,
                                  strategy_markers)
 from edco.report.load import RUN_KEYS
+from edco.report.render import fmt
 from edco.report.stats import ALL_CELLS, mean_ci, pareto_front
 
 log = logging.getLogger("edco.report")
@@ -379,18 +382,28 @@ def plot_levels(levels, run: str = ""):
     return fig
 
 
-# --------------------------------------------------------------------------- all of them
+# --------------------------------------------------------------------------- (h) verdict
+def _interval(ax, row: pd.Series, prefix: str, y: float, **style) -> None:
+    """One estimate ``<prefix>diff`` with its interval [<prefix>low, <prefix>high] at height y."""
+    diff, low, high = row[f"{prefix}diff"], row[f"{prefix}low"], row[f"{prefix}high"]
+    if diff == diff:
+        bars = None if low != low else [[diff - low], [high - diff]]
+        ax.errorbar([diff], [y], xerr=bars, **style)
+
+
 def plot_verdict(frame, run: str = ""):
     """Forest plot of accuracy minus random's: one panel per paradigm x mode, one row per
-    strategy; each domain x model cell a small dot with its 95 % interval, the pooled
-    difference a large marker with its interval (edco.verdict.verdict_frame), zero dashed."""
+    strategy; each domain x model cell a small dot with its 95 % interval; the pool of every
+    cell a large marker, filled for fixed effects (these cells), hollow for random effects
+    (cells in general, Hartung-Knapp); zero dashed. ``frame``: stats.verdict_frame."""
     from matplotlib.lines import Line2D
 
-    require(frame, ["paradigm", "mode", "strategy", "domain", "diff", "low", "high"], "verdict")
+    require(frame, ["paradigm", "mode", "strategy", "domain", "diff", "low", "high", "re_diff", "re_low", "re_high"],
+            "verdict")
     strategies = order(frame["strategy"])
     palette = strategy_colours(strategies)
     keys = order(zip(frame["paradigm"], frame["mode"]))
-    fig, axes = panels(keys, min(len(keys), 2), width=4.6, height=0.55 * len(strategies) + 1.6, sharex=True)
+    fig, axes = panels(keys, min(len(keys), 2), width=4.6, height=0.7 * len(strategies) + 1.6, sharex=True)
     for key, ax in axes.items():
         here = frame[(frame["paradigm"] == key[0]) & (frame["mode"] == key[1])]
         for y, strategy in enumerate(strategies):
@@ -398,24 +411,28 @@ def plot_verdict(frame, run: str = ""):
             cells, pooled = rows[rows["domain"] != ALL_CELLS], rows[rows["domain"] == ALL_CELLS]
             offsets = [0.12 + 0.3 * i / max(len(cells) - 1, 1) for i in range(len(cells))]
             for dy, (_, c) in zip(offsets, cells.iterrows()):
-                ax.errorbar([c["diff"]], [y + dy], xerr=[[c["diff"] - c["low"]], [c["high"] - c["diff"]]],
-                            color=palette[strategy], alpha=0.45, marker="o", ms=3.5, lw=0.9, capsize=0)
+                _interval(ax, c, "", y + dy, color=palette[strategy], alpha=0.45, marker="o", ms=3.5, lw=0.9, capsize=0)
             for _, r in pooled.iterrows():
-                ax.errorbar([r["diff"]], [y - 0.1], xerr=[[r["diff"] - r["low"]], [r["high"] - r["diff"]]],
-                            color=palette[strategy], marker="D", ms=8, mec="black", mew=0.7, lw=2.2, capsize=4)
-                if "p_holm" in r and r["p_holm"] == r["p_holm"]:
-                    ax.text(0.99, y - 0.32, f"Δ{r['diff']:+.3f}, p(Holm)={r['p_holm']:.2g}", ha="right", va="center",
-                            fontsize=8, color="0.2", transform=ax.get_yaxis_transform())
+                _interval(ax, r, "", y - 0.12, color=palette[strategy], marker="D", ms=8, mec="black", mew=0.7,
+                          lw=2.2, capsize=4)
+                _interval(ax, r, "re_", y - 0.32, color=palette[strategy], marker="D", ms=7, mfc="white",
+                          mec=palette[strategy], mew=1.4, lw=1.4, capsize=3)
+                ax.text(0.99, y - 0.5, f"Δ{fmt(r['diff'], '+.3f')}, p(Holm) fixed {fmt(r['p_holm'], '.2g')}, "
+                        f"random {fmt(r['re_p_holm'], '.2g')}", ha="right", va="center", fontsize=7.5, color="0.2",
+                        transform=ax.get_yaxis_transform())
         ax.axvline(0, color="0.25", ls="--", lw=1.1)
         ax.set_yticks(range(len(strategies)), strategies)
-        ax.set_ylim(len(strategies) - 0.45, -0.55)
+        ax.set_ylim(len(strategies) - 0.45, -0.65)
         ax.set_title(panel_title(key))
     outer_labels(axes, min(len(keys), 2), "accuracy − random's (fraction correct)", "")
-    handles = [Line2D([], [], color="0.4", marker="D", ms=7, mec="black", lw=2, label="all cells pooled,\n95 % interval"),
+    handles = [Line2D([], [], color="0.4", marker="D", ms=7, mec="black", lw=2,
+                      label="all cells, fixed effects\n(these cells), 95 %"),
+               Line2D([], [], color="0.4", marker="D", ms=7, mfc="white", lw=1.4,
+                      label="all cells, random effects\n(cells in general), 95 %"),
                Line2D([], [], color="0.4", marker="o", ms=4, alpha=0.5, lw=1, label="one domain × model cell"),
                Line2D([], [], color="0.25", ls="--", label="random")]
     legend(fig, handles, [h.get_label() for h in handles])
-    fig.suptitle(f"Does a strategy beat random? Seeds and questions resampled{run_suffix(run)}")
+    fig.suptitle(f"Does a strategy beat random? Seeds and questions as samples{run_suffix(run)}")
     return fig
 
 
