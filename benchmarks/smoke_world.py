@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     config = with_overrides(load_config(args.config), args.set)
     if config["data"]["source"] != "synthetic":
         raise SystemExit(f"{args.config}: data.source must be 'synthetic' for the smoke-world benchmark")
-    threads = config.get("compute", {}).get("threads", 1)
+    threads = config["compute"]["threads"]
     torch.set_num_threads(threads)
     syn = config["data"]["synthetic"]
     domains = args.domains or config["grid"]["domains"]

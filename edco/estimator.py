@@ -35,14 +35,17 @@ same unless a draw falls within ~1e-6 of a sampling boundary (rare) and its scor
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib.util
 import math
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from edco import io, layout, prompts
 from edco.errors import UserFacingError
@@ -308,8 +311,6 @@ def hf_token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: s
                        progress: bool = True) -> list[dict]:
     """Per sample ``{"id", "tokens", "entropies", "seconds"}`` in input order, with the hf backend.
     ``tokens`` are the scored tokens: the sampled answer, or the reference answer."""
-    from tqdm.auto import tqdm
-
     eos_ids = eos_token_ids(model, tokenizer)
     pad_id = pad_token_id(tokenizer, eos_ids)
     inputs = [prompt_ids(tokenizer, r, kind) for r in records]
@@ -376,8 +377,6 @@ def vllm_engine(model, tokenizer, cfg: dict, seed: int):
     if hasattr(model, "generate") and not isinstance(model, torch.nn.Module):
         yield model
         return
-    import tempfile
-
     import vllm
 
     with tempfile.TemporaryDirectory(prefix="edco-vllm-") as tmp:
@@ -398,8 +397,6 @@ def vllm_engine(model, tokenizer, cfg: dict, seed: int):
 def _shutdown_vllm(llm) -> None:
     """Free a vLLM engine's GPU memory now, not when the garbage collector gets to it: the
     training round that follows needs it. Best effort across vLLM versions."""
-    import gc
-
     engine = getattr(llm, "llm_engine", None)
     for owner in (getattr(engine, "engine_core", None), engine):
         if hasattr(owner, "shutdown"):

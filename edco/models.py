@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
 import torch
+from tqdm.auto import tqdm
 
 from edco import io, layout
 from edco.errors import UserFacingError
@@ -318,8 +319,6 @@ def train_steps(model, examples: list[tuple[list[int], int]], batches: list[list
     AdamW with TRL's defaults (betas 0.9/0.999, grad-norm clip 1.0) and a fresh optimiser per
     call, as every curriculum round restarts its optimiser.
     """
-    from tqdm.auto import tqdm
-
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     losses = []
