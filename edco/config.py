@@ -54,19 +54,23 @@ class Lines:
         return self.source
 
 
-def _yaml_lines(text: str) -> dict[tuple[str, ...], int]:
-    """(key path) -> 1-based line, from YAML's node tree (keys as strings, list items by index)."""
+def _yaml_lines(text: str, source: str) -> dict[tuple[str, ...], int]:
+    """(key path) -> 1-based line, from YAML's node tree (keys as strings, list items by index).
+    A key written twice in one mapping is an error: YAML would keep the last one silently."""
     lines: dict[tuple[str, ...], int] = {}
 
     def walk(node, path):
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 sub = (*path, str(key.value))
-                lines.setdefault(sub, key.start_mark.line + 1)
+                if sub in lines and key.tag != "tag:yaml.org,2002:merge":
+                    raise ConfigError(f"{source}:{key.start_mark.line + 1}: {'.'.join(sub)}: given twice in one "
+                                      f"mapping (first at line {lines[sub]}); keep one")
+                lines[sub] = key.start_mark.line + 1
                 walk(value, sub)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
-                lines.setdefault((*path, str(index)), item.start_mark.line + 1)
+                lines[(*path, str(index))] = item.start_mark.line + 1
                 walk(item, (*path, str(index)))
 
     root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -94,6 +98,11 @@ def _condition(error: jsonschema.ValidationError, root: dict) -> str:
     return f" (when {' and '.join(consts)})" if consts else ""
 
 
+def _short(message: str) -> str:
+    """A message of readable length: a megabyte of value in the config is not a message."""
+    return message if len(message) <= 200 else message[:150] + " ... " + message[-40:]
+
+
 def _describe(error: jsonschema.ValidationError, root: dict) -> tuple[list, str]:
     """(path of the key whose line to name, message)."""
     path = list(error.absolute_path)
@@ -101,8 +110,8 @@ def _describe(error: jsonschema.ValidationError, root: dict) -> tuple[list, str]
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted((set(error.instance) - set(allowed)), key=repr)
         hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
-        return [*path, extra[0]], f"unknown key {', '.join(map(repr, extra))}{hint}"
-    return path, error.message + _condition(error, root)
+        return [*path, extra[0]], _short(f"unknown key {', '.join(map(repr, extra))}") + hint
+    return path, _short(error.message) + _condition(error, root)
 
 
 def _schema_errors(config: dict, where: Lines) -> list[str]:
@@ -213,7 +222,7 @@ def load_config(path: str | Path) -> dict:
     text = _read_text(path)
     try:
         raw = yaml.safe_load(text)
-        lines = Lines(str(path), _yaml_lines(text))
+        lines = Lines(str(path), _yaml_lines(text, str(path)))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -294,7 +303,16 @@ def _cross_reference_errors(config: dict, where: Lines) -> list[str]:
             if data["max_train"] and n > data["max_train"]:
                 errors.append(f"{where.at(key.split('.'))}: {key}: {n} exceeds data.max_train ({data['max_train']}); "
                               f"lower it or raise data.max_train")
+            elif data["source"] == "synthetic" and n > _synthetic_pool(data["synthetic"]):
+                errors.append(f"{where.at(key.split('.'))}: {key}: {n} exceeds the synthetic training pool "
+                              f"({_synthetic_pool(data['synthetic'])} = data.synthetic.train_per_level x levels); "
+                              f"lower it or raise data.synthetic.train_per_level")
     return errors
+
+
+def _synthetic_pool(synthetic: dict) -> int:
+    """Training questions per domain of the synthetic world (edco/synthetic.py)."""
+    return synthetic["train_per_level"] * len(synthetic["levels"])
 
 
 def _n_source(config: dict, paradigm: str, model: str) -> tuple[int, str]:

@@ -63,6 +63,12 @@ def _is_text(value) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
+def _short(value) -> str:
+    """``repr(value)``, cut to a readable length (a megabyte of input is not a message)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _json_type(value) -> str:
     """The JSON name of a parsed value's type, for messages."""
     names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
@@ -94,12 +100,12 @@ def _options_problem(options) -> str | None:
 def _answer_problem(answer, options: dict) -> str | None:
     span = f"A-{list(options)[-1]}"
     if answer is not None and not isinstance(answer, str):
-        return f"expected one letter among the options {span} as a string, got {_json_type(answer)} {answer!r}"
+        return f"expected one letter among the options {span} as a string, got {_json_type(answer)} {_short(answer)}"
     if not answer:
         return f"missing; expected one letter among the options {span}"
     if len(answer) > 1 and all(letter in options for letter in answer):
         return f"{answer!r} names several options; one answer letter is required (multi-answer rows are not supported)"
-    return None if answer in options else f"{answer!r} is not among the options {span}"
+    return None if answer in options else f"{_short(answer)} is not among the options {span}"
 
 
 def record_problems(record) -> list[tuple[str, str]]:
@@ -123,8 +129,8 @@ def record_problems(record) -> list[tuple[str, str]]:
         if answer_problem:
             problems.append(("answer", answer_problem))
     difficulty = record.get("difficulty")
-    if "difficulty" in record and (not isinstance(difficulty, int) or isinstance(difficulty, bool)):
-        problems.append(("difficulty", f"{difficulty!r} is not an integer level"))
+    if "difficulty" in record and (not isinstance(difficulty, int) or isinstance(difficulty, bool) or difficulty < 1):
+        problems.append(("difficulty", f"{_short(difficulty)} is not an integer level (1, 2, ...; or easy/medium/hard)"))
     return problems
 
 
@@ -218,6 +224,16 @@ def _read_jsonl(path: Path, errors: list[str]) -> Located:
     if not located and not errors:
         errors.append(f"{path}: empty: no records (one JSON object per line, DESIGN §3)")
     return located
+
+
+def _file_problems(path: Path) -> tuple[Located, list[str]]:
+    """(rows, every problem of the file): unreadable, not JSON, or against the contract."""
+    errors: list[str] = []
+    try:
+        located = _read_jsonl(path, errors)
+    except DataError as exc:  # the file itself: missing, a directory, unreadable
+        return [], [str(exc)]
+    return located, errors + _check_located(located)
 
 
 def _load_located(paths: Iterable[Path]) -> Located:
@@ -446,12 +462,13 @@ def validate_files(paths: Iterable[Path]) -> tuple[dict[Path, str | None], list[
     failures: list[str] = []
     loaded: dict[Path, Located] = {}
     for path in map(Path, paths):
-        try:
-            loaded[path] = _load_located([path])
-            summaries[path] = _summary([r for _, r in loaded[path]])
-        except DataError as exc:
+        located, problems = _file_problems(path)
+        failures += problems
+        if problems:
             summaries[path] = None
-            failures.append(str(exc))
+        else:
+            loaded[path] = located
+            summaries[path] = _summary([r for _, r in located])
     for train_path, train in loaded.items():
         for test_path, test in loaded.items():
             if (train_path.parent == test_path.parent and train_path.name.startswith("train")
