@@ -7,12 +7,8 @@ it never stops: it is ``edco`` exactly."""
 
 from __future__ import annotations
 
-import logging
-
 from baselines.edco import Edco
 from edco.curriculum import register
-
-log = logging.getLogger("edco.curriculum")
 
 
 @register("edco_early_stop")
@@ -25,12 +21,6 @@ class EdcoEarlyStop(Edco):
                            "reuse the last scores and selection. null = never (the paper; it is then edco)",
         },
     }
-
-    def __init__(self, pool, config, seed):
-        super().__init__(pool, config, seed)
-        if self.stop_overlap() is None:
-            log.warning("edco_early_stop with strategy_options.edco_early_stop.stop_overlap = null never stops "
-                        "re-scoring: it is edco; set it (e.g. 0.8)")
 
     def stop_overlap(self) -> float | None:
         return self.opts["stop_overlap"]

@@ -6,12 +6,8 @@ fraction 1.0 it is ``edco`` exactly; set the option below 1 to make it cheaper."
 
 from __future__ import annotations
 
-import logging
-
 from baselines.edco import Edco
 from edco.curriculum import register
-
-log = logging.getLogger("edco.curriculum")
 
 
 @register("edco_partial")
@@ -24,12 +20,6 @@ class EdcoPartial(Edco):
                            "the other samples keep their latest score. 1.0 = the paper (edco_partial is then edco)",
         },
     }
-
-    def __init__(self, pool, config, seed):
-        super().__init__(pool, config, seed)
-        if self.rescore_fraction() >= 1.0:
-            log.warning("edco_partial with strategy_options.edco_partial.rescore_fraction = 1.0 re-scores the whole "
-                        "pool: it is edco; set it below 1 (e.g. 0.25)")
 
     def rescore_fraction(self) -> float:
         return self.opts["rescore_fraction"]

@@ -151,10 +151,11 @@ def train(trainer, argv: list[str]) -> int:
     curriculum.check_strategies(config, args.strategy)  # a bad name or option stops before any run starts
     runs = [(strategy, seed) for strategy in args.strategy for seed in args.seed]
     evaluate_here = args.evaluate and trainer.Processes(config).is_main  # one evaluation, not one per GPU
+    log = logging.getLogger("edco.trainer")
     for i, (strategy, seed) in enumerate(runs, 1):
-        logging.getLogger("edco.trainer").info("run %d/%d: %s %s %s %s seed %d", i, len(runs), args.domain,
-                                               args.model, args.paradigm, strategy, seed)
+        log.info("run %d/%d: %s %s %s %s seed %d", i, len(runs), args.domain, args.model, args.paradigm, strategy, seed)
         path = trainer.run_rounds(config, args.domain, args.model, args.paradigm, strategy, seed)
+        log.info("done: %s (final model in %s)", path / "run.json", path / "final")
         if evaluate_here:
             from edco.evaluate import evaluate_to_file
 

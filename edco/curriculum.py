@@ -272,6 +272,13 @@ class EntropyTopN(Strategy):
     scores_with_model = True
     estimator_kind = "prefix"
 
+    def __init__(self, pool: list[dict], config: dict, seed: int):
+        super().__init__(pool, config, seed)
+        # A cheaper variant left at its defaults is the paper's rule: say so, it is easy to miss.
+        if self.options and all(self.opts[k] == spec["default"] for k, spec in self.options.items()):
+            log.warning("%s with its default options %s is the paper's rule (edco); set strategy_options.%s "
+                        "(python -m edco strategies lists the options)", self.name, self.opts, self.name)
+
     def rescore_fraction(self) -> float:
         """Fraction of the pool re-scored per round; 1.0 (the paper) = all of it."""
         return 1.0
