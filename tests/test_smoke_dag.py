@@ -27,7 +27,7 @@ def e2e_config() -> dict:
     for model in raw["models"].values():
         model["pretrain"]["steps"] = 20
     raw["curriculum"] = {"rounds": 2, "n": 32}
-    raw["sft"].update(epochs_per_round=1)
+    raw["sft"].update(num_train_epochs=1)
     raw["evaluate"]["max_gen_toks"] = 32
     return raw
 
