@@ -4,6 +4,7 @@ test id is ever selected; the `train` command runs several strategies and seeds.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -192,9 +193,10 @@ def test_two_processes_train_one_run_under_accelerate_launch(world, tmp_path):
     shutil.move(str(one), str(tmp_path / "one_process"))
 
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's edco, whatever is installed
     result = subprocess.run([*launch, "-m", "edco", "train", "--config", str(config_path), "--domain", DOMAIN,
                              "--model", MODEL, "--paradigm", "sft", "--strategy", "edco", "--seed", "0"],
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     two = layout.run_dir("t", DOMAIN, MODEL, "sft", "edco", 0)
     assert io.read_jsonl(layout.round_dir(two, 1) / "selection.jsonl") == one_round1
