@@ -281,10 +281,10 @@ def load_models(config: dict, name: str, checkpoints: list[str], device: str):
     """(label, model, tokenizer) for the base model, then each checkpoint."""
     from edco.models import load_model, load_model_from
 
-    yield name, *load_model(config["run"], name, device)
+    yield name, *load_model(config, name, device)
     for path in checkpoints:
         # runs/<domain>/<model>/<paradigm>/<strategy>/seed<s>/<final|round..>: the tail says which
-        yield f"{name} {'/'.join(Path(path).parts[-3:])}", *load_model_from(path, device)
+        yield f"{name} {'/'.join(Path(path).parts[-3:])}", *load_model_from(path, device, config["models"][name]["dtype"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,8 @@ import itertools
 import os
 
 from edco import layout
-from edco.config import check_gpu_settings, typed_overrides, validate_config
+from edco.config import typed_overrides, validate_config
+from edco.gpu import check_gpu_settings
 from edco.io import write_text
 from snakemake.utils import update_config
 
@@ -26,11 +27,10 @@ _resolved = yaml.safe_dump(CFG, sort_keys=False)
 if not os.path.exists(RESOLVED_CONFIG) or open(RESOLVED_CONFIG).read() != _resolved:
     write_text(RESOLVED_CONFIG, _resolved)
 
-# Unknown strategy names stop the workflow here, before any job starts.
-from edco.curriculum import get_strategy
+# Unknown strategy names and bad strategy options stop the workflow here, before any job starts.
+from edco.curriculum import check_strategies
 
-for _strategy in GRID["strategies"]:
-    get_strategy(_strategy)
+check_strategies(CFG)
 
 
 # Conda environments (envs/README comments): the rules that load a model (train, evaluate,

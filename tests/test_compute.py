@@ -7,13 +7,16 @@ import pytest
 
 from edco import io, layout
 from edco.compute import compute_frame, pareto_front, write_compute_table
+from edco.config import section_defaults
+
+PARADIGM_SECTIONS = {"sft": section_defaults("sft"), "rl": section_defaults("rl")}  # as a loaded config has them
 
 QUESTIONS = [f"q{i}" for i in range(40)]
 SEEDS = (0, 1, 2)
 
 
 def config(strategies) -> dict:
-    return {"run": "r", "seeds": list(SEEDS), "curriculum": {"rounds": 1, "n": 4},
+    return {"run": "r", "seeds": list(SEEDS), "curriculum": {"rounds": 1, "n": 4}, **PARADIGM_SECTIONS,
             "grid": {"domains": ["law"], "models": ["m"], "paradigms": ["sft"], "strategies": list(strategies)}}
 
 

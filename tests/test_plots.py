@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 
 from edco import io, layout
+from edco.config import section_defaults
 from edco.errors import UserFacingError
 from edco.plots import load_selection_stats, load_steps, plot_accuracy, plot_levels, plot_names, write_plots
+
+PARADIGM_SECTIONS = {"sft": section_defaults("sft"), "rl": section_defaults("rl")}  # as a loaded config has them
 
 POOL = [f"p{i}" for i in range(8)]
 QUESTIONS = [f"q{i}" for i in range(6)]
@@ -21,7 +24,7 @@ SELECTIONS = {"random": [["p0", "p1", "p2"], ["p2", "p3", "p4"]], "edco": [["p5"
 
 
 def config(strategies=("random", "edco"), estimator_bench=True) -> dict:
-    return {"run": "r", "seeds": list(SEEDS), "curriculum": {"rounds": ROUNDS, "n": 3},
+    return {"run": "r", "seeds": list(SEEDS), "curriculum": {"rounds": ROUNDS, "n": 3}, **PARADIGM_SECTIONS,
             "grid": {"domains": ["law"], "models": ["m"], "paradigms": ["sft", "rl"], "strategies": list(strategies)},
             "estimator": {"aggregate": "top_frac"}, "estimator_bench": {"enabled": estimator_bench}}
 

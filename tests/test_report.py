@@ -6,8 +6,11 @@ from __future__ import annotations
 import pytest
 
 from edco import io, layout
+from edco.config import section_defaults
 from edco.errors import UserFacingError
 from edco.report import collect, write_main_table
+
+PARADIGM_SECTIONS = {"sft": section_defaults("sft"), "rl": section_defaults("rl")}  # as a loaded config has them
 
 QUESTIONS = [f"q{i}" for i in range(40)]
 
@@ -60,7 +63,7 @@ def test_a_missing_seed_is_an_error(evals):
 
 # --------------------------------------------------------------------------- cost table
 def timing_config(strategies=("random", "edco"), seeds=(0, 1), rounds=2) -> dict:
-    return {**config(strategies, seeds), "curriculum": {"rounds": rounds, "n": 4}}
+    return {**config(strategies, seeds), "curriculum": {"rounds": rounds, "n": 4}, **PARADIGM_SECTIONS}
 
 
 def write_timing(strategy: str, seed: int, round_: int, steps: int = 4, visits: int = 16, **extra):
