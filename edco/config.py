@@ -223,8 +223,8 @@ def gpu_problems(config: dict) -> list[str]:
 
 def check_gpu_settings(config: dict, source: str) -> None:
     """Stop, in one line naming every offending key, when the config needs GPUs or vLLM this
-    machine lacks. Called where real work starts on *this* machine: the Snakefile's onstart
-    for local execution, and ``python -m edco train|score|evaluate``."""
+    machine lacks. Called where real work starts, in the job's own environment:
+    ``python -m edco train|score|evaluate`` (edco/cli.py)."""
     problems = gpu_problems(config)
     if problems:
         raise ConfigError(
