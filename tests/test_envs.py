@@ -134,11 +134,11 @@ def test_controller_env_has_snakemake_and_the_slurm_plugin_only():
     assert profile["executor"] == "slurm" and profile["software-deployment-method"] == "conda"
 
 
-def test_slurm_profile_dry_runs_with_the_real_plugin_in_the_controller_env(controller_venv):
+def test_slurm_profile_dry_runs_with_the_real_plugin_in_the_controller_env(controller_venv, fake_conda_env):
     """The submit host's view: Snakemake parses the Snakefile with the controller env's packages
     only (no torch, scipy, pandas) and plans the paper config through the real SLURM executor."""
     result = subprocess.run([str(controller_venv / "bin" / "snakemake"), "-n", "--profile", "profiles/slurm"],
-                            cwd=REPO, capture_output=True, text=True, timeout=600)
+                            cwd=REPO, env=fake_conda_env, capture_output=True, text=True, timeout=600)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     assert re.search(r"^train\s+144$", out, re.M), out[-3000:]

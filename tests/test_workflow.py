@@ -42,7 +42,8 @@ def results_tree() -> set[str]:
 def test_dry_run_lists_the_whole_grid_and_writes_nothing(name):
     config = yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text())
     before = results_tree()
-    result = dry_run("--configfile", f"config/{name}.yaml")
+    # A run name of its own, so nothing an earlier real run left under results/ is reused.
+    result = dry_run("--configfile", f"config/{name}.yaml", "--config", f"run=dry_{name}")
     assert result.returncode == 0, result.stderr + result.stdout
     assert results_tree() == before, "a dry run wrote into the checkout"
     counts = job_counts(result.stdout)
@@ -122,12 +123,12 @@ GPU_RULES = {"train", "evaluate_base", "estimator_bench"}
 LOCAL_RULES = {"resolved_config", "table", "cost_table", "compute_table", "verdict", "estimator_table", "plots", "config_page", "all"}
 
 
-def test_slurm_profile_dry_run_asks_gpus_for_exactly_the_gpu_jobs():
+def test_slurm_profile_dry_run_asks_gpus_for_exactly_the_gpu_jobs(fake_conda_env):
     """The paper config through profiles/slurm (the `dryrun` executor stands in for the plugin,
     which need not be installed): every training, scoring and evaluation job asks for a GPU,
     every other job for none, and each job carries the profile's SLURM resources."""
     result = subprocess.run([*SNAKEMAKE, "-n", "--profile", "profiles/slurm", "--executor", "dryrun"], cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
+                            env=fake_conda_env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr + result.stdout
     jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", result.stdout, re.M)
     assert {name for name, _ in jobs} >= GPU_RULES | {"data", "base_model"}
