@@ -20,18 +20,12 @@ if not workflow.overwrite_configfiles:
 
 
 include: "rules/common.smk"
-
-
 # GPU-only settings (compute.device: cuda, estimator.backend: vllm, rl.use_vllm, models.*.gpus)
-# are checked where real work starts on this machine: onstart runs after the DAG is built and
-# only for a real (not dry) run, so dry runs of the paper config still list its jobs anywhere.
-# With a cluster executor (--profile profiles/slurm) this node only submits; each job checks
-# on its GPU node when `python -m edco train|score|evaluate` starts (edco/cli.py).
-onstart:
-    if workflow.local_exec:
-        check_gpu_settings(CFG, CONFIG_SOURCE)
-
-
+# are checked by each job that needs them, in its own environment, when
+# `python -m edco train|score|evaluate|...` starts (edco/cli.py): Snakemake's own Python may
+# have neither CUDA nor vLLM (the controller's environment, envs/snakemake.yaml), and a
+# data-only run (--until data) needs no GPU.
+include: "rules/config.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"
 include: "rules/train.smk"

@@ -31,6 +31,8 @@ def sentence_count(text: str) -> int:
 
 @register("answer_complexity")
 class AnswerComplexity(StaticMeasure):
+    description = "reasoning steps (sentences) of the reference answer, then its tokens; rounds walk simple to complex"
+
     def measure(self, records: list[dict], tokenizer) -> list[float]:
         texts = [reasoning_text(r) for r in records]
         tokens = token_counts(tokenizer, texts)

@@ -7,4 +7,5 @@ from edco.curriculum import EntropyTopN, register
 
 @register("edco")
 class Edco(EntropyTopN):
+    description = "the paper's EDCO: prefix entropy of the current model each round, top-N, most uncertain first"
     estimator_kind = "prefix"

@@ -6,4 +6,5 @@ from edco.curriculum import EntropyTopN, register
 
 @register("edco_full")
 class EdcoFull(EntropyTopN):
+    description = "EDCO with full-answer entropy (the paper's ablation of the prefix estimate)"
     estimator_kind = "full"

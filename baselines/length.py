@@ -2,8 +2,8 @@
 number of tokens (the run's tokenizer, no special tokens) of the question with its lettered
 options (``prompts.format_question``) plus the SFT target (``prompts.completion_text``: the
 explanation or option text, then "Answer: X"). Scored once, from the text alone (no model
-call), then walked short -> long like ``static_difficulty`` (its windows and
-``curriculum.order``). Tokens rather than words, so a language without spaces is measured too.
+call), then walked short -> long like ``static_difficulty`` (its windows and its ``order``
+option). Tokens rather than words, so a language without spaces is measured too.
 
 ``StaticMeasure`` is the shared machinery of the text-measured static baselines
 (``length``, ``answer_complexity``): a ``measure(records, tokenizer)`` hook replaces
@@ -43,6 +43,8 @@ class StaticMeasure(StaticDifficulty):
 
 @register("length")
 class Length(StaticMeasure):
+    description = "tokens of question + options + SFT target, measured once; rounds walk short to long"
+
     def measure(self, records: list[dict], tokenizer) -> list[float]:
         questions = token_counts(tokenizer, [format_question(r) for r in records])
         answers = token_counts(tokenizer, [completion_text(r) for r in records])

@@ -8,4 +8,5 @@ from edco.curriculum import EntropyTopN, register
 
 @register("ppl_dynamic")
 class PplDynamic(EntropyTopN):
+    description = "perplexity of the reference answer by the current model each round, top-N (no sampling)"
     estimator_kind = "perplexity"

@@ -12,6 +12,8 @@ from edco.curriculum import RoundContext, Selection, Strategy, register
 
 @register("random")
 class RandomStrategy(Strategy):
+    description = "N samples drawn uniformly at random each round (seeded): the control"
+
     def select(self, ctx: RoundContext) -> Selection:
         # Seeded by (seed, round) alone, so a resumed run draws the same rounds again.
         rng = random.Random(f"random-{ctx.seed}-{ctx.round}")

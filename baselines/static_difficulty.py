@@ -1,11 +1,17 @@
 """``static_difficulty``: the paper's static curriculum. The *base* model's perplexity of
 each reference answer is scored once (round 1, before any training) and fixes a ranking;
-the rounds then walk it from easy to hard (``curriculum.order``), each round a window of N
+the rounds then walk it from easy to hard (option ``order``), each round a window of N
 samples, the windows spread evenly from the easiest N to the hardest N."""
 
 from __future__ import annotations
 
 from edco.curriculum import RoundContext, Selection, Strategy, register, tie_break_key
+
+ORDER = {
+    "enum": ["easy_to_hard", "hard_to_easy"],
+    "default": "easy_to_hard",
+    "description": "direction the rounds walk the ranking (easy_to_hard: the paper's static curriculum)",
+}
 
 
 def window_starts(pool_size: int, n: int, rounds: int) -> list[int]:
@@ -19,7 +25,9 @@ def window_starts(pool_size: int, n: int, rounds: int) -> list[int]:
 
 @register("static_difficulty")
 class StaticDifficulty(Strategy):
+    description = "base-model perplexity scored once; the rounds walk windows of N from easy to hard"
     scores_with_model = True  # once, in round 1
+    options = {"order": ORDER}
 
     def __init__(self, pool, config, seed):
         super().__init__(pool, config, seed)
@@ -27,21 +35,11 @@ class StaticDifficulty(Strategy):
 
     def select(self, ctx: RoundContext) -> Selection:
         tokens = 0
-        if self.scores is None and ctx.previous:
-            # A resumed run: round 1 scored the base model and saved the scores; the model in
-            # hand now is a later round's, so it must not re-score.
-            self.scores = ctx.previous[0].scores
         if self.scores is None:
-            self.scores, tokens = self._score(ctx)
+            self.scores, tokens = self.base_model_perplexity(ctx)
         ranking = sorted(self.scores, key=lambda i: (self.scores[i], tie_break_key(i)))  # easy first
-        if self.config["curriculum"].get("order", "easy_to_hard") == "hard_to_easy":
+        if self.opts["order"] == "hard_to_easy":
             ranking.reverse()
         start = window_starts(len(ranking), ctx.n, ctx.rounds or self.config["curriculum"]["rounds"])[ctx.round - 1]
         fresh = self.scores if tokens else {}
         return Selection(ids=ranking[start:start + ctx.n], scores=fresh, tokens_generated=tokens)
-
-    def _score(self, ctx: RoundContext) -> tuple[dict[str, float], int]:
-        from edco.estimator import score_pool
-
-        rows = score_pool(ctx.model, ctx.tokenizer, self.pool, self.config["estimator"], "perplexity", seed=ctx.seed)
-        return {row["id"]: row["score"] for row in rows}, sum(row["n_tokens"] for row in rows)

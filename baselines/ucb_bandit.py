@@ -2,7 +2,7 @@
 RL curricula), the dynamic baseline the paper's reviewers asked for.
 
 Arms. The pool's ``difficulty`` levels, one arm per level, easiest first, when every sample
-has one and there are at least two levels; otherwise ``curriculum.ucb_buckets`` quantiles of
+has one and there are at least two levels; otherwise ``ucb_buckets`` (an option) quantiles of
 the *base* model's perplexity of the reference answer (scored once, in round 1, as
 ``static_difficulty`` does; ranked low -> high with id-hash ties and cut into contiguous,
 near-equal chunks, the larger ones first). Arm 0 is the easiest.
@@ -14,7 +14,7 @@ half minus over the second (the loss drop). Fewer than two steps: 0. The middle 
 odd count is left out.
 
 Pull. UCB1: arm a, pulled n_a times with reward sum s_a, after t = sum n_a rounds, has index
-s_a / n_a + c * sqrt(2 ln t / n_a), c = ``curriculum.ucb_c``; an arm never pulled has +inf.
+s_a / n_a + c * sqrt(2 ln t / n_a), c = option ``ucb_c``; an arm never pulled has +inf.
 The round takes its N samples from the arm with the highest index (ties: the easier arm), a
 seeded random draw without replacement (generator of (seed, round)), in drawn order. If that
 arm has fewer than N samples, it gives all of them and the rest comes from the next arms in
@@ -74,7 +74,17 @@ def quantile_arms(scores: dict[str, float], k: int) -> list[list[str]]:
 
 @register("ucb_bandit")
 class UcbBandit(Strategy):
+    description = "UCB1 bandit over difficulty buckets, rewarded by each round's learning progress"
     scores_with_model = True  # once, in round 1, when the arms are perplexity quantiles
+    options = {
+        "ucb_buckets": {
+            "type": "integer", "minimum": 2, "default": 4,
+            "description": "arms = this many quantiles of the base model's perplexity when the pool has no "
+                           "difficulty levels (otherwise one arm per level)",
+        },
+        "ucb_c": {"type": "number", "minimum": 0, "default": 1.0,
+                  "description": "UCB1 exploration coefficient c in mean + c * sqrt(2 ln t / n)"},
+    }
 
     def __init__(self, pool, config, seed):
         super().__init__(pool, config, seed)
@@ -92,17 +102,11 @@ class UcbBandit(Strategy):
     def select(self, ctx: RoundContext) -> Selection:
         scored, tokens = {}, 0
         if self.arms is None:
-            if ctx.previous:  # resumed: round 1 saved the base model's perplexities
-                if len(ctx.previous[0].scores) != len(self.pool):
-                    raise UserFacingError("ucb_bandit: round 1's scores.parquet does not hold the base model's "
-                                          "perplexity of every sample; delete this run's directory and rerun it")
-                scores = ctx.previous[0].scores
-            else:
-                scored, tokens = self._score(ctx)
-                scores = scored
-            self.arms = quantile_arms(scores, self.config["curriculum"].get("ucb_buckets", 4))
+            scores, tokens = self.base_model_perplexity(ctx)
+            scored = scores if tokens else {}  # written once, with round 1
+            self.arms = quantile_arms(scores, self.opts["ucb_buckets"])
         pulls, sums = self.statistics(ctx)
-        index = ucb_indices(pulls, sums, self.config["curriculum"].get("ucb_c", 1.0))
+        index = ucb_indices(pulls, sums, self.opts["ucb_c"])
         order = sorted(range(len(self.arms)), key=lambda a: (-index[a], a))
         rng = random.Random(f"ucb-{ctx.seed}-{ctx.round}")
         ids: list[str] = []
@@ -130,9 +134,3 @@ class UcbBandit(Strategy):
                 pulls[a] += share
                 sums[a] += share * gain
         return pulls, sums
-
-    def _score(self, ctx: RoundContext) -> tuple[dict[str, float], int]:
-        from edco.estimator import score_pool
-
-        rows = score_pool(ctx.model, ctx.tokenizer, self.pool, self.config["estimator"], "perplexity", seed=ctx.seed)
-        return {row["id"]: row["score"] for row in rows}, sum(row["n_tokens"] for row in rows)

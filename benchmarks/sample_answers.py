@@ -51,7 +51,7 @@ def sample_texts(model, tokenizer, record: dict, samples: int, temperature: floa
 
 def sample_answers(model_dir: str, data: str, questions: int, samples: int, temperature: float,
                    max_new_tokens: int, seed: int) -> dict:
-    model, tokenizer = models.load_model_from(model_dir)
+    model, tokenizer = models.load_model_from(model_dir, "cpu", "float32")
     model.eval()
     torch.manual_seed(seed)
     rows = []

@@ -7,7 +7,7 @@ For each model of the grid: build + base-pretrain it (or load results/<run>/mode
 when a complete one is there), then greedy-evaluate it on a held-out general sample and on
 every domain's test split (chat prompt, ``edco.prompts.parse_answer``); then, per domain and
 seed, fine-tune a copy with the *random* curriculum exactly as the config's SFT budget says
-(rounds x N samples, epochs_per_round passes in a fixed order, constant LR, fresh AdamW each
+(rounds x N samples, num_train_epochs passes in a fixed order, constant LR, fresh AdamW each
 round) and evaluate again. Prints a table and writes it, with wall-clock and CPU seconds of
 every phase, to results/<run>/benchmarks/smoke_world.json (atomically).
 
@@ -125,7 +125,7 @@ def random_sft(model, tokenizer, pool: list[dict], config: dict, seed: int, trai
         examples = [models.encode_chat(tokenizer, rec) for rec in chosen]
         per_step = sft["per_device_train_batch_size"] * sft["gradient_accumulation_steps"]
         order = [list(range(i, min(i + per_step, n))) for i in range(0, n, per_step)]
-        losses = models.train_steps(model, examples, order * sft["epochs_per_round"],
+        losses = models.train_steps(model, examples, order * sft["num_train_epochs"],
                                     learning_rate=sft["learning_rate"], schedule="constant",
                                     weight_decay=sft["weight_decay"], pad_id=tokenizer.pad_token_id,
                                     progress=False, log_every=0)
@@ -138,7 +138,7 @@ def base_model(config: dict, name: str, general: list[dict], domain_train: list[
     if models.is_complete(path) and not rebuild:
         manifest = io.read_json(path / models.MANIFEST)
         if manifest.get("config") == config["models"][name]:
-            model, tokenizer = models.load_model_from(path)
+            model, tokenizer = models.load_model_from(path, "cpu", config["models"][name]["dtype"])
             print(f"[{name}] loaded {path} (pretrained in {manifest.get('pretrain_seconds')} s)")
             return model, tokenizer, manifest, None
         print(f"[{name}] {path} was built from another models.{name} config: building afresh")
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="build base models even if saved ones exist")
     parser.add_argument("--trainer", choices=["loop", "trl"], default="loop")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="override config values, e.g. curriculum.rounds=3 sft.epochs_per_round=16 "
+                        help="override config values, e.g. curriculum.rounds=3 sft.num_train_epochs=16 "
                              "(YAML values; the result is validated like a config file)")
     parser.add_argument("--out", help="default: results/<run>/benchmarks/smoke_world.json")
     args = parser.parse_args(argv)
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     config = with_overrides(load_config(args.config), args.set)
     if config["data"]["source"] != "synthetic":
         raise SystemExit(f"{args.config}: data.source must be 'synthetic' for the smoke-world benchmark")
-    threads = config.get("compute", {}).get("threads", 1)
+    threads = config["compute"]["threads"]
     torch.set_num_threads(threads)
     syn = config["data"]["synthetic"]
     domains = args.domains or config["grid"]["domains"]

@@ -1,7 +1,9 @@
 """EDCO-bench: curriculum learning for domain LLM fine-tuning (EDCO, arXiv 2601.03725).
 
-The paper's three components are three modules: ``estimator`` (inference entropy),
-``curriculum`` (top-N selection per round) and ``trainer`` (SFT / GRPO rounds).
+The paper's three components: ``estimator`` (inference entropy), ``curriculum`` with the
+strategies in ``baselines/`` (top-N selection per round) and the ``trainer`` package (SFT /
+GRPO rounds). ``cli`` parses every command; config, data, models and prompts are the ground
+they stand on (tests/test_layers.py keeps the imports pointing down).
 """
 
 __version__ = "0.1.0"

@@ -1,7 +1,7 @@
-"""``python -m edco <command> ...``: the one entry point every Snakemake rule calls.
-
-Subcommands are imported lazily so that ``validate-data`` does not pay for importing
-torch, and each module owns its own argument parsing (``cli_<name>(argv)``).
+"""``python -m edco <command> ...``: the one entry point every Snakemake rule calls, and the one
+place arguments are parsed. A command function parses its arguments, loads the config and
+calls the components; it imports what it needs when it runs (through the COMMANDS table), so
+``validate-data`` does not pay for importing torch.
 
     python -m edco validate-data results/smoke/data/law/train.jsonl
     python -m edco make-data --config config/smoke.yaml --domain law
@@ -9,46 +9,261 @@ torch, and each module owns its own argument parsing (``cli_<name>(argv)``).
     python -m edco score --config config/smoke.yaml --domain law --model qwen3 --estimator prefix --out s.parquet
     python -m edco train --config config/smoke.yaml --domain law --model qwen3 --paradigm sft --strategy random --seed 0
     python -m edco evaluate --config config/smoke.yaml --domain law --model qwen3 --checkpoint DIR --out eval.json
-    python -m edco table --config config/smoke.yaml
+    python -m edco strategies
+    python -m edco estimator-bench --config config/smoke.yaml --domain law --model qwen3 --out-dir /tmp/bench
+    python -m edco table --config config/smoke.yaml [--cost | --compute | --verdict | --estimator | --config-page]
+    python -m edco plots --config config/smoke.yaml [--only NAME] [--pdf]
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import json
+import logging
+import os
 import sys
+from pathlib import Path
 
+from edco import layout
+from edco.config import load_config
 from edco.errors import UserFacingError
 
+# name -> (component module, command function in this file, one-line help). ``main`` imports
+# the module only when the command runs and calls ``function(module, argv)``.
 COMMANDS = {
-    "validate-data": ("edco.data", "cli_validate", "check JSONL files against the data contract"),
-    "make-data": ("edco.data", "cli_make_data", "write a domain's train/test JSONL for a config"),
-    "base-model": ("edco.models", "cli_base_model", "build (and base-pretrain) a model"),
-    "score": ("edco.estimator", "cli_score", "score a pool with an entropy estimator"),
-    "train": ("edco.trainer", "cli_train", "run all curriculum rounds of one run"),
-    "evaluate": ("edco.evaluate", "cli_evaluate", "evaluate a checkpoint with lm-eval"),
-    "table": ("edco.report", "cli_table", "tables: main, per-level, cost (--cost), compute-matched (--compute), estimator (--estimator)"),
-    "plots": ("edco.report", "cli_plots", "plot accuracy, cost, entropy, selections and training curves"),
-    "estimator-bench": ("edco.estimator_bench", "cli_estimator_bench", "time and rank agreement of prefix vs full entropy"),
+    "validate-data": ("edco.data", "validate_data", "check JSONL files against the data contract"),
+    "make-data": ("edco.data", "make_data", "write a domain's train/test JSONL for a config"),
+    "base-model": ("edco.models", "base_model", "build (and base-pretrain) a model"),
+    "score": ("edco.estimator", "score", "score a pool with an entropy estimator"),
+    "train": ("edco.trainer", "train", "run all curriculum rounds of one run (or several)"),
+    "evaluate": ("edco.evaluate", "evaluate", "evaluate a checkpoint with lm-eval"),
+    "strategies": ("edco.curriculum", "strategies", "list the curriculum strategies and their options"),
+    "table": ("edco.report", "table", "tables: main, per-level, cost (--cost), compute-matched (--compute), estimator (--estimator)"),
+    "plots": ("edco.report", "plots", "plot accuracy, cost, entropy, selections and training curves"),
+    "estimator-bench": ("edco.estimator_bench", "estimator_bench", "time and rank agreement of prefix vs full entropy"),
 }
 
 
-# Commands that train, score or evaluate: a GPU-only setting the machine cannot honour stops
-# them before any import of a model or data, not inside the first round.
-GPU_COMMANDS = {"train", "score", "evaluate", "estimator-bench"}
+def _parser(command: str, description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog=f"python -m edco {command}", description=description)
 
 
-def _check_gpu_settings(argv: list[str]) -> None:
-    import argparse
-
-    from edco.config import check_gpu_settings, load_config
-
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--config")
-    path = parser.parse_known_args(argv)[0].config
-    if path:  # a missing --config is the command's own usage error
-        check_gpu_settings(load_config(path), path)
+def _log_info() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
 
+def _job_config(path: str, gpu_check: bool = False) -> dict:
+    """The validated config of a job; torch threads as ``compute.threads`` says. With
+    ``gpu_check``, a GPU-only setting this machine cannot honour stops the job here, before
+    any model or data is loaded (edco.gpu)."""
+    import torch
+
+    config = load_config(path)
+    if gpu_check:
+        from edco.gpu import check_gpu_settings
+
+        check_gpu_settings(config, path)
+    torch.set_num_threads(config["compute"]["threads"])
+    return config
+
+
+# --------------------------------------------------------------------------- data
+def validate_data(data, argv: list[str]) -> int:
+    parser = _parser("validate-data", "Check JSONL files against the data contract (DESIGN §3).")
+    parser.add_argument("paths", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    summaries, failures = data.validate_files(args.paths)
+    for path, summary in summaries.items():
+        print(f"ok    {path}  ({summary})" if summary is not None else f"FAIL  {path}")
+    data.raise_if_any(failures)
+    return 0
+
+
+def make_data(data, argv: list[str]) -> int:
+    parser = _parser("make-data", "Write a domain's train/test JSONL (or the general split) for a config.")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--domain", required=True, help="a domain of the config, or 'general' (synthetic only)")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    written = data.make_data(config, args.domain)
+    files = " and ".join(f"{path} ({counts})" for path, counts in written)
+    print(f"make-data: {args.domain} ({config['data']['source']}): wrote {files}")
+    return 0
+
+
+# --------------------------------------------------------------------------- models
+def base_model(models, argv: list[str]) -> int:
+    parser = _parser("base-model", "Build and base-pretrain a tiny model (or record a hub id).")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--model", required=True, help="a key of the config's `models` section")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar (logs only)")
+    args = parser.parse_args(argv)
+    _log_info()
+    config = _job_config(args.config)
+    manifest = models.write_base_model(config, args.model, progress=not args.no_progress)
+    out = layout.model_dir(config["run"], args.model)
+    if manifest["source"] == "hub":
+        print(f"base-model: {args.model} is hub model {manifest['path']}; wrote {out / models.MANIFEST}")
+        return 0
+    loss = manifest["final_loss"] if manifest["final_loss"] is None else round(manifest["final_loss"], 4)
+    print(f"base-model: {args.model}: {manifest['params']:,} parameters, pretrain "
+          f"{manifest['pretrain_seconds']:.1f} s, final loss {loss} -> {out}")
+    return 0
+
+
+# --------------------------------------------------------------------------- estimator
+def score(estimator, argv: list[str]) -> int:
+    parser = _parser("score", "Score a domain's training pool with an entropy estimator.")
+    parser.add_argument("--config", required=True, help="run configuration (YAML)")
+    parser.add_argument("--domain", required=True, help="domain whose train split is scored")
+    parser.add_argument("--model", required=True, help="model name (a key of `models` in the config)")
+    parser.add_argument("--estimator", required=True, choices=estimator.KINDS, help="which estimator")
+    parser.add_argument("--out", required=True, help="output Parquet (id, score, n_tokens, seconds)")
+    parser.add_argument("--checkpoint", help="score this checkpoint directory instead of the base model")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    args = parser.parse_args(argv)
+    config = _job_config(args.config, gpu_check=True)
+    scores = estimator.score_to_file(config, args.domain, args.model, args.estimator, args.out,
+                                     checkpoint=args.checkpoint, seed=args.seed)
+    total = sum(s["seconds"] for s in scores)
+    print(f"{args.estimator}: {len(scores)} samples, {total / max(1, len(scores)):.4f} s/sample -> {args.out}")
+    return 0
+
+
+# --------------------------------------------------------------------------- trainer
+def train(trainer, argv: list[str]) -> int:
+    parser = _parser("train", "Run all curriculum rounds of one run (edco.trainer.run_rounds).")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--domain", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--paradigm", required=True, choices=trainer.PARADIGMS)
+    parser.add_argument("--strategy", required=True, action="append",
+                        help="repeatable: several strategies run one after the other in this process")
+    parser.add_argument("--seed", required=True, type=int, action="append",
+                        help="repeatable: every strategy runs with every seed, in this process")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="also evaluate each run's final model (saves a process start per run)")
+    args = parser.parse_args(argv)
+    _log_info()
+    if args.evaluate:
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # lm-eval reads the run's own test file
+    from edco import curriculum
+
+    config = _job_config(args.config, gpu_check=True)
+    curriculum.check_strategies(config, args.strategy)  # a bad name or option stops before any run starts
+    runs = [(strategy, seed) for strategy in args.strategy for seed in args.seed]
+    evaluate_here = args.evaluate and trainer.Processes(config).is_main  # one evaluation, not one per GPU
+    log = logging.getLogger("edco.trainer")
+    for i, (strategy, seed) in enumerate(runs, 1):
+        log.info("run %d/%d: %s %s %s %s seed %d", i, len(runs), args.domain, args.model, args.paradigm, strategy, seed)
+        path = trainer.run_rounds(config, args.domain, args.model, args.paradigm, strategy, seed)
+        log.info("done: %s (final model in %s)", path / "run.json", path / "final")
+        if evaluate_here:
+            from edco.evaluate import evaluate_to_file
+
+            out = layout.eval_file(config["run"], args.domain, args.model, args.paradigm, strategy, seed)
+            evaluate_to_file(config, args.domain, args.model, str(path / "final"), out)
+    return 0
+
+
+def strategies(curriculum, argv: list[str]) -> int:
+    parser = _parser("strategies", "List the registered curriculum strategies (baselines/*.py) and their options "
+                                   "(set under strategy_options.<strategy> in a config).")
+    parser.parse_args(argv)
+    names = curriculum.available_strategies()
+    width = max(map(len, names))
+    for name in names:
+        cls = curriculum.get_strategy(name)
+        print(f"{name:<{width}}  {cls.description}")
+        for option, spec in cls.options.items():
+            print(f"{'':<{width}}    {option} (default {json.dumps(spec['default'])}): {spec['description']}")
+    for path, why in curriculum.broken_baselines().items():
+        print(f"broken: {path}: {why}", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- evaluation
+def evaluate(evaluation, argv: list[str]) -> int:
+    parser = _parser("evaluate", "Evaluate a checkpoint on a domain's test split with lm-eval.")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--domain", required=True, action="append",
+                        help="repeatable; with several domains, outputs go to their standard paths")
+    parser.add_argument("--model", required=True, help="model name (config key)")
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint directory, or 'base'")
+    parser.add_argument("--out", help="output JSON (one domain only); default: the standard eval path")
+    args = parser.parse_args(argv)
+    if args.out and len(args.domain) > 1:
+        parser.error("--out takes one --domain")
+    if not args.out and args.checkpoint != "base":
+        parser.error("--out is required for a checkpoint other than 'base'")
+    _log_info()
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # lm-eval reads the run's own test file
+    config = _job_config(args.config, gpu_check=True)
+    for domain in args.domain:
+        out = args.out or layout.eval_file(config["run"], domain, args.model)
+        evaluation.evaluate_to_file(config, domain, args.model, args.checkpoint, out)
+    return 0
+
+
+# --------------------------------------------------------------------------- estimator benchmark
+def estimator_bench(bench, argv: list[str]) -> int:
+    parser = _parser("estimator-bench", "Time and rank agreement of prefix vs full entropy on a domain's training "
+                                        "pool, on the base model and any checkpoints (edco.estimator_bench).")
+    parser.add_argument("--config", required=True, help="run configuration (YAML)")
+    parser.add_argument("--domain", required=True, help="domain whose training pool is scored")
+    parser.add_argument("--model", required=True, help="model name (a key of `models`); its base model is measured")
+    parser.add_argument("--checkpoint", action="append", default=[], help="also measure this checkpoint (repeatable)")
+    parser.add_argument("--out-dir", required=True, help="where estimator.{csv,md} and estimator_k.{png,pdf} go")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--limit", type=int, default=None, help="a seeded random N of the pool samples (quick look)")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of the batched vs one-at-a-time timing")
+    parser.add_argument("--throughput-samples", type=int, default=None,
+                        help="samples in the batched vs one-at-a-time timing (default: 4 x batch size, capped by the pool)")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    args = parser.parse_args(argv)
+    config = _job_config(args.config, gpu_check=True)
+    paths = bench.run_bench(config, args.config, args.domain, args.model, args.checkpoint, args.out_dir, args.seed,
+                            args.limit, args.repeats, args.throughput_samples, not args.no_progress)
+    print(f"estimator-bench: wrote {', '.join(map(str, paths))}", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- reporting
+def table(report, argv: list[str]) -> int:
+    parser = _parser("table", "Tables of a finished grid (edco.report), as CSV, Markdown, LaTeX and HTML.")
+    parser.add_argument("--config", required=True)
+    which = parser.add_mutually_exclusive_group()
+    for name, help_ in report.TABLES.items():
+        if name != "main":
+            which.add_argument(f"--{name}", action="store_true", help=help_)
+    which.add_argument("--config-page", action="store_true",
+                       help="results/<run>/config.html: the config as the HTML report shows it")
+    args = parser.parse_args(argv)
+    _log_info()
+    config = load_config(args.config)
+    if args.config_page:
+        print(report.write_config_page(config, args.config))
+        return 0
+    paths = report.write_tables(config, next((name for name in report.TABLES if getattr(args, name, False)), "main"))
+    logging.getLogger("edco.report").info("wrote %s", ", ".join(map(str, paths)))
+    print(paths[1].read_text(encoding="utf-8"))  # the Markdown
+    return 0
+
+
+def plots(report, argv: list[str]) -> int:
+    parser = _parser("plots", "Plots of a finished grid (edco.report): PNG for the report.")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--only", action="append", help="only this plot (repeatable); default: every plot")
+    parser.add_argument("--pdf", action="store_true", help="a PDF (vector, for papers) beside each PNG")
+    args = parser.parse_args(argv)
+    _log_info()
+    for path in report.write_plots(load_config(args.config), args.only, ("png", "pdf") if args.pdf else ("png",)):
+        print(path)
+    return 0
+
+
+# --------------------------------------------------------------------------- main
 def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: python -m edco <command> [options]", "", "commands:"]
@@ -65,12 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"edco: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module, func, _ = COMMANDS[name]
+    module, function, _ = COMMANDS[name]
     try:
-        if name in GPU_COMMANDS:
-            _check_gpu_settings(rest)
-        return getattr(importlib.import_module(module), func)(rest) or 0
+        return globals()[function](importlib.import_module(module), rest) or 0
     except UserFacingError as exc:
         print(f"edco {name}: error: {exc}", file=sys.stderr)
         return 1
-

@@ -1,12 +1,21 @@
-"""Load a run configuration, validate it against config/schema.yaml, fill defaults.
+"""Load a run configuration, validate it against the schema, fill defaults once.
 
-The Snakefile and every ``python -m edco`` subcommand go through ``load_config`` so a
-bad key stops the run before any job starts, with the key's path in the message.
+The schema is package data (``edco/schema.yaml``, read with ``importlib.resources``, so an
+installed wheel finds it) and the one source of every default: ``validate_config`` fills
+them, and code reads ``config["section"]["key"]`` without fallbacks. The Snakefile and every
+``python -m edco`` command go through ``load_config`` / ``validate_config``, so a bad key
+stops the run before any job starts, with the file, line and key in the message.
+
+Strategy options (``strategy_options``) are declared by the strategies themselves and
+checked by ``edco.curriculum`` when a strategy is looked up; this module only checks their
+shape (ground never imports a component).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import importlib.resources
 from pathlib import Path
 
 import jsonschema
@@ -14,63 +23,220 @@ import yaml
 
 from edco.errors import UserFacingError
 
-REPO = Path(__file__).resolve().parent.parent
-SCHEMA_PATH = REPO / "config" / "schema.yaml"
-
 
 class ConfigError(UserFacingError):
-    """A configuration that does not match the schema; the message names file and key."""
+    """A configuration that does not match the schema; the message names file, line and key."""
 
 
-def _key_path(error: jsonschema.ValidationError) -> str:
-    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path]
+@functools.cache
+def _schema() -> dict:
+    return yaml.safe_load(importlib.resources.files("edco").joinpath("schema.yaml").read_text(encoding="utf-8"))
+
+
+def schema() -> dict:
+    """The config schema (a fresh copy: callers may change it)."""
+    return copy.deepcopy(_schema())
+
+
+# --------------------------------------------------------------------------- locations
+class Lines:
+    """Line numbers of the keys of a YAML file, so an error can say where a key is written."""
+
+    def __init__(self, source: str, lines: dict[tuple[str, ...], int] | None = None):
+        self.source, self.lines = source, lines or {}
+
+    def at(self, path) -> str:
+        """``file:line`` of the longest prefix of ``path`` written in the file, else ``file``."""
+        path = tuple(str(p) for p in path)
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.lines:
+                return f"{self.source}:{self.lines[path[:end]]}"
+        return self.source
+
+
+def _yaml_lines(text: str, source: str) -> dict[tuple[str, ...], int]:
+    """(key path) -> 1-based line, from YAML's node tree (keys as strings, list items by index).
+    A key written twice in one mapping is an error: YAML would keep the last one silently."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node, path):
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = (*path, str(key.value))
+                if sub in lines and key.tag != "tag:yaml.org,2002:merge":
+                    raise ConfigError(f"{source}:{key.start_mark.line + 1}: {'.'.join(sub)}: given twice in one "
+                                      f"mapping (first at line {lines[sub]}); keep one")
+                lines[sub] = key.start_mark.line + 1
+                walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                lines[(*path, str(index))] = item.start_mark.line + 1
+                walk(item, (*path, str(index)))
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is not None:
+        lines[()] = root.start_mark.line + 1
+        walk(root, ())
+    return lines
+
+
+# --------------------------------------------------------------------------- messages
+def _key_path(path) -> str:
+    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in path]
     return "".join(parts).lstrip(".") or "<top level>"
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
+def _condition(error: jsonschema.ValidationError, root: dict) -> str:
+    """' (when source is 'tiny')' for an error of an ``if``/``then`` rule, else ''."""
+    path = list(error.schema_path)
+    if "then" not in path:
+        return ""
+    node = root
+    for part in path[: len(path) - 1 - path[::-1].index("then")]:
+        node = node[part]
+    consts = [f"{key} is {spec['const']!r}" for key, spec in node["if"].get("properties", {}).items() if "const" in spec]
+    return f" (when {' and '.join(consts)})" if consts else ""
+
+
+def _short(message: str) -> str:
+    """A message of readable length: a megabyte of value in the config is not a message."""
+    return message if len(message) <= 200 else message[:150] + " ... " + message[-40:]
+
+
+def _describe(error: jsonschema.ValidationError, root: dict) -> tuple[list, str]:
+    """(path of the key whose line to name, message)."""
+    path = list(error.absolute_path)
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed))
+        extra = sorted((set(error.instance) - set(allowed)), key=repr)
         hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
-        return f"unknown key {', '.join(map(repr, extra))}{hint}"
-    return error.message
+        return [*path, extra[0]], _short(f"unknown key {', '.join(map(repr, extra))}") + hint
+    return path, _short(error.message) + _condition(error, root)
 
 
-def _fill_defaults(schema: dict, instance, root: dict) -> None:
-    """Fill ``default`` values of declared properties, recursively (objects only)."""
-    if "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[-1]
-        schema = {**root["$defs"][name], **{k: v for k, v in schema.items() if k != "$ref"}}
+def _schema_errors(config: dict, where: Lines) -> list[str]:
+    root = schema()
+    validator = jsonschema.Draft202012Validator(root)
+    found = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
+    out = []
+    for error in found:
+        line_path, message = _describe(error, root)
+        out.append(f"{where.at(line_path)}: {_key_path(error.absolute_path)}: {message}")
+    return out
+
+
+def _raise_first(problems: list[str]) -> None:
+    """One problem: one line. Several: the first line is complete, the others follow."""
+    if problems:
+        more = f"\n{len(problems) - 1} more:\n  " + "\n  ".join(problems[1:]) if len(problems) > 1 else ""
+        raise ConfigError(problems[0] + more)
+
+
+# --------------------------------------------------------------------------- defaults
+def _resolve(node: dict, root: dict) -> dict:
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        return {**root["$defs"][name], **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _fill_defaults(node: dict, instance, root: dict) -> None:
+    """Fill ``default`` values of declared properties, recursively. An omitted section gets
+    its members' defaults only when it has no required keys: a section that needs a value
+    only the user can give (e.g. a tiny model's ``tokenizer.kind``) is never invented, so a
+    filled config validates again."""
+    node = _resolve(node, root)
+    if isinstance(instance, list) and isinstance(node.get("items"), dict):
+        for item in instance:  # e.g. the dataset specs of data.hub.domains.<domain>
+            _fill_defaults(node["items"], item, root)
     if not isinstance(instance, dict):
         return
-    for key, sub in schema.get("properties", {}).items():
+    for key, sub in node.get("properties", {}).items():
+        sub = _resolve(sub, root)
         if key not in instance and "default" in sub:
             instance[key] = copy.deepcopy(sub["default"])
-        elif key not in instance and sub.get("type") == "object" and "properties" in sub:
-            instance[key] = {}  # an omitted section gets its members' defaults
+        elif key not in instance and sub.get("type") == "object" and "properties" in sub and not sub.get("required"):
+            instance[key] = {}
         if key in instance:
             _fill_defaults(sub, instance[key], root)
-    extra = schema.get("additionalProperties")
+    extra = node.get("additionalProperties")
     if isinstance(extra, dict):
-        for key in set(instance) - set(schema.get("properties", {})):
+        for key in set(instance) - set(node.get("properties", {})):
             _fill_defaults(extra, instance[key], root)
 
 
-def validate_config(config: dict, source: str = "<config>") -> dict:
-    """Validate ``config`` (a dict) and return a copy with defaults filled."""
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"{source}: {_key_path(e)}: {_describe(e)}" for e in errors]
-        raise ConfigError("\n".join(lines))
+def section_defaults(*path: str) -> dict:
+    """The defaults-filled section at ``path`` (``"*"`` for a named entry, ``"[]"`` for a list
+    item), for code that builds one section by hand (tests, benchmarks):
+    ``section_defaults("estimator")``, ``section_defaults("models", "*", "pretrain")``."""
+    root = schema()
+    node = root
+    for key in path:
+        node = _resolve(node, root)
+        node = {"*": node.get("additionalProperties"), "[]": node.get("items")}.get(key) or node["properties"][key]
+    section: dict = {}
+    _fill_defaults(node, section, root)
+    return section
+
+
+# --------------------------------------------------------------------------- validation
+def validate_config(config: dict, source: str = "<config>", lines: Lines | None = None) -> dict:
+    """Validate ``config`` (a dict) and return a copy with defaults filled and
+    ``grid.strategies`` expanded (``grid_strategies``). Idempotent: the result validates to
+    itself, whatever the model and data sources."""
+    where = lines or Lines(source)
+    if not isinstance(config, dict):
+        raise ConfigError(f"{where.at(())}: expected a mapping of sections at the top level, "
+                          f"got {type(config).__name__}")
+    _raise_first(_schema_errors(config, where))
     config = copy.deepcopy(config)
-    _fill_defaults(schema, config, schema)
-    _check_cross_references(config, source)
+    root = schema()
+    _fill_defaults(root, config, root)
+    _raise_first(_cross_reference_errors(config, where))
     config["grid"]["strategies"] = grid_strategies(config["grid"])
     return config
 
 
+def _read_text(path: Path) -> str:
+    """The file's text, or a ConfigError naming what is wrong with the file (and the line of
+    a byte that is not UTF-8)."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; give a YAML config file (e.g. config/smoke.yaml)")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file; give a YAML config file (e.g. config/smoke.yaml)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                          f"save the config as UTF-8") from None
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML config file, validate it and fill defaults."""
+    path = Path(path)
+    text = _read_text(path)
+    try:
+        raw = yaml.safe_load(text)
+        lines = Lines(str(path), _yaml_lines(text, str(path)))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+    if raw is None:
+        raise ConfigError(f"{path}:1: empty config; a config needs at least run, grid, data, models, curriculum, "
+                          f"sft, estimator and evaluate (see config/smoke.yaml)")
+    return validate_config(raw, str(path), lines)
+
+
+# --------------------------------------------------------------------------- grid
 #: The strategies beyond the paper's four (answers to its reviewers), in the order
 #: ``grid.beyond_paper: true`` appends them to ``grid.strategies``.
 BEYOND_PAPER_STRATEGIES = ("length", "answer_complexity", "ppl_dynamic", "ucb_bandit", "edco_partial",
@@ -83,7 +249,7 @@ def grid_strategies(grid: dict) -> list[str]:
     validates to itself). ``validate_config`` stores the result in ``grid.strategies``, so
     the workflow, tables and plots all read the expanded list from there."""
     strategies = list(grid["strategies"])
-    if grid.get("beyond_paper"):
+    if grid["beyond_paper"]:
         strategies += [s for s in BEYOND_PAPER_STRATEGIES if s not in strategies]
     return strategies
 
@@ -109,51 +275,53 @@ def typed_overrides(overrides: dict) -> dict:
     return {k: retype(v) if isinstance(v, (dict, list)) else v for k, v in overrides.items()}
 
 
-def _check_cross_references(config: dict, source: str) -> None:
+def _cross_reference_errors(config: dict, where: Lines) -> list[str]:
     """Checks a JSON schema cannot express: names that must refer to other sections."""
-    for name in config["grid"]["models"]:
+    errors = []
+    defined = ", ".join(sorted(config["models"]))
+    for index, name in enumerate(config["grid"]["models"]):
         if name not in config["models"]:
-            raise ConfigError(
-                f"{source}: grid.models: {name!r} is not defined under models "
-                f"(defined: {', '.join(sorted(config['models']))})"
-            )
+            errors.append(f"{where.at(('grid', 'models', index))}: grid.models: {name!r} is not defined under "
+                          f"models (defined: {defined})")
     data = config["data"]
-    section = data.get(data["source"])
     if data["source"] != "synthetic":
-        if not section or "domains" not in section:
-            raise ConfigError(f"{source}: data.{data['source']}.domains: required when data.source is {data['source']!r}")
-        for domain in config["grid"]["domains"]:
-            if domain not in section["domains"]:
-                raise ConfigError(
-                    f"{source}: grid.domains: {domain!r} has no entry under data.{data['source']}.domains"
-                )
-    for name, model in config["models"].items():
-        if model["source"] == "hub" and "hub_id" not in model:
-            raise ConfigError(f"{source}: models.{name}.hub_id: required when source is 'hub'")
-        if model["source"] == "tiny" and ("tokenizer" not in model or "size" not in model):
-            raise ConfigError(f"{source}: models.{name}: a tiny model needs 'tokenizer' and 'size'")
+        section = data[data["source"]]["domains"]
+        for index, domain in enumerate(config["grid"]["domains"]):
+            if domain not in section:
+                errors.append(f"{where.at(('grid', 'domains', index))}: grid.domains: {domain!r} has no entry under "
+                              f"data.{data['source']}.domains")
     for paradigm in ("sft", "rl"):
-        for name in config.get(paradigm, {}).get("n_by_model", {}):
+        for name in config[paradigm]["n_by_model"]:
             if name not in config["models"]:
-                raise ConfigError(f"{source}: {paradigm}.n_by_model: {name!r} is not defined under models")
+                errors.append(f"{where.at((paradigm, 'n_by_model', name))}: {paradigm}.n_by_model: {name!r} is not "
+                              f"defined under models")
+    if errors:
+        return errors
     for paradigm in config["grid"]["paradigms"]:
         for model in config["grid"]["models"]:
-            n = round_budget(config, paradigm, model)[1]
-            if data.get("max_train") and n > data["max_train"]:
-                raise ConfigError(
-                    f"{source}: {budget_key(config, paradigm, model)}: {n} exceeds data.max_train "
-                    f"({data['max_train']}); lower it or raise data.max_train"
-                )
+            n, key = _n_source(config, paradigm, model)
+            if data["max_train"] and n > data["max_train"]:
+                errors.append(f"{where.at(key.split('.'))}: {key}: {n} exceeds data.max_train ({data['max_train']}); "
+                              f"lower it or raise data.max_train")
+            elif data["source"] == "synthetic" and n > _synthetic_pool(data["synthetic"]):
+                errors.append(f"{where.at(key.split('.'))}: {key}: {n} exceeds the synthetic training pool "
+                              f"({_synthetic_pool(data['synthetic'])} = data.synthetic.train_per_level x levels); "
+                              f"lower it or raise data.synthetic.train_per_level")
+    return errors
+
+
+def _synthetic_pool(synthetic: dict) -> int:
+    """Training questions per domain of the synthetic world (edco/synthetic.py)."""
+    return synthetic["train_per_level"] * len(synthetic["levels"])
 
 
 def _n_source(config: dict, paradigm: str, model: str) -> tuple[int, str]:
     """N of a run and the config key it comes from: the paradigm's ``n_by_model[model]``, its
     ``n``, else ``curriculum.n`` (the first one set)."""
-    section = config.get(paradigm) or {}
-    by_model = section.get("n_by_model") or {}
-    if by_model.get(model):
-        return by_model[model], f"{paradigm}.n_by_model.{model}"
-    if section.get("n"):
+    section = config[paradigm]
+    if model in section["n_by_model"]:
+        return section["n_by_model"][model], f"{paradigm}.n_by_model.{model}"
+    if section["n"]:
         return section["n"], f"{paradigm}.n"
     return config["curriculum"]["n"], "curriculum.n"
 
@@ -162,73 +330,10 @@ def round_budget(config: dict, paradigm: str, model: str) -> tuple[int, int]:
     """(rounds, N) of a run of ``paradigm`` on ``model``: the paradigm's own ``rounds`` and
     ``n_by_model[model]`` / ``n`` where set, else ``curriculum.rounds`` / ``curriculum.n``.
     The paper's SFT is 8 x 1750 and its RL 5 x 200 (Qwen3-4B) / 5 x 800 (Llama-3.2-3B)."""
-    rounds = (config.get(paradigm) or {}).get("rounds") or config["curriculum"]["rounds"]
+    rounds = config[paradigm]["rounds"] or config["curriculum"]["rounds"]
     return rounds, _n_source(config, paradigm, model)[0]
 
 
 def budget_key(config: dict, paradigm: str, model: str) -> str:
     """The config key ``round_budget`` took N from, for messages."""
     return _n_source(config, paradigm, model)[1]
-
-
-def load_config(path: str | Path) -> dict:
-    """Read a YAML config file, validate it and fill defaults."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return validate_config(raw, str(path))
-
-
-def run_dir(config: dict) -> Path:
-    """results/<run>/, relative to the working directory (the repository in Snakemake)."""
-    return Path("results") / config["run"]
-
-
-def gpu_problems(config: dict) -> list[str]:
-    """The config's GPU-only settings that cannot run on this machine, each naming its key.
-    torch is imported only when a setting asks for a GPU (the CPU configs pay nothing)."""
-    import importlib.util
-
-    from edco.curriculum import get_strategy
-
-    grid = config["grid"]
-    wants_vllm = []
-    scores = any(get_strategy(s).scores_with_model for s in grid["strategies"])
-    if config["estimator"]["backend"] == "vllm" and (scores or config.get("estimator_bench", {}).get("enabled")):
-        wants_vllm.append("estimator.backend: vllm")
-    if "rl" in grid["paradigms"] and (config.get("rl") or {}).get("use_vllm"):
-        wants_vllm.append("rl.use_vllm: true")
-    cuda = config.get("compute", {}).get("device") == "cuda"
-    gpus = {name: config["models"][name].get("gpus", 0) for name in grid["models"]}
-    if not (wants_vllm or cuda or any(g > 1 for g in gpus.values())):
-        return []
-    import torch
-
-    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    problems = []
-    if cuda and not visible:
-        problems.append("compute.device: cuda (no CUDA GPU is visible)")
-    for setting in wants_vllm:
-        if importlib.util.find_spec("vllm") is None:
-            problems.append(f"{setting} (the vllm package is not installed: pip install 'edco-bench[vllm]')")
-        elif not visible:
-            problems.append(f"{setting} (vLLM needs a CUDA GPU and none is visible)")
-    problems += [f"models.{name}.gpus: {n} ({visible} GPUs visible)" for name, n in gpus.items() if n > max(visible, 1)]
-    return problems
-
-
-def check_gpu_settings(config: dict, source: str) -> None:
-    """Stop, in one line naming every offending key, when the config needs GPUs or vLLM this
-    machine lacks. Called where real work starts on *this* machine: the Snakefile's onstart
-    for local execution, and ``python -m edco train|score|evaluate``."""
-    problems = gpu_problems(config)
-    if problems:
-        raise ConfigError(
-            f"{source}: GPU-only settings cannot run on this machine: {'; '.join(problems)}. "
-            "Run on a GPU node (or --profile profiles/slurm), or use a CPU config (config/smoke.yaml)"
-        )
-

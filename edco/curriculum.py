@@ -2,13 +2,21 @@
 
 A *strategy* is one class in ``baselines/<name>.py`` decorated with ``@register("<name>")``.
 Each round the trainer builds a ``RoundContext`` (the current model, the round number, the
-budget N) and asks the strategy for a ``Selection``: the ids to train on, in training order,
-plus the scores it used. EDCO's own rule (re-score the pool with the current model, take the
-top-N, train in descending score order; DESIGN §1.2) is ``top_n`` below, used by
-``baselines/edco.py``; nothing else re-implements it.
+budget N, the scorer) and asks the strategy for a ``Selection``: the ids to train on, in
+training order, plus the scores it used. EDCO's own rule (re-score the pool with the current
+model, take the top-N, train in descending score order; DESIGN §1.2) is ``top_n`` below,
+used by ``baselines/edco.py``; nothing else re-implements it.
 
-A new baseline is one file in ``baselines/`` (see README, "Add a baseline"): every module of
-that package is imported on first lookup, so registering is all it takes.
+A new baseline is one file in ``baselines/`` (README, "Add a baseline"). ``get_strategy(name)``
+imports ``baselines/<name>.py`` first and scans the other files only if that does not
+register the name; a file that fails to import breaks only itself, and the error names it.
+A strategy declares its options (``Strategy.options``: JSON-schema properties, each with a
+description and a default); their values live in the config under
+``strategy_options.<name>`` and are validated and filled here.
+
+This module imports nothing heavy (no torch): the scorer (``edco.estimator.score_pool``)
+reaches a strategy through ``RoundContext.scorer``, so the workflow and ``python -m edco
+strategies`` can look strategies up cheaply.
 """
 
 from __future__ import annotations
@@ -17,16 +25,20 @@ import hashlib
 import importlib
 import logging
 import math
-import pkgutil
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
+
+import jsonschema
 
 from edco.errors import UserFacingError
 
 log = logging.getLogger("edco.curriculum")
 
+BASELINES = "baselines"
 _REGISTRY: dict[str, type["Strategy"]] = {}
+_BROKEN: dict[str, str] = {}  # baseline file -> why it failed to import
 
 
 @dataclass
@@ -37,6 +49,7 @@ class RoundContext:
     order, the scores it wrote) and what ``Strategy.update`` received after training it
     (``{"round", "steps"}``, the per-step trainer logs). The trainer reads both back from
     disk each round, so a resumed run hands a strategy the same history as an unbroken one.
+    ``scorer`` is ``edco.estimator.score_pool`` (the trainer passes it; tests pass a fake).
     """
 
     round: int
@@ -48,6 +61,7 @@ class RoundContext:
     tokenizer: Any = None
     previous: list["Selection"] = field(default_factory=list)
     feedback: list[dict] = field(default_factory=list)
+    scorer: Callable | None = None
 
 
 @dataclass
@@ -63,14 +77,20 @@ class Strategy:
     """Base class. ``pool`` is the domain's training split (never the test split)."""
 
     name = "base"
+    #: One line for ``python -m edco strategies``.
+    description = ""
     #: True when ``select`` scores the pool with the current model (the expensive part).
     scores_with_model = False
+    #: The strategy's options: JSON-schema properties, each with ``description`` and ``default``.
+    #: Values come from ``strategy_options.<name>`` in the config (``self.opts``, filled).
+    options: dict[str, dict] = {}
 
     def __init__(self, pool: list[dict], config: dict, seed: int):
         self.pool = pool
         self.by_id = {r["id"]: r for r in pool}
         self.config = config
         self.seed = seed
+        self.opts = strategy_options(config, self.name)
 
     def select(self, ctx: RoundContext) -> Selection:
         raise NotImplementedError
@@ -78,13 +98,41 @@ class Strategy:
     def update(self, round_metrics: dict) -> None:
         """Feedback after a round was trained (e.g. for bandits); default: nothing."""
 
+    def score(self, ctx: RoundContext, records: list[dict], kind: str, seed: int) -> tuple[dict[str, float], int]:
+        """(id -> score, tokens generated) of ``records`` by estimator ``kind`` with the
+        round's model."""
+        if ctx.scorer is None:
+            raise UserFacingError(f"strategy {self.name!r} scores with the model, but the round has no scorer "
+                                  f"(RoundContext.scorer; the trainer passes edco.estimator.score_pool)")
+        rows = ctx.scorer(ctx.model, ctx.tokenizer, records, self.config["estimator"], kind, seed)
+        return {row["id"]: row["score"] for row in rows}, sum(row["n_tokens"] for row in rows)
 
+    def base_model_perplexity(self, ctx: RoundContext) -> tuple[dict[str, float], int]:
+        """The *base* model's perplexity of every reference answer, scored once: in round 1
+        with the model in hand (the base model), or, in a resumed run, read back from round
+        1's saved scores, since the model in hand is then a later round's and must not score.
+        Returns (scores, tokens generated now: 0 when read back)."""
+        if not ctx.previous:
+            return self.score(ctx, self.pool, "perplexity", seed=ctx.seed)
+        saved = ctx.previous[0].scores
+        if set(saved) != set(self.by_id):
+            raise UserFacingError(f"{self.name}: round 1's scores.parquet does not hold the base model's perplexity "
+                                  f"of every sample; delete this run's directory and rerun it")
+        return dict(saved), 0
+
+
+# --------------------------------------------------------------------------- registry
 def register(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
     """Class decorator: make a strategy available to configs under ``name``."""
 
     def wrap(cls: type[Strategy]) -> type[Strategy]:
         if name in _REGISTRY and _REGISTRY[name] is not cls:
             raise ValueError(f"strategy {name!r} registered twice ({_REGISTRY[name].__module__}, {cls.__module__})")
+        if not cls.description or "\n" in cls.description:
+            raise ValueError(f"strategy {name!r}: give the class a one-line `description` (python -m edco strategies)")
+        for option, spec in cls.options.items():
+            if "description" not in spec or "default" not in spec:
+                raise ValueError(f"strategy {name!r}: option {option!r} needs a description and a default")
         cls.name = name
         _REGISTRY[name] = cls
         return cls
@@ -92,29 +140,103 @@ def register(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
     return wrap
 
 
-def _import_baselines() -> None:
-    package = importlib.import_module("baselines")
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"baselines.{info.name}")
+def _baseline_files() -> dict[str, Path]:
+    """Module name -> file of every ``baselines/*.py`` (every directory of the package path)."""
+    package = importlib.import_module(BASELINES)
+    files: dict[str, Path] = {}
+    for directory in package.__path__:
+        for path in sorted(Path(directory).glob("*.py")):
+            if not path.name.startswith("_"):
+                files.setdefault(path.stem, path)
+    return files
+
+
+def _import_baseline(module: str, path: Path) -> None:
+    """Import one baseline file; a failure is recorded against the file, not raised."""
+    try:
+        importlib.import_module(f"{BASELINES}.{module}")
+        _BROKEN.pop(str(path), None)
+    except Exception as exc:  # any error in a user's file: it breaks only its own strategies
+        _BROKEN[str(path)] = f"{type(exc).__name__}: {exc}"
+
+
+def _import_all() -> None:
+    for module, path in _baseline_files().items():
+        _import_baseline(module, path)
 
 
 def available_strategies() -> list[str]:
-    _import_baselines()
+    """Every registered strategy (all baseline files imported; broken ones skipped)."""
+    _import_all()
     return sorted(_REGISTRY)
 
 
+def broken_baselines() -> dict[str, str]:
+    """Baseline files that failed to import -> why (after ``available_strategies``)."""
+    return dict(_BROKEN)
+
+
 def get_strategy(name: str) -> type[Strategy]:
-    """The registered strategy class; an unknown name lists the known ones."""
+    """The registered strategy class. ``baselines/<name>.py`` is imported first; the other
+    files only if that does not register ``name``. An unknown name lists the known ones; a
+    name whose file fails to import names the file and the error."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    files = _baseline_files()
+    if name in files:
+        _import_baseline(name, files[name])
     if name not in _REGISTRY:
-        _import_baselines()
-    if name not in _REGISTRY:
-        raise UserFacingError(
-            f"grid.strategies: unknown strategy {name!r}; registered: {', '.join(available_strategies())} "
-            f"(a new one is a file in baselines/ with @register({name!r}))"
-        )
-    return _REGISTRY[name]
+        _import_all()
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    own = str(files[name]) if name in files else None
+    if own in _BROKEN:
+        raise UserFacingError(f"strategy {name!r}: {own} failed to import: {_BROKEN[own]}")
+    broken = "".join(f"; {path} failed to import ({why})" for path, why in _BROKEN.items())
+    raise UserFacingError(
+        f"grid.strategies: unknown strategy {name!r}; registered: {', '.join(sorted(_REGISTRY))} "
+        f"(a new one is a file in baselines/ with @register({name!r})){broken}"
+    )
 
 
+# --------------------------------------------------------------------------- options
+def strategy_options(config: dict, name: str) -> dict:
+    """The options of strategy ``name``: ``strategy_options.<name>`` of the config validated
+    against the options the strategy declares, with their defaults filled. A bad value stops
+    with one line naming ``strategy_options.<name>.<option>``."""
+    declared = get_strategy(name).options
+    given = config["strategy_options"][name] if name in config["strategy_options"] else {}
+    key = f"strategy_options.{name}"
+    if not isinstance(given, dict):
+        raise UserFacingError(f"{key}: expected a mapping of options, got {type(given).__name__}")
+    unknown = sorted(set(given) - set(declared), key=str)
+    if unknown:
+        allowed = f"its options: {', '.join(sorted(declared))}" if declared else "it has no options"
+        raise UserFacingError(f"{key}.{unknown[0]}: unknown option of strategy {name!r} ({allowed})")
+    for option, value in given.items():
+        spec = {k: v for k, v in declared[option].items() if k not in ("description", "default")}
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(spec).iter_errors(value))
+        if error is not None:
+            raise UserFacingError(f"{key}.{option}: {error.message}")
+    return {option: given[option] if option in given else spec["default"] for option, spec in declared.items()}
+
+
+def check_strategies(config: dict, names: list[str] | None = None) -> None:
+    """Strategies ``names`` (default: the grid's) exist and their options are valid, and every
+    ``strategy_options`` entry names a strategy (a typo stops the run instead of being
+    ignored). Called before work starts; a broken baseline file stops only the runs that use
+    its strategies."""
+    names = config["grid"]["strategies"] if names is None else names
+    for name in names:
+        strategy_options(config, name)
+    files = _baseline_files()
+    for name in config["strategy_options"]:
+        if name not in names and name not in files and name not in available_strategies():
+            raise UserFacingError(f"strategy_options.{name}: no such strategy; registered: "
+                                  f"{', '.join(available_strategies())}")
+
+
+# --------------------------------------------------------------------------- selection rules
 def tie_break_key(sample_id: str) -> str:
     """Deterministic, order-free tie breaker: the id's hash (DESIGN §1.2)."""
     return hashlib.sha256(sample_id.encode()).hexdigest()
@@ -150,6 +272,13 @@ class EntropyTopN(Strategy):
     scores_with_model = True
     estimator_kind = "prefix"
 
+    def __init__(self, pool: list[dict], config: dict, seed: int):
+        super().__init__(pool, config, seed)
+        # A cheaper variant left at its defaults is the paper's rule: say so, it is easy to miss.
+        if self.options and all(self.opts[k] == spec["default"] for k, spec in self.options.items()):
+            log.warning("%s with its default options %s is the paper's rule (edco); set strategy_options.%s "
+                        "(python -m edco strategies lists the options)", self.name, self.opts, self.name)
+
     def rescore_fraction(self) -> float:
         """Fraction of the pool re-scored per round; 1.0 (the paper) = all of it."""
         return 1.0
@@ -159,8 +288,6 @@ class EntropyTopN(Strategy):
         return None
 
     def select(self, ctx: RoundContext) -> Selection:
-        from edco.estimator import score_pool
-
         last = dict(ctx.previous[-1].scores) if ctx.previous else {}
         threshold = self.stop_overlap()
         if threshold is not None and len(ctx.previous) >= 2 and len(last) == len(self.pool):
@@ -170,16 +297,13 @@ class EntropyTopN(Strategy):
                          ctx.round, ctx.round - 2, ctx.round - 1, overlap, threshold)
                 return Selection(ids=top_n(last, ctx.n), scores=last)
         due = self.rescore_ids(ctx, last)
-        records = [r for r in self.pool if r["id"] in due]
-        rows = score_pool(ctx.model, ctx.tokenizer, records, self.config["estimator"], self.estimator_kind,
-                          seed=ctx.seed * 1000 + ctx.round)
-        fresh = {row["id"]: row["score"] for row in rows}
+        fresh, tokens = self.score(ctx, [r for r in self.pool if r["id"] in due], self.estimator_kind,
+                                   seed=ctx.seed * 1000 + ctx.round)
         if len(fresh) < len(self.pool):
             log.info("round %d: re-scored %d of %d samples, %d scores carried over",
                      ctx.round, len(fresh), len(self.pool), len(self.pool) - len(fresh))
         scores = {r["id"]: fresh[r["id"]] if r["id"] in fresh else last[r["id"]] for r in self.pool}
-        return Selection(ids=top_n(scores, ctx.n), scores=scores,
-                         tokens_generated=sum(row["n_tokens"] for row in rows))
+        return Selection(ids=top_n(scores, ctx.n), scores=scores, tokens_generated=tokens)
 
     def rescore_ids(self, ctx: RoundContext, last: dict[str, float]) -> set[str]:
         """Ids to score this round: all of them (the paper), or ``rescore_fraction`` of the

@@ -5,7 +5,7 @@ One JSON object per line::
     {"id": "q1", "question": "...", "options": {"A": "...", "B": "..."}, "answer": "B",
      "source": "...", "difficulty": 2, "explanation": "..."}      # extra fields are kept
 
-Commands (dispatched by ``edco/cli.py``)::
+Commands (parsed by ``edco/cli.py``; ``validate_files`` and ``make_data`` do the work)::
 
     python -m edco validate-data PATH [PATH ...]
     python -m edco make-data --config config/smoke.yaml --domain law
@@ -20,7 +20,6 @@ training or scoring. ``difficulty`` words easy/medium/hard (ORAN-Bench) are read
 
 from __future__ import annotations
 
-import argparse
 import ast
 import hashlib
 import json
@@ -31,7 +30,7 @@ from pathlib import Path
 from string import ascii_uppercase as LETTERS
 from typing import Callable, Iterable
 
-from edco import io, layout
+from edco import io, layout, synthetic
 from edco.errors import UserFacingError
 
 MAX_LISTED_ERRORS = 20
@@ -46,7 +45,8 @@ class DataError(UserFacingError):
     """Rows that break the contract; the first line reads ``file:line: field 'x': problem``."""
 
 
-def _raise_if_any(errors: list[str]) -> None:
+def raise_if_any(errors: list[str]) -> None:
+    """One DataError for ``errors``: the first line is the first problem, complete."""
     if not errors:
         return
     message = errors[0]
@@ -63,36 +63,64 @@ def _is_text(value) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
+def _short(value) -> str:
+    """``repr(value)``, cut to a readable length (a megabyte of input is not a message)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _json_type(value) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _text_problem(value, what: str = "missing or empty") -> str | None:
+    """None for non-empty text; else what is wrong, naming a wrong JSON type."""
+    if _is_text(value):
+        return None
+    return what if value is None or isinstance(value, str) else f"expected a non-empty string, got {_json_type(value)}"
+
+
 def _options_problem(options) -> str | None:
     if not isinstance(options, dict):
-        return f"expected an object of lettered options, got {type(options).__name__}"
+        return f"expected an object of lettered options, got {_json_type(options)}"
     if len(options) < 2:
         return f"needs at least 2 options, got {len(options)}"
     expected = list(LETTERS[: len(options)])
     if list(options) != expected:
         return f"keys {''.join(map(str, options))!r} are not consecutive letters from A (expected {''.join(expected)})"
-    empty = [key for key, text in options.items() if not _is_text(text)]
-    return f"option {empty[0]} has no text" if empty else None
+    for key, text in options.items():
+        problem = _text_problem(text, "has no text")
+        if problem:
+            return f"option {key} {problem}" if problem == "has no text" else f"option {key}: {problem}"
+    return None
 
 
 def _answer_problem(answer, options: dict) -> str | None:
     span = f"A-{list(options)[-1]}"
-    if not isinstance(answer, str) or not answer:
+    if answer is not None and not isinstance(answer, str):
+        return f"expected one letter among the options {span} as a string, got {_json_type(answer)} {_short(answer)}"
+    if not answer:
         return f"missing; expected one letter among the options {span}"
     if len(answer) > 1 and all(letter in options for letter in answer):
         return f"{answer!r} names several options; one answer letter is required (multi-answer rows are not supported)"
-    return None if answer in options else f"{answer!r} is not among the options {span}"
+    return None if answer in options else f"{_short(answer)} is not among the options {span}"
 
 
 def record_problems(record) -> list[tuple[str, str]]:
     """(field, problem) pairs for one row; empty when the row meets the contract."""
     if not isinstance(record, dict):
-        return [("<row>", f"expected a JSON object, got {type(record).__name__}")]
+        return [("<row>", f"expected a JSON object, got {_json_type(record)}")]
     problems = []
     if not _is_text(record.get("id")):
-        problems.append(("id", "missing or empty; expected a non-empty string"))
-    if not _is_text(record.get("question")):
-        problems.append(("question", "missing or empty"))
+        problems.append(("id", _text_problem(record.get("id"), "missing or empty; expected a non-empty string")))
+    for name in ("question", "source"):
+        problem = _text_problem(record.get(name))
+        if problem:
+            problems.append((name, problem))
+    if "explanation" in record and not isinstance(record["explanation"], (str, type(None))):
+        problems.append(("explanation", f"expected a string (or null), got {_json_type(record['explanation'])}"))
     options_problem = _options_problem(record.get("options"))
     if options_problem:
         problems.append(("options", options_problem))
@@ -101,8 +129,8 @@ def record_problems(record) -> list[tuple[str, str]]:
         if answer_problem:
             problems.append(("answer", answer_problem))
     difficulty = record.get("difficulty")
-    if "difficulty" in record and (not isinstance(difficulty, int) or isinstance(difficulty, bool)):
-        problems.append(("difficulty", f"{difficulty!r} is not an integer level"))
+    if "difficulty" in record and (not isinstance(difficulty, int) or isinstance(difficulty, bool) or difficulty < 1):
+        problems.append(("difficulty", f"{_short(difficulty)} is not an integer level (1, 2, ...; or easy/medium/hard)"))
     return problems
 
 
@@ -132,28 +160,86 @@ def _locate(records: list, name: str) -> Located:
 
 def validate_records(records: list, name: str) -> None:
     """Check in-memory rows; ``name`` stands in for the file, the 1-based index for the line."""
-    _raise_if_any(_check_located(_locate(records, name)))
+    raise_if_any(_check_located(_locate(records, name)))
 
 
 # --- files --------------------------------------------------------------------------
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    """json's object hook: a key given twice in one object is an error, not "the last wins"."""
+    seen = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen.add(key)
+    return dict(pairs)
+
+
+def _file_bytes(path: Path) -> bytes:
+    """The file's bytes, or a DataError naming what is wrong with the path."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a JSONL file")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _parse_line(raw: bytes, where: str) -> tuple[object | None, str | None]:
+    """(row, None) or (None, problem) for one line of a JSONL file."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, (f"{where}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                      f"save the file as UTF-8")
+    try:
+        return json.loads(text, object_pairs_hook=_object_without_duplicates), None
+    except _DuplicateKey as exc:
+        return None, f"{where}: field '{exc}': given twice in one object"
+    except json.JSONDecodeError as exc:
+        return None, f"{where}: not valid JSON: {exc.msg} (column {exc.colno})"
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of 5000 digits, nesting too deep
+        return None, f"{where}: not valid JSON: {type(exc).__name__}: {str(exc)[:120]}"
+
+
 def _read_jsonl(path: Path, errors: list[str]) -> Located:
+    """Rows of one file with their ``file:line``; problems go to ``errors``. An empty file (or
+    only blank lines) is a problem: nothing is accepted silently."""
     located = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                located.append((f"{path}:{line_number}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                errors.append(f"{path}:{line_number}: not valid JSON: {exc.msg} (column {exc.colno})")
+    lines = _file_bytes(path).split(b"\n")
+    for line_number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        row, problem = _parse_line(raw, f"{path}:{line_number}")
+        if problem:
+            errors.append(problem)
+        else:
+            located.append((f"{path}:{line_number}", row))
+    if not located and not errors:
+        errors.append(f"{path}: empty: no records (one JSON object per line, DESIGN §3)")
     return located
+
+
+def _file_problems(path: Path) -> tuple[Located, list[str]]:
+    """(rows, every problem of the file): unreadable, not JSON, or against the contract."""
+    errors: list[str] = []
+    try:
+        located = _read_jsonl(path, errors)
+    except DataError as exc:  # the file itself: missing, a directory, unreadable
+        return [], [str(exc)]
+    return located, errors + _check_located(located)
 
 
 def _load_located(paths: Iterable[Path]) -> Located:
     errors: list[str] = []
     located = [row for path in paths for row in _read_jsonl(Path(path), errors)]
-    _raise_if_any(errors + _check_located(located))
+    raise_if_any(errors + _check_located(located))
     return located
 
 
@@ -187,26 +273,26 @@ def _overlap_errors(train: Located, test: Located) -> list[str]:
 
 
 def check_no_overlap(train_records: list[dict], test_records: list[dict], train_name: str, test_name: str) -> None:
-    _raise_if_any(_overlap_errors(_locate(train_records, train_name), _locate(test_records, test_name)))
+    raise_if_any(_overlap_errors(_locate(train_records, train_name), _locate(test_records, test_name)))
 
 
 def _check_pair(train: Located, test: Located) -> None:
-    _raise_if_any(_check_located(train + test))  # ids unique across both splits
-    _raise_if_any(_overlap_errors(train, test))
+    raise_if_any(_check_located(train + test))  # ids unique across both splits
+    raise_if_any(_overlap_errors(train, test))
 
 
 # --- sources ------------------------------------------------------------------------
 
 def load_local(config: dict, domain: str) -> tuple[list[dict], list[dict]]:
     """Concatenate the domain's train and test files under ``data.local.root``."""
-    local = config["data"].get("local") or {}
-    root = Path(local.get("root", "../shared/data"))
+    local = config["data"]["local"]
+    root = Path(local["root"])
     if not root.is_dir():
         raise DataError(f"data.local.root: directory {root} does not exist (from {Path.cwd()}); "
                         "set data.local.root to the directory holding the JSONL files")
-    spec = (local.get("domains") or {}).get(domain)
-    if spec is None:
+    if domain not in local["domains"]:
         raise DataError(f"data.local.domains.{domain}: no files configured for domain {domain!r}")
+    spec = local["domains"][domain]
     splits = {}
     for split in ("train", "test"):
         paths = [root / relative for relative in spec[split]]
@@ -280,15 +366,15 @@ def _hub_rows(spec: dict, split: str) -> list:
     import datasets  # heavy import, needed only by the hub source
 
     try:
-        return list(datasets.load_dataset(spec["id"], spec.get("name"), split=split))
+        return list(datasets.load_dataset(spec["id"], spec["name"], split=split))
     except Exception as exc:  # network, unknown id, unknown split: say which config entry
-        raise DataError(f"data.hub: cannot load {spec['id']!r} (name {spec.get('name')!r}, split {split!r}): {exc}") from exc
+        raise DataError(f"data.hub: cannot load {spec['id']!r} (name {spec['name']!r}, split {split!r}): {exc}") from exc
 
 
 def _convert_hub_split(spec: dict, split: str) -> Located:
     convert = HUB_FORMATS[spec["format"]]
     name, located, errors = f"<hub {spec['id']} split {split}>", [], []
-    prefix = spec["id"].replace("/", "__") + (f".{spec['name']}" if spec.get("name") else "")
+    prefix = spec["id"].replace("/", "__") + (f".{spec['name']}" if spec["name"] else "")
     for index, row in enumerate(_hub_rows(spec, split)):
         where = f"{name}:{index}"
         try:
@@ -300,17 +386,17 @@ def _convert_hub_split(spec: dict, split: str) -> Located:
             record["id"] = f"{prefix}:{split}:{record['id']}"
             record["source"] = spec["id"]
             located.append((where, record))
-    _raise_if_any(errors)
+    raise_if_any(errors)
     return located
 
 
 def load_hub(spec: dict) -> tuple[list[dict], list[dict]]:
-    """One hub dataset spec (config data.hub.domains.<d>[i]) as (train, test) records."""
+    """One hub dataset spec (config data.hub.domains.<d>[i], defaults filled) as (train, test) records."""
     if spec["format"] not in HUB_FORMATS:
         raise DataError(f"data.hub: format {spec['format']!r} of {spec['id']!r} is unknown; "
                         f"known formats: {', '.join(sorted(HUB_FORMATS))}")
-    test = _convert_hub_split(spec, spec.get("test_split") or "test")
-    if spec.get("train_split"):
+    test = _convert_hub_split(spec, spec["test_split"])
+    if spec["train_split"]:
         train = _convert_hub_split(spec, spec["train_split"])
     else:  # single-split dataset: the staged data's hash rule carves out the training part
         train = [(w, r) for w, r in test if hash_split(r["question"]) == "train"]
@@ -322,14 +408,12 @@ def load_hub(spec: dict) -> tuple[list[dict], list[dict]]:
 def _load_source(config: dict, domain: str) -> tuple[list[dict], list[dict]]:
     source = config["data"]["source"]
     if source == "synthetic":
-        from edco.synthetic import generate_domain  # written alongside; import only when used
-
-        return generate_domain(config["data"].get("synthetic") or {}, domain)
+        return synthetic.generate_domain(config["data"]["synthetic"], domain)
     if source == "local":
         return load_local(config, domain)
-    specs = ((config["data"].get("hub") or {}).get("domains") or {}).get(domain)
-    if not specs:
+    if domain not in config["data"]["hub"]["domains"]:
         raise DataError(f"data.hub.domains.{domain}: no hub datasets configured for domain {domain!r}")
+    specs = config["data"]["hub"]["domains"][domain]
     train, test = [], []
     for spec in specs:
         spec_train, spec_test = load_hub(spec)
@@ -350,7 +434,7 @@ def make_domain_data(config: dict, domain: str) -> tuple[list[dict], list[dict]]
     train, test = _load_source(config, domain)
     source = config["data"]["source"]
     _check_pair(_locate(train, f"<{source} {domain} train>"), _locate(test, f"<{source} {domain} test>"))
-    return _cap(train, config["data"].get("max_train")), _cap(test, config["data"].get("max_test"))
+    return _cap(train, config["data"]["max_train"]), _cap(test, config["data"]["max_test"])
 
 
 # --- command line ---------------------------------------------------------------------
@@ -369,55 +453,44 @@ def _split_counts(records: list[dict]) -> str:
     return f"{len(records)} rows" + (f"; difficulty {by_level}" if by_level else "")
 
 
-def cli_validate(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edco validate-data",
-                                     description="Check JSONL files against the data contract (DESIGN §3).")
-    parser.add_argument("paths", nargs="+", type=Path)
-    args = parser.parse_args(argv)
-    failures, loaded = [], {}
-    for path in args.paths:
-        try:
-            if not path.is_file():
-                raise DataError(f"{path}: no such file")
-            loaded[path] = _load_located([path])
-            print(f"ok    {path}  ({_summary([r for _, r in loaded[path]])})")
-        except DataError as exc:
-            print(f"FAIL  {path}")
-            failures.append(str(exc))
-    # train*/test* files given from one directory must not share a question
+def validate_files(paths: Iterable[Path]) -> tuple[dict[Path, str | None], list[str]]:
+    """``python -m edco validate-data``: check each file against the contract, and train*/test*
+    files given from one directory for shared questions. Returns (path -> summary, or None
+    when the file failed; every problem, ``file:line: field 'x': ...``); never raises on a bad
+    file (``raise_if_any`` turns the problems into one DataError)."""
+    summaries: dict[Path, str | None] = {}
+    failures: list[str] = []
+    loaded: dict[Path, Located] = {}
+    for path in map(Path, paths):
+        located, problems = _file_problems(path)
+        failures += problems
+        if problems:
+            summaries[path] = None
+        else:
+            loaded[path] = located
+            summaries[path] = _summary([r for _, r in located])
     for train_path, train in loaded.items():
         for test_path, test in loaded.items():
             if (train_path.parent == test_path.parent and train_path.name.startswith("train")
                     and test_path.name.startswith("test")):
                 failures += _overlap_errors(train, test)
-    _raise_if_any(failures)
-    return 0
+    return summaries, failures
 
 
-def cli_make_data(argv: list[str]) -> int:
-    from edco.config import load_config
-
-    parser = argparse.ArgumentParser(prog="python -m edco make-data",
-                                     description="Write a domain's train/test JSONL (or the general split) for a config.")
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--domain", required=True, help="a domain of the config, or 'general' (synthetic only)")
-    args = parser.parse_args(argv)
-    config = load_config(args.config)
+def make_data(config: dict, domain: str) -> list[tuple[Path, str]]:
+    """``python -m edco make-data``: write ``domain``'s train/test JSONL (or, for ``general``,
+    the synthetic world's base-pretraining split); returns (file written, row counts)."""
     run = config["run"]
-    if args.domain == "general":
+    if domain == "general":
         if config["data"]["source"] != "synthetic":
-            raise DataError(f"{args.config}: data.source: the general split exists only for the synthetic "
-                            f"source, not {config['data']['source']!r}")
-        from edco.synthetic import generate_general
-
-        general = generate_general(config["data"].get("synthetic") or {})
+            raise DataError(f"data.source: the general split exists only for the synthetic source, "
+                            f"not {config['data']['source']!r}")
+        general = synthetic.generate_general(config["data"]["synthetic"])
         validate_records(general, "<synthetic general>")
         io.write_jsonl(layout.general_file(run), general)
-        print(f"make-data: wrote {layout.general_file(run)} ({_split_counts(general)})")
-        return 0
-    train, test = make_domain_data(config, args.domain)
-    for split, records in (("train", train), ("test", test)):
-        io.write_jsonl(layout.data_file(run, args.domain, split), records)
-    print(f"make-data: {args.domain} ({config['data']['source']}): wrote {layout.data_file(run, args.domain, 'train')} "
-          f"({_split_counts(train)}) and {layout.data_file(run, args.domain, 'test')} ({_split_counts(test)})")
-    return 0
+        return [(layout.general_file(run), _split_counts(general))]
+    written = []
+    for split, records in zip(("train", "test"), make_domain_data(config, domain)):
+        io.write_jsonl(layout.data_file(run, domain, split), records)
+        written.append((layout.data_file(run, domain, split), _split_counts(records)))
+    return written

@@ -35,18 +35,21 @@ same unless a draw falls within ~1e-6 of a sampling boundary (rare) and its scor
 
 from __future__ import annotations
 
-import argparse
+import gc
 import hashlib
 import importlib.util
 import math
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from edco import io, layout, prompts
 from edco.errors import UserFacingError
+from edco.models import load_model, load_model_from
 
 KINDS = ("prefix", "full", "teacher_forced", "perplexity")
 REFERENCE_KINDS = ("teacher_forced", "perplexity")  # no sampling: scored along the reference answer
@@ -308,8 +311,6 @@ def hf_token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: s
                        progress: bool = True) -> list[dict]:
     """Per sample ``{"id", "tokens", "entropies", "seconds"}`` in input order, with the hf backend.
     ``tokens`` are the scored tokens: the sampled answer, or the reference answer."""
-    from tqdm.auto import tqdm
-
     eos_ids = eos_token_ids(model, tokenizer)
     pad_id = pad_token_id(tokenizer, eos_ids)
     inputs = [prompt_ids(tokenizer, r, kind) for r in records]
@@ -349,7 +350,7 @@ def hf_token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: s
 
 def check_backend(cfg: dict) -> None:
     """Fail before any work when the configured backend cannot run here."""
-    backend = cfg.get("backend", "hf")
+    backend = cfg["backend"]
     if backend == "hf":
         return
     if backend != "vllm":
@@ -359,7 +360,7 @@ def check_backend(cfg: dict) -> None:
         raise UserFacingError(f"estimator.backend: vllm needs the vllm package, which is not installed; {fix}")
     if not torch.cuda.is_available():
         raise UserFacingError(f"estimator.backend: vllm needs a CUDA GPU and none is visible; {fix}")
-    if cfg.get("entropy", "exact") != "top20":
+    if cfg["entropy"] != "top20":
         raise UserFacingError(
             "estimator.entropy: exact needs the full vocabulary, but the vllm backend only returns "
             "the top-20 log-probs; set estimator.entropy: top20 (the official code) or estimator.backend: hf"
@@ -376,8 +377,6 @@ def vllm_engine(model, tokenizer, cfg: dict, seed: int):
     if hasattr(model, "generate") and not isinstance(model, torch.nn.Module):
         yield model
         return
-    import tempfile
-
     import vllm
 
     with tempfile.TemporaryDirectory(prefix="edco-vllm-") as tmp:
@@ -388,7 +387,7 @@ def vllm_engine(model, tokenizer, cfg: dict, seed: int):
             path = tmp
         # logprobs default to vLLM's raw_logprobs mode: before temperature and top-p, as we need.
         llm = vllm.LLM(model=path, seed=seed, trust_remote_code=False,
-                       gpu_memory_utilization=cfg.get("vllm_gpu_memory_utilization", 0.5))
+                       gpu_memory_utilization=cfg["vllm_gpu_memory_utilization"])
         try:
             yield llm
         finally:
@@ -398,8 +397,6 @@ def vllm_engine(model, tokenizer, cfg: dict, seed: int):
 def _shutdown_vllm(llm) -> None:
     """Free a vLLM engine's GPU memory now, not when the garbage collector gets to it: the
     training round that follows needs it. Best effort across vLLM versions."""
-    import gc
-
     engine = getattr(llm, "llm_engine", None)
     for owner in (getattr(engine, "engine_core", None), engine):
         if hasattr(owner, "shutdown"):
@@ -467,7 +464,7 @@ def token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: str,
     check_backend(cfg)
     if not records:
         return []
-    if cfg.get("backend", "hf") == "vllm":
+    if cfg["backend"] == "vllm":
         with vllm_engine(model, tokenizer, cfg, seed) as llm:
             return vllm_token_entropies(llm, tokenizer, records, cfg, kind, seed, progress)
     return hf_token_entropies(model, tokenizer, records, cfg, kind, seed, progress)
@@ -501,64 +498,41 @@ def score_pool(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed
 
 
 # ----------------------------------------------------------------------------------------------
-# CLI: python -m edco score
-
-
-def _parse_score_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m edco score",
-                                     description="Score a domain's training pool with an entropy estimator.")
-    parser.add_argument("--config", required=True, help="run configuration (YAML)")
-    parser.add_argument("--domain", required=True, help="domain whose train split is scored")
-    parser.add_argument("--model", required=True, help="model name (a key of `models` in the config)")
-    parser.add_argument("--estimator", required=True, choices=KINDS, help="which estimator")
-    parser.add_argument("--out", required=True, help="output Parquet (id, score, n_tokens, seconds)")
-    parser.add_argument("--checkpoint", help="score this checkpoint directory instead of the base model")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
-    return parser.parse_args(argv)
+# python -m edco score
 
 
 def load_scorer(config: dict, model_name: str, checkpoint: str | None):
-    """(model, tokenizer) for scoring: an HF model on the configured device, or for vLLM the
-    checkpoint directory and its tokenizer."""
-    device = config.get("compute", {}).get("device", "cpu")
+    """(model, tokenizer) for scoring: an HF model on the configured device in the model's
+    dtype, or for vLLM the checkpoint directory (or hub id) and its tokenizer."""
+    device = config["compute"]["device"]
     if config["estimator"]["backend"] == "vllm":
         from transformers import AutoTokenizer
 
         path = Path(checkpoint) if checkpoint else layout.model_dir(config["run"], model_name)
         manifest = path / "manifest.json"
-        if manifest.is_file() and io.read_json(manifest).get("source") == "hub":
+        if manifest.is_file() and io.read_json(manifest)["source"] == "hub":
             path = io.read_json(manifest)["path"]  # a hub base model: vLLM loads the id itself
         return path, AutoTokenizer.from_pretrained(path)
-    from edco.models import load_model, load_model_from  # written alongside; imported lazily
-
     if checkpoint:
-        return load_model_from(checkpoint, device)
-    return load_model(config["run"], model_name, device)
+        return load_model_from(checkpoint, device, config["models"][model_name]["dtype"])
+    return load_model(config, model_name, device)
 
 
 def write_scores(path: str | Path, scores: list[dict]) -> None:
-    import pandas as pd
-
-    frame = pd.DataFrame(scores, columns=["id", "score", "n_tokens", "seconds"])
-    with io.atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
+    """``score_pool``'s rows as a Parquet table (id, score, n_tokens, seconds)."""
+    io.write_parquet(path, {c: [row[c] for row in scores] for c in ("id", "score", "n_tokens", "seconds")})
 
 
-def cli_score(argv: list[str]) -> int:
-    from edco.config import load_config
-
-    args = _parse_score_args(argv)
-    config = load_config(args.config)
-    cfg = config["estimator"]
-    check_backend(cfg)
-    torch.set_num_threads(config.get("compute", {}).get("threads", 1))
-    pool_path = layout.data_file(config["run"], args.domain, "train")  # never the test split
+def score_to_file(config: dict, domain: str, model_name: str, kind: str, out: str | Path,
+                  checkpoint: str | None = None, seed: int = 0) -> list[dict]:
+    """Score ``domain``'s training pool (never the test split) with estimator ``kind`` and the
+    base model (or ``checkpoint``); write the rows to ``out`` and return them."""
+    check_backend(config["estimator"])
+    pool_path = layout.data_file(config["run"], domain, "train")
     if not pool_path.exists():
-        raise UserFacingError(f"{pool_path}: no training pool; run `python -m edco make-data` for {args.domain!r} first")
+        raise UserFacingError(f"{pool_path}: no training pool; run `python -m edco make-data` for {domain!r} first")
     records = io.read_jsonl(pool_path)
-    model, tokenizer = load_scorer(config, args.model, args.checkpoint)
-    scores = score_pool(model, tokenizer, records, cfg, args.estimator, args.seed)
-    write_scores(args.out, scores)
-    total = sum(s["seconds"] for s in scores)
-    print(f"{args.estimator}: {len(scores)} samples, {total / max(1, len(scores)):.4f} s/sample -> {args.out}")
-    return 0
+    model, tokenizer = load_scorer(config, model_name, checkpoint)
+    scores = score_pool(model, tokenizer, records, config["estimator"], kind, seed)
+    write_scores(out, scores)
+    return scores

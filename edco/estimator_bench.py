@@ -27,7 +27,6 @@ estimator table and plot render the same rows).
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import random
@@ -41,7 +40,7 @@ import pandas as pd
 from scipy import stats
 
 from edco import curriculum, estimator, io, layout
-from edco.config import load_config, round_budget
+from edco.config import round_budget
 from edco.models import load_model, load_model_from
 from edco.report import bench_markdown, plot_estimator_k, save_figure
 
@@ -50,22 +49,6 @@ AGGREGATES = ("top_frac", "mean")
 COLUMNS = ["model", "table", "estimator", "k", "aggregate", "batch_size", "n_samples", "seconds_per_sample",
            "speedup_vs_full", "mean_tokens", "max_tokens", "ended_before_k", "spearman_vs_full", "kendall_vs_full",
            "topn_overlap", "top_n", "spearman_vs_difficulty", "batched_vs_one_at_a_time"]
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m edco estimator-bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="run configuration (YAML)")
-    parser.add_argument("--domain", required=True, help="domain whose training pool is scored")
-    parser.add_argument("--model", required=True, help="model name (a key of `models`); its base model is measured")
-    parser.add_argument("--checkpoint", action="append", default=[], help="also measure this checkpoint (repeatable)")
-    parser.add_argument("--out-dir", required=True, help="where estimator.{csv,md} and estimator_k.{png,pdf} go")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
-    parser.add_argument("--limit", type=int, default=None, help="a seeded random N of the pool samples (quick look)")
-    parser.add_argument("--repeats", type=int, default=3, help="repeats of the batched vs one-at-a-time timing")
-    parser.add_argument("--throughput-samples", type=int, default=None,
-                        help="samples in the batched vs one-at-a-time timing (default: 4 x batch size, capped by the pool)")
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
-    return parser.parse_args(argv)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -162,10 +145,11 @@ def measure_throughput(label: str, model, tokenizer, records: list[dict], cfg: d
 
 def load_models(config: dict, name: str, checkpoints: list[str], device: str):
     """(label, model, tokenizer) for the base model, then each checkpoint."""
-    yield name, *load_model(config["run"], name, device)
+    yield name, *load_model(config, name, device)
     for path in checkpoints:
         # runs/<domain>/<model>/<paradigm>/<strategy>/seed<s>/<final|round..>: the tail says which
-        yield f"{name} {'/'.join(Path(path).parts[-3:])}", *load_model_from(path, device)
+        label = f"{name} {'/'.join(Path(path).parts[-3:])}"
+        yield label, *load_model_from(path, device, config["models"][name]["dtype"])
 
 
 def sample_pool(records: list[dict], limit: int | None, seed: int) -> list[dict]:
@@ -189,7 +173,6 @@ def run_bench(config: dict, config_path: str, domain: str, model: str, checkpoin
 
     cfg, device = config["estimator"], config["compute"]["device"]
     estimator.check_backend(cfg)
-    torch.set_num_threads(config["compute"]["threads"])
     pool = io.read_jsonl(layout.data_file(config["run"], domain, "train"))
     records = sample_pool(pool, limit, seed)
     # Top-N at the curriculum's selection *fraction*: on a --limit sample, N of the whole pool
@@ -225,11 +208,3 @@ def write_outputs(rows: pd.DataFrame, meta: dict, aggregate: str, out_dir: Path)
     figure = plot_estimator_k(frame.assign(domain=meta["domain"]), aggregate, meta["run"])
     print(text)
     return [csv, md, *save_figure(figure, out_dir / "estimator_k", ("png", "pdf"))]
-
-
-def cli_estimator_bench(argv: list[str]) -> int:
-    args = parse_args(argv)
-    paths = run_bench(load_config(args.config), args.config, args.domain, args.model, args.checkpoint, args.out_dir,
-                      args.seed, args.limit, args.repeats, args.throughput_samples, not args.no_progress)
-    print(f"[estimator_bench] wrote {', '.join(map(str, paths))}", file=sys.stderr)
-    return 0

@@ -1,4 +1,4 @@
-"""Evaluation through lm-eval on the suite's own task YAMLs (benchmarks/tasks/edco_mcq/).
+"""Evaluation through lm-eval on the suite's own task YAMLs (edco/tasks/edco_mcq/, package data).
 
 Two modes (config ``evaluate.modes``): ``generate`` — chat template, greedy, the last
 "Answer: X" parsed, as the paper evaluates; ``loglikelihood`` — the most likely option
@@ -13,19 +13,19 @@ so that statistics can pair strategies over the same questions.
 
 from __future__ import annotations
 
-import argparse
+import importlib.resources
 import logging
-import os
 import time
 from collections import defaultdict
 from pathlib import Path
 
 from edco import io, layout
-from edco.config import REPO, load_config
+from edco.models import load_model, load_model_from
 
 log = logging.getLogger("edco.evaluate")
 
-TASK_DIR = REPO / "benchmarks" / "tasks" / "edco_mcq"
+# Package data: found in an installed wheel as in a checkout (lm-eval reads the files by path).
+TASK_DIR = Path(str(importlib.resources.files("edco").joinpath("tasks").joinpath("edco_mcq")))
 TASK_FILES = {"generate": "edco_mcq_gen.yaml", "loglikelihood": "edco_mcq_ll.yaml"}
 # lm-eval reports "<metric>,<filter>": the generative task's filter is named "answer".
 METRIC = {"generate": "exact_match,answer", "loglikelihood": "acc,none"}
@@ -67,7 +67,7 @@ def evaluate_model(model, tokenizer, config: dict, domain: str, test_file: Path)
     from lm_eval.tasks import TaskManager
 
     ecfg = config["evaluate"]
-    device = config.get("compute", {}).get("device", "cpu")
+    device = config["compute"]["device"]
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=ecfg["batch_size"], device=device)
     rows = {r["id"]: r for r in io.read_jsonl(test_file)}
     per_question: dict[str, dict] = {qid: {"id": qid, "difficulty": r.get("difficulty")} for qid, r in rows.items()}
@@ -108,41 +108,14 @@ def _accuracy_per_level(answers: dict[str, dict], rows: dict[str, dict]) -> dict
 
 def evaluate_to_file(config: dict, domain: str, model_name: str, checkpoint: str, out: str | Path) -> Path:
     """Evaluate ``checkpoint`` (a directory, or ``base``) on ``domain``'s test split; write ``out``."""
-    from edco.models import load_model, load_model_from
-
-    device = config.get("compute", {}).get("device", "cpu")
+    device = config["compute"]["device"]
     if checkpoint == "base":
-        model, tokenizer = load_model(config["run"], model_name, device)
+        model, tokenizer = load_model(config, model_name, device)
     else:
-        model, tokenizer = load_model_from(checkpoint, device)
+        model, tokenizer = load_model_from(checkpoint, device, config["models"][model_name]["dtype"])
     test_file = layout.data_file(config["run"], domain, "test")
     log.info("evaluating %s (%s) on %s -> %s", model_name, checkpoint, test_file, out)
     report = evaluate_model(model, tokenizer, config, domain, test_file)
     report.update({"domain": domain, "model": model_name, "checkpoint": checkpoint})
     io.write_json(out, report)
     return Path(out)
-
-
-def cli_evaluate(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edco evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--domain", required=True, action="append",
-                        help="repeatable; with several domains, outputs go to their standard paths")
-    parser.add_argument("--model", required=True, help="model name (config key)")
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint directory, or 'base'")
-    parser.add_argument("--out", help="output JSON (one domain only); default: the standard eval path")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    import torch
-
-    config = load_config(args.config)
-    torch.set_num_threads(config.get("compute", {}).get("threads", 1))
-    if args.out and len(args.domain) > 1:
-        parser.error("--out takes one --domain")
-    if not args.out and args.checkpoint != "base":
-        parser.error("--out is required for a checkpoint other than 'base'")
-    for domain in args.domain:
-        out = args.out or layout.eval_file(config["run"], domain, args.model)
-        evaluate_to_file(config, domain, args.model, args.checkpoint, out)
-    return 0

@@ -75,3 +75,11 @@ def read_jsonl(path: str | Path) -> list[dict]:
     """Read JSONL without validation (use ``edco.data.load_jsonl`` for dataset files)."""
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def write_parquet(path: str | Path, columns: dict[str, list]) -> None:
+    """A Parquet table of ``columns`` (name -> values), written atomically."""
+    import pandas as pd  # only the steps that write tables pay for pandas
+
+    with atomic_path(path) as tmp:
+        pd.DataFrame(columns).to_parquet(tmp, index=False)

@@ -1,7 +1,11 @@
 """Where every artefact of a run lives. The Snakefile and the CLI both use these
 functions, so a path is spelled once.
 
+Every function takes plain strings, so the workflow passes Snakemake wildcards through them
+(``layout.data_file(RUN, "{domain}", "train")`` is the rule's output pattern).
+
 results/<run>/
+  config.yaml                            the validated config every job reads (a rule output)
   data/<domain>/{train,test}.jsonl      data/general/train.jsonl (synthetic world only)
   models/<model>/                        base model (HF format) + manifest.json, written last
   runs/<domain>/<model>/<paradigm>/<strategy>/seed<s>/
@@ -11,7 +15,7 @@ results/<run>/
   eval/<domain>/<model>/<paradigm>/<strategy>/seed<s>.json
   estimator/<domain>/<model>/            the estimator benchmark
   tables/<name>.{csv,md,tex,html}  tables/questions.parquet   plots/<name>.png   config.html
-  logs/  benchmarks/
+  logs/<step>/...log  benchmarks/<step>/...tsv   one log and one Snakemake benchmark per job
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ from pathlib import Path
 
 def run_root(run: str) -> Path:
     return Path("results") / run
+
+
+def resolved_config(run: str) -> Path:
+    """The validated, defaults-filled config every job of a run reads."""
+    return run_root(run) / "config.yaml"
 
 
 def data_file(run: str, domain: str, split: str) -> Path:
@@ -70,6 +79,21 @@ def estimator_dir(run: str, domain: str, model: str) -> Path:
 
 def config_page(run: str) -> Path:
     return run_root(run) / "config.html"
+
+
+def log_file(run: str, step: str, *parts: str) -> Path:
+    """logs/<step>/<parts...>.log: one per job."""
+    return run_root(run) / "logs" / step / f"{Path(*parts)}.log"
+
+
+def benchmark_file(run: str, step: str, *parts: str) -> Path:
+    """benchmarks/<step>/<parts...>.tsv: Snakemake's wall-clock and peak memory of one job."""
+    return run_root(run) / "benchmarks" / step / f"{Path(*parts)}.tsv"
+
+
+def run_record(run: str, domain: str, model: str, paradigm: str, strategy: str, seed: int | str) -> Path:
+    """run.json: written last by a finished run (its existence means the run is complete)."""
+    return run_dir(run, domain, model, paradigm, strategy, seed) / "run.json"
 
 
 # --------------------------------------------------------------------------- report artefacts

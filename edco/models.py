@@ -17,7 +17,6 @@ A ``source: hub`` model gets a manifest naming the hub id and nothing else; load
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import logging
@@ -25,13 +24,14 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import torch
+from tqdm.auto import tqdm
 
 from edco import io, layout
 from edco.errors import UserFacingError
-from edco.prompts import chat_messages, completion_text, quick_answer_prompt, user_message
+from edco.prompts import chat_messages, completion_text, quick_answer_prompt, quick_answer_text, user_message
 
 log = logging.getLogger("edco.models")
 
@@ -108,9 +108,9 @@ def build_tokenizer(model_cfg: dict, corpus: Iterable[str]):
     + special_tokens.json, see ../shared/tokenizers/README.md); ``corpus`` is ignored.
     """
     family = FAMILIES[model_cfg["arch"]]
-    spec = model_cfg.get("tokenizer") or {"kind": "bpe"}
+    spec = model_cfg["tokenizer"]
     if spec["kind"] == "bpe":
-        tok = _train_bpe(corpus, spec.get("vocab_size", 384), family)
+        tok = _train_bpe(corpus, spec["vocab_size"], family)
     elif spec["kind"] == "path":
         tok = _load_real_tokenizer(model_cfg["arch"], Path(spec["path"]))
     else:
@@ -215,7 +215,7 @@ def build_model(model_cfg: dict, tokenizer):
         initializer_range=init_std,
         **size,
     )
-    torch.manual_seed((model_cfg.get("pretrain") or {}).get("seed", 0))
+    torch.manual_seed(model_cfg["pretrain"]["seed"])
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     _set_generation_defaults(model, tokenizer)
     return model
@@ -247,8 +247,6 @@ def encode_chat(tokenizer, record: dict) -> tuple[list[int], int]:
 def encode_quick(tokenizer, record: dict) -> tuple[list[int], int]:
     """(ids of quick-answer prompt + short answer + eos, prompt length); raw text, no template,
     tokenized as the prefix estimator tokenizes its prompt (``tokenizer(text)``)."""
-    from edco.synthetic import quick_answer_text
-
     p_ids = tokenizer(quick_answer_prompt(record))["input_ids"]
     a_ids = tokenizer(quick_answer_text(record), add_special_tokens=False)["input_ids"]
     return p_ids + a_ids + [tokenizer.eos_token_id], len(p_ids)
@@ -268,15 +266,31 @@ def _collate(batch: list[tuple[list[int], int]], pad_id: int) -> dict[str, torch
 
 
 # --------------------------------------------------------------------------- training
-def completion_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean next-token cross-entropy over completion tokens, as ``model(**batch).loss``, but
-    the LM head and softmax run only where a label exists (prompts are ~70 % of the tokens
-    and the softmax over the vocabulary was a third of a tiny model's step)."""
-    hidden = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+class CompletionLoss(NamedTuple):
+    loss: torch.Tensor
+    logits: torch.Tensor  # [completion tokens, vocab], float32
+    targets: torch.Tensor  # [completion tokens]
+
+
+def completion_loss(model, batch: dict[str, torch.Tensor], normaliser=None) -> CompletionLoss:
+    """Next-token cross-entropy summed over completion tokens (labels != -100) and divided by
+    ``normaliser``: by default this batch's completion tokens (the mean, ``model(**batch).loss``);
+    TRL passes ``num_items_in_batch``, the completion tokens of every micro-batch of one
+    gradient-accumulation step, so that the accumulated gradient is that of the whole step.
+    A batch without completion tokens gives 0, as TRL's does.
+
+    The LM head and softmax run only where a label exists (prompts are ~70 % of the tokens and
+    the softmax over the vocabulary was a third of a tiny model's step). Base pretraining and
+    the SFT trainer's ``fused_lm_head: false`` path both train on this one function."""
+    # TRL's padding-free batches carry position_ids instead of an attention mask.
+    hidden = model.base_model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"),
+                              position_ids=batch.get("position_ids")).last_hidden_state
     targets = batch["labels"][:, 1:]
     keep = targets != -100
-    logits = model.lm_head(hidden[:, :-1][keep])
-    return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
+    logits = model.get_output_embeddings()(hidden[:, :-1][keep]).float()
+    total = torch.nn.functional.cross_entropy(logits, targets[keep], reduction="sum")
+    count = keep.sum() if normaliser is None else normaliser
+    return CompletionLoss(total / torch.as_tensor(count).clamp(min=1), logits, targets[keep])
 
 
 def _lr_at(step: int, total: int, peak: float, schedule: str) -> float:
@@ -305,8 +319,6 @@ def train_steps(model, examples: list[tuple[list[int], int]], batches: list[list
     AdamW with TRL's defaults (betas 0.9/0.999, grad-norm clip 1.0) and a fresh optimiser per
     call, as every curriculum round restarts its optimiser.
     """
-    from tqdm.auto import tqdm
-
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     losses = []
@@ -315,7 +327,7 @@ def train_steps(model, examples: list[tuple[list[int], int]], batches: list[list
         lr = _lr_at(step, len(batches), learning_rate, schedule)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = completion_loss(model, _collate([examples[i] for i in idx], pad_id))
+        loss = completion_loss(model, _collate([examples[i] for i in idx], pad_id)).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -333,19 +345,19 @@ def base_pretrain(model, tokenizer, records: list[dict], pretrain_cfg: dict, pro
     """Teach the format on the general split: chat prompt -> explanation + "Answer: X", and
     quick-answer prompt -> short answer (so the prefix estimator has an early answer token
     to be unsure about). Random batches (seeded); loss on completion tokens only."""
-    steps, batch = pretrain_cfg.get("steps", 600), pretrain_cfg.get("batch_size", 32)
+    steps, batch = pretrain_cfg["steps"], pretrain_cfg["batch_size"]
     if not records:  # real-data configs have no general split: nothing to pretrain on
         steps = 0
-    quick_fraction = pretrain_cfg.get("quick_fraction", 0.25)
-    rng = random.Random(pretrain_cfg.get("seed", 0))
+    quick_fraction = pretrain_cfg["quick_fraction"]
+    rng = random.Random(pretrain_cfg["seed"])
     examples = [encode_chat(tokenizer, r) for r in records] + [encode_quick(tokenizer, r) for r in records]
     # Each batch item: a random record, in the quick format with probability quick_fraction.
     n = len(records)
     batches = [[rng.randrange(n) + (n if rng.random() < quick_fraction else 0) for _ in range(batch)]
                for _ in range(steps)]
     t0, c0 = time.perf_counter(), time.process_time()
-    losses = train_steps(model, examples, batches, learning_rate=pretrain_cfg.get("learning_rate", 3e-3),
-                         schedule=pretrain_cfg.get("schedule", "wsd"), weight_decay=0.0,
+    losses = train_steps(model, examples, batches, learning_rate=pretrain_cfg["learning_rate"],
+                         schedule=pretrain_cfg["schedule"], weight_decay=0.0,
                          pad_id=tokenizer.pad_token_id, progress=progress, desc="base-pretrain")
     tail = losses[-min(len(losses), 20):]
     return {"steps": steps, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
@@ -368,18 +380,20 @@ def is_complete(path: str | Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
 
-def load_model(run: str, name: str, device: str = "cpu"):
-    """(model, tokenizer) of a run's base model; errors if ``base-model`` has not finished."""
-    path = layout.model_dir(run, name)
+def load_model(config: dict, name: str, device: str):
+    """(model, tokenizer) of the config's base model ``name``, weights in ``models.<name>.dtype``;
+    errors if ``base-model`` has not finished."""
+    path = layout.model_dir(config["run"], name)
     if not is_complete(path):
         raise ModelError(f"base model {name!r} not found at {path} (no {MANIFEST}); run "
                          f"`python -m edco base-model --config <config> --model {name}` first")
-    return load_model_from(path, device)
+    return load_model_from(path, device, config["models"][name]["dtype"])
 
 
-def load_model_from(path: str | Path, device: str = "cpu"):
-    """(model, tokenizer) from a model directory. With a manifest naming a hub id, load that id
-    (the network is needed here and only here). Without a manifest, ``path`` must be a plain
+def load_model_from(path: str | Path, device: str, dtype: str):
+    """(model, tokenizer) from a model directory, weights in ``dtype`` (``models.<name>.dtype``:
+    float32 or bfloat16, on CPU too). With a manifest naming a hub id, load that id (the
+    network is needed here and only here). Without a manifest, ``path`` must be a plain
     transformers directory written atomically (e.g. a trainer checkpoint)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -387,13 +401,13 @@ def load_model_from(path: str | Path, device: str = "cpu"):
     source = str(path)
     if is_complete(path):
         manifest = io.read_json(path / MANIFEST)
-        if manifest.get("source") == "hub":
+        if manifest["source"] == "hub":
             source = manifest["path"]
     elif not (path / "config.json").is_file():
         raise ModelError(f"{path}: not a model directory (no {MANIFEST}, no config.json)")
     local = source == str(path)
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
-    model = AutoModelForCausalLM.from_pretrained(source, local_files_only=local, dtype=torch.float32,
+    model = AutoModelForCausalLM.from_pretrained(source, local_files_only=local, dtype=getattr(torch, dtype),
                                                  use_safetensors=True, trust_remote_code=False)
     model.to(device).eval()
     if local:
@@ -430,7 +444,7 @@ def build_base_model(config: dict, name: str, general: list[dict] | None = None,
     tokenizer = build_tokenizer(model_cfg, corpus_texts(general + domain_train))
     model = build_model(model_cfg, tokenizer)
     log.info("%s: %s, %d parameters, vocab %d", name, model_cfg["arch"], n_params(model), len(tokenizer))
-    stats = base_pretrain(model, tokenizer, general, model_cfg.get("pretrain") or {}, progress=progress)
+    stats = base_pretrain(model, tokenizer, general, model_cfg["pretrain"], progress=progress)
     manifest = {
         "name": name, "source": "tiny", "arch": model_cfg["arch"], "config": model_cfg,
         "params": n_params(model), "vocab": len(tokenizer), "pretrain_steps": stats["steps"],
@@ -441,31 +455,20 @@ def build_base_model(config: dict, name: str, general: list[dict] | None = None,
     return model, tokenizer, manifest
 
 
-def cli_base_model(argv: list[str]) -> int:
-    from edco.config import load_config
-
-    parser = argparse.ArgumentParser(prog="python -m edco base-model",
-                                     description="Build and base-pretrain a tiny model (or record a hub id).")
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--model", required=True, help="a key of the config's `models` section")
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar (logs only)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    config = load_config(args.config)
-    if args.model not in config["models"]:
-        raise ModelError(f"--model {args.model!r}: not under models (defined: {', '.join(config['models'])})")
-    torch.set_num_threads(config.get("compute", {}).get("threads", 1))
-    model_cfg, out = config["models"][args.model], layout.model_dir(config["run"], args.model)
+def write_base_model(config: dict, name: str, progress: bool = True) -> dict:
+    """``python -m edco base-model``: build and base-pretrain tiny model ``name`` into
+    ``results/<run>/models/<name>/``, or, for a hub model, write a manifest naming its id (the
+    first job that loads it fetches it: only that step needs the network). Returns the manifest."""
+    if name not in config["models"]:
+        raise ModelError(f"--model {name!r}: not under models (defined: {', '.join(config['models'])})")
+    model_cfg, out = config["models"][name], layout.model_dir(config["run"], name)
     if model_cfg["source"] == "hub":
-        # Resolved, not downloaded: the first job that loads it fetches it (needs network).
+        manifest = {"name": name, "source": "hub", "arch": model_cfg["arch"], "path": model_cfg["hub_id"],
+                    "config": model_cfg}
         with io.atomic_dir(out) as tmp:
-            io.write_json(tmp / MANIFEST, {"name": args.model, "source": "hub", "arch": model_cfg["arch"],
-                                           "path": model_cfg["hub_id"], "config": model_cfg})
-        print(f"base-model: {args.model} is hub model {model_cfg['hub_id']}; wrote {out / MANIFEST}")
-        return 0
-    print(f"base-model: building {args.model} ({model_cfg['arch']}) -> {out}")
-    model, tokenizer, manifest = build_base_model(config, args.model, progress=not args.no_progress)
+            io.write_json(tmp / MANIFEST, manifest)
+        return manifest
+    log.info("building %s (%s) -> %s", name, model_cfg["arch"], out)
+    model, tokenizer, manifest = build_base_model(config, name, progress=progress)
     save_model(model, tokenizer, out, manifest)
-    print(f"base-model: {args.model}: {manifest['params']:,} parameters, pretrain "
-          f"{manifest['pretrain_seconds']:.1f} s, final loss {manifest['final_loss'] if manifest['final_loss'] is None else round(manifest['final_loss'], 4)} -> {out}")
-    return 0
+    return manifest

@@ -18,6 +18,9 @@ QUICK_ANSWER_INSTRUCTION = (
 ANSWER_INSTRUCTION = 'End your reply with "Answer: X", where X is the letter of the correct option.'
 
 _ANSWER_RE = re.compile(r"Answer:\s*\(?([A-Z])\b")
+# The synthetic world's reasoning chain: recalled facts ("kornet is 2.") and running sums ("2 + 3 = 1.").
+_FACT_RE = re.compile(r"\S+ is (\d)\.")
+_SUM_RE = re.compile(r"= (\d)\.")
 
 
 def options_of(record: dict) -> dict[str, str]:
@@ -52,6 +55,22 @@ def completion_text(record: dict) -> str:
 def quick_answer_prompt(record: dict) -> str:
     """Raw-text prompt of the paper's prefix estimator (no chat template)."""
     return QUICK_ANSWER_INSTRUCTION + format_question(record) + "\n"
+
+
+def quick_answer_text(record: dict) -> str:
+    """Short answer to ``quick_answer_prompt`` (taught in base pretraining): for a synthetic
+    record, level 1 the recalled fact, level k the recalled values and their sum
+    ('2 + 3 + 1 = 2.', the chain's last running sum), then ``Answer: X``. The recalled values
+    come first, so the prefix estimator's first K tokens are where a model that lacks the facts
+    is unsure. Records without a fact chain (real data) get ``completion_text``."""
+    values = _FACT_RE.findall(record.get("explanation") or "")
+    if not values:
+        return completion_text(record)
+    if len(values) == 1:
+        short = record["explanation"]
+    else:
+        short = " + ".join(values) + f" = {_SUM_RE.findall(record['explanation'])[-1]}."
+    return completion_text({**record, "explanation": short})
 
 
 def parse_answer(text: str) -> str | None:

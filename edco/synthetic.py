@@ -19,19 +19,18 @@ compositions (level >= 2: an entity set no training question uses) or new phrasi
 
 The general split (base pretraining) uses *other* entities whose values are stated in the
 question, so a base model learns the format, the recall-then-add chain and the mod-4
-arithmetic, but none of the domain facts. ``quick_answer_text`` is the short answer taught
-for the paper's quick-answer prompt (the prefix estimator's input).
+arithmetic, but none of the domain facts. ``edco.prompts.quick_answer_text`` is the short
+answer taught for the paper's quick-answer prompt (the prefix estimator's input).
 
 Everything is a function of ``cfg["seed"]``: same config, same records, byte for byte.
 """
 
 from __future__ import annotations
 
-import functools
 import random
-import re
 from dataclasses import dataclass
 
+from edco.config import section_defaults
 from edco.errors import UserFacingError
 
 LETTERS = "ABCD"
@@ -94,20 +93,10 @@ _VOWELS = "a e i o u".split()
 _CODAS = ["", "n", "r", "s", "l", "m"]
 
 
-@functools.cache
-def _defaults() -> dict:
-    """``data.synthetic`` defaults, read from the schema so they are spelled once."""
-    import yaml
-
-    from edco.config import SCHEMA_PATH
-
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    props = schema["properties"]["data"]["properties"]["synthetic"]["properties"]
-    return {key: spec["default"] for key, spec in props.items() if "default" in spec}  # callers copy
-
-
 def _settings(cfg: dict) -> dict:
-    cfg = {**_defaults(), **(cfg or {})}
+    """``cfg`` over the schema's ``data.synthetic`` defaults: a loaded config is already filled;
+    a hand-built section (tests, benchmarks) may name only what it changes."""
+    cfg = {**section_defaults("data", "synthetic"), **cfg}
     if cfg["entities"] < N_CLASSES:
         raise SyntheticError(f"data.synthetic.entities: {cfg['entities']} < {N_CLASSES}; every class needs an entity")
     return cfg
@@ -358,24 +347,3 @@ def generate_general(cfg: dict, sample: str = "train") -> list[dict]:
                                chosen, values, stated=not recall))
     rng.shuffle(out)
     return out
-
-
-def quick_answer_text(record: dict) -> str:
-    """Short answer to ``edco.prompts.quick_answer_prompt`` (taught in base pretraining):
-    level 1 the recalled fact, level k the recalled values and their sum ('2 + 3 + 1 = 2.'),
-    then ``Answer: X``. The recalled values come first, so the prefix estimator's first K
-    tokens are where a model that lacks the facts is unsure. Records without a fact chain
-    (real data) get ``completion_text``."""
-    from edco.prompts import completion_text
-
-    values = _FACT_RE.findall(record.get("explanation") or "")
-    if not values:
-        return completion_text(record)
-    if len(values) == 1:
-        short = record["explanation"]
-    else:
-        short = " + ".join(values) + f" = {sum(map(int, values)) % N_CLASSES}."
-    return completion_text({**record, "explanation": short})
-
-
-_FACT_RE = re.compile(r"\S+ is (\d)\.")

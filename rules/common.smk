@@ -1,13 +1,13 @@
-# Helpers shared by the rules: the validated config, the grid, artefact paths.
+# Helpers shared by the rules: the validated config, the grid, and every artefact path,
+# generated from edco.layout (a path is spelled once, there). Imports stay light: the
+# Snakefile is parsed by the controller's environment (Snakemake and its executor plugin),
+# which has no torch; the jobs' own environments (envs/) import the rest.
 import itertools
-import os
-
-from edco import layout
-from edco.config import check_gpu_settings, typed_overrides, validate_config
-from edco.io import write_text
-from snakemake.utils import update_config
 
 import yaml
+from edco import layout
+from edco.config import typed_overrides, validate_config
+from snakemake.utils import update_config
 
 # `--config grid='{beyond_paper: true}'` reaches `config` as strings ('true'); give nested
 # overrides their YAML types again before validating.
@@ -15,22 +15,21 @@ update_config(config, typed_overrides(workflow.config_settings.overwrite_config)
 CONFIG_SOURCE = ", ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml"
 CFG = validate_config(config, CONFIG_SOURCE)
 RUN = CFG["run"]
-ROOT = str(layout.run_root(RUN))
 GRID = CFG["grid"]
+SEEDS = CFG["seeds"]
 SYNTHETIC = CFG["data"]["source"] == "synthetic"
+# torch threads of a job (compute.threads); Snakemake counts them against --cores.
+THREADS = CFG["compute"]["threads"]
 
-# Jobs read the validated config (defaults filled, --config overrides applied) from one
-# file. It is rewritten only when its content changes, so its mtime stays put otherwise.
-RESOLVED_CONFIG = f"{ROOT}/config.yaml"
-_resolved = yaml.safe_dump(CFG, sort_keys=False)
-if not os.path.exists(RESOLVED_CONFIG) or open(RESOLVED_CONFIG).read() != _resolved:
-    write_text(RESOLVED_CONFIG, _resolved)
+# Every job reads the validated config (defaults filled, --config overrides applied) from
+# this file, written by the `resolved_config` rule: a dry run writes nothing.
+RESOLVED_CONFIG = str(layout.resolved_config(RUN))
+RESOLVED_CONFIG_TEXT = yaml.safe_dump(CFG, sort_keys=False)
 
-# Unknown strategy names stop the workflow here, before any job starts.
-from edco.curriculum import get_strategy
+# Unknown strategy names and bad strategy options stop the workflow here, before any job starts.
+from edco.curriculum import check_strategies
 
-for _strategy in GRID["strategies"]:
-    get_strategy(_strategy)
+check_strategies(CFG)
 
 
 # Conda environments (envs/README comments): the rules that load a model (train, evaluate,
@@ -43,6 +42,74 @@ LIGHT_ENV = "../envs/light.yaml"
 # The `gpu` resource (snakemake-executor-plugin-slurm turns it into --gpus; locally it is
 # what --resources gpu=N limits): one GPU per scoring / evaluation job on a GPU config.
 JOB_GPUS = 1 if CUDA else 0
+
+
+wildcard_constraints:
+    domain="|".join(GRID["domains"]),
+    model="|".join(CFG["models"]),
+    paradigm="sft|rl",
+    strategy="|".join(GRID["strategies"]),
+    seed=r"\d+",
+
+
+RUN_KEYS = ("domain", "model", "paradigm", "strategy", "seed")
+WILDCARDS = {key: f"{{{key}}}" for key in RUN_KEYS}
+
+
+def grid_runs():
+    """(domain, model, paradigm, strategy, seed) of every run of the grid."""
+    return itertools.product(GRID["domains"], GRID["models"], GRID["paradigms"], GRID["strategies"], SEEDS)
+
+
+def run_json(domain, model, paradigm, strategy, seed):
+    return str(layout.run_record(RUN, domain, model, paradigm, strategy, seed))
+
+
+def eval_json(domain, model, paradigm=None, strategy=None, seed=None):
+    return str(layout.eval_file(RUN, domain, model, paradigm, strategy, seed))
+
+
+def all_run_outputs():
+    return [run_json(*keys) for keys in grid_runs()]
+
+
+def all_eval_outputs():
+    """The base model's evaluation per domain x model, and every run's."""
+    base = [eval_json(d, m) for d in GRID["domains"] for m in GRID["models"]]
+    return base + [eval_json(*keys) for keys in grid_runs()]
+
+
+# --------------------------------------------------------------------------- the train job
+# compute.job says how many runs one train job trains (and evaluates): the run keys it
+# leaves as wildcards name the job; the others are expanded over the whole grid.
+JOB_WILDCARDS = {
+    "run": RUN_KEYS,
+    "cell": ("domain", "model", "paradigm", "strategy"),
+    "block": ("domain", "model", "paradigm"),
+}[CFG["compute"]["job"]]
+EXPANDED = {"strategy": GRID["strategies"], "seed": SEEDS}
+
+
+def per_train_job(path_of):
+    """``path_of(domain, model, paradigm, strategy, seed)`` for every run of one train job:
+    the job's own keys stay wildcards, the rest are expanded."""
+    fixed = {key: WILDCARDS[key] for key in RUN_KEYS if key in JOB_WILDCARDS}
+    free = [key for key in RUN_KEYS if key not in JOB_WILDCARDS]
+    return [
+        path_of(**fixed, **dict(zip(free, values))) for values in itertools.product(*(EXPANDED[key] for key in free))
+    ]
+
+
+def train_job_name():
+    """The job's name under logs/train/ and benchmarks/train/: its wildcards as a path."""
+    return [f"seed{WILDCARDS[key]}" if key == "seed" else WILDCARDS[key] for key in JOB_WILDCARDS]
+
+
+def train_job_runs(wildcards):
+    """--strategy/--seed arguments: the job's own, or every one of the grid."""
+    strategies = [wildcards.strategy] if "strategy" in JOB_WILDCARDS else GRID["strategies"]
+    seeds = [wildcards.seed] if "seed" in JOB_WILDCARDS else SEEDS
+    return " ".join([*(f"--strategy {s}" for s in strategies), *(f"--seed {s}" for s in seeds)])
 
 
 def train_gpus(wildcards):
@@ -62,46 +129,10 @@ def edco_launcher(wildcards):
     return "python -m edco"
 
 
-wildcard_constraints:
-    domain="|".join(GRID["domains"]),
-    model="|".join(CFG["models"]),
-    paradigm="sft|rl",
-    seed=r"\d+",
-
-
-def cells():
-    """Every (domain, model, paradigm, strategy) of the grid."""
-    return itertools.product(GRID["domains"], GRID["models"], GRID["paradigms"], GRID["strategies"])
-
-
-def run_json(domain, model, paradigm, strategy, seed):
-    return f"{layout.run_dir(RUN, domain, model, paradigm, strategy, seed)}/run.json"
-
-
-def eval_json(domain, model, paradigm=None, strategy=None, seed=None):
-    return str(layout.eval_file(RUN, domain, model, paradigm, strategy, seed))
-
-
-def all_eval_outputs():
-    base = [eval_json(d, m) for d in GRID["domains"] for m in GRID["models"]]
-    runs = [eval_json(d, m, p, s, seed) for d, m, p, s in cells() for seed in CFG["seeds"]]
-    return base + runs
-
-
-def all_run_outputs():
-    return [run_json(*cell, seed) for cell in cells() for seed in CFG["seeds"]]
-
-
-def final_checkpoint(wildcards):
-    """The model a finished run leaves behind (its last round's checkpoint)."""
-    w = wildcards
-    return f"{layout.run_dir(RUN, w.domain, w.model, w.paradigm, w.strategy, w.seed)}/final"
-
-
-# rules/models.smk
+# --------------------------------------------------------------------------- base models
 def base_model_inputs(wildcards):
     if CFG["models"][wildcards.model]["source"] != "tiny":
         return []
     # The tokenizer is trained on training text only (never a test split).
-    general = [f"{ROOT}/data/general/train.jsonl"] if SYNTHETIC else []
+    general = [str(layout.general_file(RUN))] if SYNTHETIC else []
     return general + [str(layout.data_file(RUN, d, "train")) for d in GRID["domains"]]

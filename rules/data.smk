@@ -1,14 +1,15 @@
-# Data: each domain's train/test split in the DESIGN §3 contract, validated on write.
+# Data: each domain's train/test split in the DESIGN §3 contract, validated on write; the
+# synthetic world adds the general split its base models pretrain on.
 
 
 rule data:
     input:
         config=RESOLVED_CONFIG,
     output:
-        train=f"{ROOT}/data/{{domain}}/train.jsonl",
-        test=f"{ROOT}/data/{{domain}}/test.jsonl",
+        train=str(layout.data_file(RUN, "{domain}", "train")),
+        test=str(layout.data_file(RUN, "{domain}", "test")),
     log:
-        f"{ROOT}/logs/data/{{domain}}.log",
+        str(layout.log_file(RUN, "data", "{domain}")),
     conda:
         LIGHT_ENV
     shell:
@@ -19,9 +20,9 @@ rule general_data:
     input:
         config=RESOLVED_CONFIG,
     output:
-        f"{ROOT}/data/general/train.jsonl",
+        str(layout.general_file(RUN)),
     log:
-        f"{ROOT}/logs/data/general.log",
+        str(layout.log_file(RUN, "data", "general")),
     conda:
         LIGHT_ENV
     shell:

@@ -15,12 +15,12 @@ rule estimator_bench:
     output:
         bench_csv("{domain}", "{model}"),
     log:
-        f"{ROOT}/logs/estimator/{{domain}}/{{model}}.log",
+        str(layout.log_file(RUN, "estimator", "{domain}", "{model}")),
     benchmark:
-        f"{ROOT}/benchmarks/estimator/{{domain}}/{{model}}.tsv"
+        str(layout.benchmark_file(RUN, "estimator", "{domain}", "{model}"))
     conda:
         MODEL_ENV
-    threads: CFG["compute"]["threads"]
+    threads: THREADS
     resources:
         gpu=JOB_GPUS,
     params:

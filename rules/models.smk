@@ -7,13 +7,13 @@ rule base_model:
         base_model_inputs,
         config=RESOLVED_CONFIG,
     output:
-        f"{ROOT}/models/{{model}}/manifest.json",
+        str(layout.model_manifest(RUN, "{model}")),
     log:
-        f"{ROOT}/logs/models/{{model}}.log",
+        str(layout.log_file(RUN, "models", "{model}")),
     benchmark:
-        f"{ROOT}/benchmarks/models/{{model}}.tsv"
+        str(layout.benchmark_file(RUN, "models", "{model}"))
     conda:
         MODEL_ENV
-    threads: 1
+    threads: THREADS
     shell:
         "python -m edco base-model --config {input.config} --model {wildcards.model} > {log} 2>&1"

@@ -30,7 +30,7 @@ rule table:
         reported_table("levels", ACCURACY, "2 per difficulty level"),
         str(layout.questions_file(RUN)),
     log:
-        f"{ROOT}/logs/report/table.log",
+        str(layout.log_file(RUN, "report", "table")),
     conda:
         LIGHT_ENV
     shell:
@@ -44,7 +44,7 @@ rule cost_table:
     output:
         reported_table("cost", COST, "1 wall-clock"),
     log:
-        f"{ROOT}/logs/report/cost_table.log",
+        str(layout.log_file(RUN, "report", "cost_table")),
     conda:
         LIGHT_ENV
     shell:
@@ -59,7 +59,7 @@ rule compute_table:
     output:
         reported_table("compute", COST, "3 at equal compute"),
     log:
-        f"{ROOT}/logs/report/compute_table.log",
+        str(layout.log_file(RUN, "report", "compute_table")),
     conda:
         LIGHT_ENV
     shell:
@@ -73,7 +73,7 @@ rule verdict:
     output:
         reported_verdict(),
     log:
-        f"{ROOT}/logs/report/verdict.log",
+        str(layout.log_file(RUN, "report", "verdict")),
     conda:
         LIGHT_ENV
     shell:
@@ -87,7 +87,7 @@ rule estimator_table:
     output:
         reported_table("estimator", ESTIMATOR, "prefix length K") if estimator_table_outputs() else [],
     log:
-        f"{ROOT}/logs/report/estimator_table.log",
+        str(layout.log_file(RUN, "report", "estimator_table")),
     conda:
         LIGHT_ENV
     shell:
@@ -103,7 +103,7 @@ rule plots:
     output:
         reported_plots(),
     log:
-        f"{ROOT}/logs/report/plots.log",
+        str(layout.log_file(RUN, "report", "plots")),
     conda:
         LIGHT_ENV
     shell:
@@ -121,7 +121,7 @@ rule config_page:
             labels={"item": "validated config", "format": "YAML (HTML)"},
         ),
     log:
-        f"{ROOT}/logs/report/config_page.log",
+        str(layout.log_file(RUN, "report", "config_page")),
     conda:
         LIGHT_ENV
     shell:

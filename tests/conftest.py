@@ -29,3 +29,27 @@ def shared_root() -> Path:
             pytest.fail(f"{root} is required in CI")
         pytest.skip("../shared not present (only in the development workspace / CI)")
     return root
+
+
+FAKE_CONDA = """#!/bin/sh
+# conda is not installable here. profiles/slurm deploys the jobs' environments with conda, so
+# Snakemake asks conda three things while planning (a dry run creates no environment); this
+# stand-in answers those and refuses anything else, so a test notices when more is asked.
+case "$*" in
+  "info --json") echo '{"conda_prefix": "%(prefix)s", "platform": "linux-64", "envs_dirs": ["%(prefix)s/envs"]}' ;;
+  "--version") echo "conda 24.11.3" ;;
+  "config --get channel_priority --json") echo '{"get": {"channel_priority": "strict"}}' ;;
+  *) echo "stand-in conda: unexpected call: $*" >&2; exit 1 ;;
+esac
+"""
+
+
+@pytest.fixture
+def fake_conda_env(tmp_path) -> dict:
+    """os.environ with a stand-in `conda` first on PATH (see FAKE_CONDA)."""
+    bin_dir = tmp_path / "fake-conda" / "bin"
+    bin_dir.mkdir(parents=True)
+    conda = bin_dir / "conda"
+    conda.write_text(FAKE_CONDA % {"prefix": tmp_path / "fake-conda"})
+    conda.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}

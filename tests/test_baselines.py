@@ -8,12 +8,12 @@ from __future__ import annotations
 import math
 
 import pytest
-from test_trainer import DOMAIN, MODEL, world  # noqa: F401  (the tiny world fixture)
+from test_trainer_rounds import DOMAIN, MODEL, world  # noqa: F401  (the tiny world fixture)
 
-import edco.estimator
 from edco import curriculum, io, layout, trainer
 from edco.curriculum import RoundContext, Selection, jaccard
 from edco.errors import UserFacingError
+from edco.trainer import rounds as round_loop
 
 from baselines.answer_complexity import sentence_count
 from baselines.ucb_bandit import quantile_arms, round_gain, ucb_indices
@@ -26,14 +26,17 @@ class WordTokenizer:
         return text.split()
 
 
-def strategy(name, pool, curriculum_cfg=None, seed=0):
-    config = {"estimator": {}, "curriculum": {"rounds": 2, "n": 2, "order": "easy_to_hard", **(curriculum_cfg or {})}}
+def strategy(name, pool, options=None, seed=0, rounds=2):
+    config = {"estimator": {}, "curriculum": {"rounds": rounds, "n": 2}, "strategy_options": {name: options or {}}}
     return curriculum.get_strategy(name)(pool, config, seed), config
+
+
+SCORER = None  # the scorer every ctx() hands a strategy; the `scorer` fixture installs a fake
 
 
 def ctx(r, n, seed=0, model=None, previous=(), feedback=()):
     return RoundContext(round=r, n=n, seed=seed, config={}, model=model, tokenizer=WordTokenizer(),
-                        previous=list(previous), feedback=list(feedback))
+                        previous=list(previous), feedback=list(feedback), scorer=SCORER)
 
 
 class FakeScorer:
@@ -50,9 +53,11 @@ class FakeScorer:
 
 @pytest.fixture
 def scorer(monkeypatch):
+    import sys
+
     def install(fn):
         fake = FakeScorer(fn)
-        monkeypatch.setattr(edco.estimator, "score_pool", fake)
+        monkeypatch.setattr(sys.modules[__name__], "SCORER", fake)
         return fake
 
     return install
@@ -112,7 +117,7 @@ def test_answer_complexity_ranks_by_steps_then_tokens():
         record("p4", "q", answer="B"),                          # option "no way": 1 sentence, 2 tokens
         record("p5", "q", "First, recall it.\nThen add! Done?"),  # 3 sentences, 6 tokens
     ]
-    s, _ = strategy("answer_complexity", pool, {"rounds": 3})
+    s, _ = strategy("answer_complexity", pool, rounds=3)
     rounds = [s.select(ctx(r, 2)) for r in (1, 2, 3)]
     scale = 7  # 1 + the longest reasoning (6 tokens)
     assert rounds[0].scores == {"p1": 2 + 4 / scale, "p2": 1 + 1 / scale, "p3": 1 + 6 / scale,
@@ -326,7 +331,8 @@ def test_bandit_and_partial_edco_run_end_to_end(world, monkeypatch):  # noqa: F8
     config, train, test = world
     # the bandit must get its rewards from the trainer's ctx.feedback, as a resumed run does
     monkeypatch.setattr(curriculum.get_strategy("ucb_bandit"), "update", lambda self, metrics: None)
-    config["curriculum"].update(rounds=3, rescore_fraction=0.25)
+    config["curriculum"].update(rounds=3)
+    config["strategy_options"]["edco_partial"] = {"rescore_fraction": 0.25}
     level_of = {r["id"]: r["difficulty"] for r in train}
     test_ids = {r["id"] for r in test}
     n = config["curriculum"]["n"]
@@ -352,8 +358,8 @@ def test_bandit_and_partial_edco_run_end_to_end(world, monkeypatch):  # noqa: F8
     assert levels[2] == {1 if gains[0] >= gains[1] else 2}
     fresh = curriculum.get_strategy("ucb_bandit")(train, config, 0)
     replay = fresh.select(RoundContext(round=3, n=n, seed=0, config=config,
-                                       previous=trainer._previous_selections(bandit, 2),
-                                       feedback=trainer._previous_feedback(bandit, 2)))
+                                       previous=round_loop._previous_selections(bandit, 2),
+                                       feedback=round_loop._previous_feedback(bandit, 2)))
     assert replay.ids == [row["id"] for row in io.read_jsonl(layout.round_dir(bandit, 3) / "selection.jsonl")]
 
     # edco_partial: every round writes the full score table; rounds 2-3 generate for a quarter of it
@@ -361,4 +367,4 @@ def test_bandit_and_partial_edco_run_end_to_end(world, monkeypatch):  # noqa: F8
     tokens = [io.read_json(layout.round_dir(partial, r) / "timing.json")["tokens_generated"] for r in (1, 2, 3)]
     assert all(0 < t for t in tokens) and tokens[1] < tokens[0] and tokens[2] < tokens[0]
     for r in (1, 2, 3):
-        assert sorted(trainer._read_scores(layout.round_dir(partial, r) / "scores.parquet")) == sorted(level_of)
+        assert sorted(round_loop._read_scores(layout.round_dir(partial, r) / "scores.parquet")) == sorted(level_of)

@@ -7,15 +7,18 @@ import pandas as pd
 import pytest
 
 from edco import io, layout
+from edco.config import section_defaults
 from edco.report.compute import compute_frame, write_compute_table
 from edco.report.stats import pareto_front
+
+PARADIGM_SECTIONS = {"sft": section_defaults("sft"), "rl": section_defaults("rl")}  # as a loaded config has them
 
 QUESTIONS = [f"q{i}" for i in range(40)]
 SEEDS = (0, 1, 2)
 
 
 def config(strategies) -> dict:
-    return {"run": "r", "seeds": list(SEEDS), "curriculum": {"rounds": 1, "n": 4},
+    return {"run": "r", "seeds": list(SEEDS), "curriculum": {"rounds": 1, "n": 4}, **PARADIGM_SECTIONS,
             "grid": {"domains": ["law"], "models": ["m"], "paradigms": ["sft"], "strategies": list(strategies)}}
 
 

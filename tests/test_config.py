@@ -9,10 +9,9 @@ import pytest
 import yaml
 
 from edco import cli
-from edco.config import ConfigError, load_config, round_budget, validate_config
+from edco.config import ConfigError, load_config, round_budget, schema, section_defaults, validate_config
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "config").glob("*.yaml"))
-SHIPPED = [p for p in CONFIGS if p.name != "schema.yaml"]
+SHIPPED = sorted((Path(__file__).resolve().parents[1] / "config").glob("*.yaml"))
 
 
 def smoke_raw() -> dict:
@@ -28,9 +27,59 @@ def test_shipped_configs_validate(path):
 def test_defaults_are_filled():
     raw = smoke_raw()
     del raw["estimator"]["top_frac"]
+    del raw["strategy_options"], raw["rl"]
     config = validate_config(raw, "smoke.yaml")
     assert config["estimator"]["top_frac"] == 0.2
-    assert config["curriculum"]["order"] == "easy_to_hard"
+    assert config["strategy_options"] == {}
+    assert config["data"]["synthetic"]["general_recall"] == 0.0  # an omitted key of a given section
+    assert config["rl"] == section_defaults("rl")  # an omitted section without required keys
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_a_filled_config_validates_again(path):
+    """Every job re-validates the resolved (filled) config: filling must never invent a section
+    the schema then rejects (a hub model with a `tokenizer` lacking `kind` did)."""
+    raw = yaml.safe_load(path.read_text())
+    filled = validate_config(raw, str(path))
+    assert validate_config(filled, "filled") == filled
+    assert validate_config(yaml.safe_load(yaml.safe_dump(filled)), "resolved.yaml") == filled  # as a job reads it
+    for name, model in filled["models"].items():
+        assert ("tokenizer" in model) == (model["source"] == "tiny"), name
+
+
+def test_hub_specs_and_models_get_their_defaults():
+    filled = load_config("config/config.yaml")
+    specs = [spec for specs in filled["data"]["hub"]["domains"].values() for spec in specs]
+    assert all({"name", "train_split", "test_split"} <= set(spec) for spec in specs)  # list items too
+    assert filled["models"]["qwen3_4b"]["dtype"] == "bfloat16" and filled["models"]["qwen3_4b"]["gpus"] == 1
+
+
+def test_each_model_source_names_what_it_needs():
+    raw = smoke_raw()
+    del raw["models"]["qwen3"]["tokenizer"]
+    raw["models"]["big"] = {"source": "hub", "arch": "qwen3"}
+    with pytest.raises(ConfigError) as err:
+        validate_config(raw, "my.yaml")
+    lines = str(err.value).splitlines()
+    assert lines[0] == "my.yaml: models.big: 'hub_id' is a required property (when source is 'hub')"
+    assert "models.qwen3: 'tokenizer' is a required property (when source is 'tiny')" in lines[-1]
+    raw = yaml.safe_load(Path("config/local.yaml").read_text())
+    del raw["data"]["local"]["domains"]
+    with pytest.raises(ConfigError, match=r"data.local: 'domains' is a required property \(when source is 'local'\)"):
+        validate_config(raw, "my.yaml")
+
+
+def test_errors_of_a_file_name_its_line(tmp_path):
+    text = Path("config/smoke.yaml").read_text().replace("  rounds: 2\n", "  rounds: two\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    line = text.splitlines().index("  rounds: two") + 1
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"{path}:{line}: curriculum.rounds: 'two' is not of type 'integer'"
+    path.write_text(text.replace("  rounds: two\n", "  rounds: 2\n  roudns: 3\n"))
+    with pytest.raises(ConfigError, match=rf"^{path}:{line + 1}: curriculum: unknown key 'roudns'; allowed keys: n, rounds$"):
+        load_config(path)
 
 
 def test_unknown_key_is_named_on_one_line():
@@ -59,7 +108,6 @@ def test_grid_model_must_be_defined():
 
 
 def test_every_schema_property_has_a_description():
-    schema = yaml.safe_load(Path("config/schema.yaml").read_text())
     missing = []
 
     def walk(node, path):
@@ -70,8 +118,10 @@ def test_every_schema_property_has_a_description():
                 walk(sub, f"{path}.{key}")
             if isinstance(node.get("additionalProperties"), dict):
                 walk(node["additionalProperties"], f"{path}.*")
+            if isinstance(node.get("items"), dict):
+                walk(node["items"], f"{path}[]")
 
-    walk(schema, "")
+    walk(schema(), "")
     assert not missing, missing
 
 
@@ -83,7 +133,7 @@ def test_cli_reports_a_bad_config_without_traceback(tmp_path, capsys):
     code = cli.main(["make-data", "--config", str(bad), "--domain", "law"])
     err = capsys.readouterr().err
     assert code == 1
-    assert f"{bad}: curriculum.rounds: 0 is less than the minimum of 1" in err
+    assert f"{bad}:" in err and ": curriculum.rounds: 0 is less than the minimum of 1" in err
     assert "Traceback" not in err
 
 
@@ -96,7 +146,8 @@ def test_round_budget_resolves_paradigm_and_model_overrides():
     assert round_budget(config, "sft", "qwen3") == (8, 40)  # rounds from sft, n from curriculum
     assert round_budget(config, "rl", "qwen3") == (5, 20)
     assert round_budget(config, "rl", "llama") == (5, 80)
-    assert round_budget({"curriculum": {"rounds": 2, "n": 4}}, "rl", "llama") == (2, 4)  # no section
+    del raw["rl"], raw["sft"]["rounds"]
+    assert round_budget(validate_config(raw), "rl", "llama") == (3, 40)  # no section: the curriculum's
 
 
 def test_paper_round_budgets():
@@ -143,8 +194,10 @@ def test_nested_command_line_overrides_get_their_yaml_types():
     from edco.config import typed_overrides
 
     # what snakemake's --config grid='{beyond_paper: true}' curriculum='{rounds: 3}' run=x hands over
-    parsed = {"grid": {"beyond_paper": "true", "domains": ["law"]}, "curriculum": {"rounds": "3", "stop_overlap": "null",
-              "rescore_fraction": "0.25"}, "run": "007"}
-    assert typed_overrides(parsed) == {"grid": {"beyond_paper": True, "domains": ["law"]},
-                                       "curriculum": {"rounds": 3, "stop_overlap": None, "rescore_fraction": 0.25},
+    parsed = {"grid": {"beyond_paper": "true", "domains": ["law"]}, "curriculum": {"rounds": "3"},
+              "strategy_options": {"edco_early_stop": {"stop_overlap": "null"}, "edco_partial": {"rescore_fraction": "0.25"}},
+              "run": "007"}
+    assert typed_overrides(parsed) == {"grid": {"beyond_paper": True, "domains": ["law"]}, "curriculum": {"rounds": 3},
+                                       "strategy_options": {"edco_early_stop": {"stop_overlap": None},
+                                                            "edco_partial": {"rescore_fraction": 0.25}},
                                        "run": "007"}

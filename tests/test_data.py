@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 import types
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 import yaml
 
 from edco import cli, data
+from edco.config import section_defaults
 from edco.data import DataError
 
 GOOD = {"id": "g1", "question": "Which layer does ciphering?", "options": {"A": "PDCP", "B": "MAC", "C": "PHY", "D": "RLC"},
@@ -196,7 +196,7 @@ def fake_hub(monkeypatch, hub_rows):
 
 
 def test_load_hub_hash_splits_a_single_split(fake_hub):
-    spec = {"id": "netop/TeleQnA", "name": None, "format": "teleqna", "train_split": None, "test_split": "test"}
+    spec = hub_spec(id="netop/TeleQnA", format="teleqna", train_split=None)
     train, test = data.load_hub(spec)
     assert fake_hub == [("netop/TeleQnA", None, "test")]
     assert [r["question"] for r in test] == ["What is the role of the AMF in 5G core?", "Which channel carries the MIB?"]
@@ -205,27 +205,36 @@ def test_load_hub_hash_splits_a_single_split(fake_hub):
 
 
 def test_load_hub_with_two_splits_and_skipped_rows(fake_hub):
-    train, test = data.load_hub({"id": "openlifescienceai/medmcqa", "format": "medmcqa", "train_split": "train",
-                                 "test_split": "validation"})
+    train, test = data.load_hub(hub_spec(id="openlifescienceai/medmcqa", format="medmcqa", test_split="validation"))
     assert [r["answer"] for r in train] == ["C"] and [r["answer"] for r in test] == ["B"]
-    jec_train, jec_test = data.load_hub({"id": "hails/agieval-jec-qa-kd", "format": "agieval_jec_qa", "train_split": None})
+    jec_train, jec_test = data.load_hub(hub_spec(id="hails/agieval-jec-qa-kd", format="agieval_jec_qa", train_split=None))
     assert len(jec_train + jec_test) == 1  # the multi-answer row never arrives
 
 
 def test_load_hub_errors_name_the_config(fake_hub):
     with pytest.raises(DataError, match="format 'nope' .* known formats: agieval_jec_qa, medmcqa"):
-        data.load_hub({"id": "netop/TeleQnA", "format": "nope"})
+        data.load_hub(hub_spec(id="netop/TeleQnA", format="nope"))
     with pytest.raises(DataError, match="data.hub: cannot load 'netop/TeleQnA' .*split 'dev'"):
-        data.load_hub({"id": "netop/TeleQnA", "format": "teleqna", "train_split": None, "test_split": "dev"})
+        data.load_hub(hub_spec(id="netop/TeleQnA", format="teleqna", train_split=None, test_split="dev"))
     with pytest.raises(DataError, match=r"<hub netop/TeleQnA split test>:0: cannot convert with format 'medmcqa'"):
-        data.load_hub({"id": "netop/TeleQnA", "format": "medmcqa", "train_split": None})
+        data.load_hub(hub_spec(id="netop/TeleQnA", format="medmcqa", train_split=None))
 
 
 # --- local source, make_domain_data, caps -------------------------------------------------
 
+def data_config(source: str, **keys) -> dict:
+    """A config's data section with its defaults filled, as load_config gives it."""
+    return {"run": "t", "data": {**section_defaults("data"), "source": source, **keys}}
+
+
+def hub_spec(**keys) -> dict:
+    """One data.hub.domains.<domain> entry with its defaults filled."""
+    return section_defaults("data", "hub", "domains", "*", "[]") | keys
+
+
 def local_config(root: Path, **data_keys) -> dict:
     domains = {"demo": {"train": ["demo/train.jsonl", "demo/train_extra.jsonl"], "test": ["demo/test.jsonl"]}}
-    return {"run": "t", "data": {"source": "local", "local": {"root": str(root), "domains": domains}, **data_keys}}
+    return data_config("local", local={"root": str(root), "domains": domains}, **data_keys)
 
 
 def test_load_local_concatenates_files(fixtures_dir):
@@ -271,12 +280,12 @@ def fake_synthetic(monkeypatch):
     module = types.ModuleType("edco.synthetic")
     module.generate_domain = lambda cfg, domain: ([changed(id="s1", question="Q one?")], [changed(id="s2", question="Q two?")])
     module.generate_general = lambda cfg: [changed(id=f"gen{i}", question=f"General {i}?") for i in range(3)]
-    monkeypatch.setitem(sys.modules, "edco.synthetic", module)
+    monkeypatch.setattr(data, "synthetic", module)
     return module
 
 
 def test_synthetic_source_is_validated_and_overlap_is_an_error(fake_synthetic):
-    config = {"data": {"source": "synthetic", "synthetic": {}}}
+    config = data_config("synthetic")
     train, test = data.make_domain_data(config, "law")
     assert [r["id"] for r in train + test] == ["s1", "s2"]
     fake_synthetic.generate_domain = lambda cfg, domain: ([GOOD], [changed(id="t1", question=GOOD["question"].upper())])
@@ -370,8 +379,8 @@ def test_real_multi_answer_files_are_rejected_clearly(shared_root, directory, ca
 
 
 def test_load_local_on_real_data(shared_root):
-    config = {"data": {"source": "local", "local": {"root": str(shared_root / "data"), "domains": {
+    config = data_config("local", local={"root": str(shared_root / "data"), "domains": {
         "medicine": {"train": ["medicine/medqa_usmle/train.jsonl", "medicine/medmcqa/train.jsonl"],
-                     "test": ["medicine/medqa_usmle/test.jsonl", "medicine/medmcqa/test.jsonl"]}}}}}
+                     "test": ["medicine/medqa_usmle/test.jsonl", "medicine/medmcqa/test.jsonl"]}}})
     train, test = data.load_local(config, "medicine")
     assert (len(train), len(test)) == (1019 + 2222, 254 + 594)

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-ENV_FILES = [REPO / "environment.yml", *sorted((REPO / "envs").glob("*.yaml"))]
+# The suite's environments; envs/snakemake.yaml (the controller's) is checked on its own below.
+ENV_FILES = [REPO / "environment.yml", *sorted(p for p in (REPO / "envs").glob("*.yaml") if p.name != "snakemake.yaml")]
 # The model rules' environments (CPU and GPU) and the whole suite carry every pin; the small
 # environment of the data/report rules carries a subset, each pin still the package's.
 LIGHT_ENV = REPO / "envs" / "light.yaml"
@@ -106,3 +107,38 @@ def test_rules_name_their_environment():
 def test_torch_is_pinned():
     assert package_pins()["torch"] == "torch==2.13.0"
     assert package_pins()["vllm"] == "vllm==0.31.0"
+
+
+CONTROLLER_ENV = REPO / "envs" / "snakemake.yaml"
+
+
+@pytest.fixture(scope="module")
+def controller_venv(tmp_path_factory) -> Path:
+    """envs/snakemake.yaml's pip part in a new venv (PyPI; ~20 s): Snakemake, the real SLURM
+    executor plugin, and nothing of the suite's own stack."""
+    venv = tmp_path_factory.mktemp("controller") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *requirements(CONTROLLER_ENV)],
+                         capture_output=True, text=True, timeout=900)
+    assert pip.returncode == 0, pip.stderr[-3000:]
+    return venv
+
+
+def test_controller_env_has_snakemake_and_the_slurm_plugin_only():
+    names = {requirement_name(r) for r in requirements(CONTROLLER_ENV)}
+    assert {"snakemake", "snakemake-executor-plugin-slurm"} <= names
+    assert not names & {"torch", "transformers", "trl", "lm-eval", "scipy", "pandas", "seaborn", "numpy"}
+    snakemake = next(r for r in requirements(CONTROLLER_ENV) if requirement_name(r) == "snakemake")
+    assert snakemake == package_pins()["snakemake"]  # the jobs' Snakemake and the controller's agree
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["executor"] == "slurm" and profile["software-deployment-method"] == "conda"
+
+
+def test_slurm_profile_dry_runs_with_the_real_plugin_in_the_controller_env(controller_venv, fake_conda_env):
+    """The submit host's view: Snakemake parses the Snakefile with the controller env's packages
+    only (no torch, scipy, pandas) and plans the paper config through the real SLURM executor."""
+    result = subprocess.run([str(controller_venv / "bin" / "snakemake"), "-n", "--profile", "profiles/slurm"],
+                            cwd=REPO, env=fake_conda_env, capture_output=True, text=True, timeout=600)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    assert re.search(r"^train\s+144$", out, re.M), out[-3000:]

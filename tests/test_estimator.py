@@ -17,8 +17,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from edco import cli, prompts
 from edco import estimator as E
-from edco import prompts
+from edco.config import section_defaults
 from edco.errors import UserFacingError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,8 +27,8 @@ CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-CFG = dict(backend="hf", prefix_tokens=8, full_max_tokens=24, temperature=0.7, top_p=0.7,
-           entropy="exact", aggregate="top_frac", top_frac=0.2, batch_size=5)
+CFG = section_defaults("estimator") | dict(backend="hf", prefix_tokens=8, full_max_tokens=24, temperature=0.7,
+                                          top_p=0.7, entropy="exact", aggregate="top_frac", top_frac=0.2, batch_size=5)
 
 
 @pytest.fixture(autouse=True)
@@ -375,9 +376,9 @@ def test_cli_score_writes_the_train_pool_scores(tokenizer, model, tmp_path, monk
     loaded = []
     monkeypatch.setattr(E, "load_scorer", lambda config, name, ckpt: loaded.append((name, ckpt)) or (model, tokenizer))
     out = tmp_path / "scores" / "prefix.parquet"
-    argv = ["--config", str(REPO / "config" / "smoke.yaml"), "--domain", "law", "--model", "qwen3",
+    argv = ["score", "--config", str(REPO / "config" / "smoke.yaml"), "--domain", "law", "--model", "qwen3",
             "--estimator", "prefix", "--out", str(out), "--seed", "3"]
-    assert E.cli_score(argv) == 0
+    assert cli.main(argv) == 0
     frame = pd.read_parquet(out)
     assert list(frame.columns) == ["id", "score", "n_tokens", "seconds"]
     assert frame["id"].tolist() == [r["id"] for r in records]  # the train split, never test

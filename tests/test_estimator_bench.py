@@ -13,7 +13,7 @@ import yaml
 from test_estimator import make_model, make_records, tokenizer  # noqa: F401  (tokenizer: a fixture)
 
 from edco import estimator_bench as B
-from edco import io, layout
+from edco import cli, io, layout
 from edco.config import load_config
 from edco.report import write_estimator_table, write_plots
 
@@ -59,8 +59,8 @@ def bench_config(tmp_path, monkeypatch, tokenizer):  # noqa: F811
     io.write_jsonl(layout.data_file(raw["run"], "law", "train"), make_records(9))
     model = make_model(tokenizer)
     loaded = []
-    monkeypatch.setattr(B, "load_model", lambda run, name, device: loaded.append(name) or (model, tokenizer))
-    monkeypatch.setattr(B, "load_model_from", lambda path, device: loaded.append(path) or (model, tokenizer))
+    monkeypatch.setattr(B, "load_model", lambda config, name, device: loaded.append(name) or (model, tokenizer))
+    monkeypatch.setattr(B, "load_model_from", lambda path, device, dtype: loaded.append(path) or (model, tokenizer))
     return tmp_path / "c.yaml", loaded
 
 
@@ -70,7 +70,7 @@ def test_a_run_writes_csv_markdown_and_the_k_plot(bench_config):
     out = layout.estimator_dir(config["run"], "law", "qwen3")
     argv = ["--config", str(path), "--domain", "law", "--model", "qwen3", "--checkpoint", "runs/x/sft/random/seed0/final",
             "--out-dir", str(out), "--limit", "6", "--repeats", "1", "--no-progress"]
-    assert B.cli_estimator_bench(argv) == 0
+    assert cli.main(["estimator-bench", *argv]) == 0
     assert loaded == ["qwen3", "runs/x/sft/random/seed0/final"]
     assert sorted(p.name for p in out.iterdir()) == ["estimator.csv", "estimator.md", "estimator_k.pdf",
                                                       "estimator_k.png"]

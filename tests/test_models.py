@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
-from edco import models, synthetic
-from edco.prompts import chat_messages, completion_text, quick_answer_prompt
+from edco import cli, models, synthetic
+from edco.config import section_defaults
+from edco.prompts import chat_messages, completion_text, quick_answer_prompt, quick_answer_text
+
+REPO = Path(__file__).resolve().parents[1]
 
 SYN = {"seed": 3, "entities": 8, "levels": [1, 2], "train_per_level": 16, "test_per_level": 4, "general_size": 64}
 SIZE = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
@@ -18,7 +22,8 @@ ARCHS = ["qwen3", "llama"]
 
 def model_cfg(arch: str, **tokenizer) -> dict:
     return {"source": "tiny", "arch": arch, "tokenizer": tokenizer or {"kind": "bpe", "vocab_size": 300},
-            "size": SIZE, "pretrain": {"steps": 4, "batch_size": 4, "learning_rate": 1e-3, "seed": 0}}
+            "size": SIZE, "dtype": "float32",
+            "pretrain": section_defaults("models", "*", "pretrain") | {"steps": 4, "batch_size": 4, "learning_rate": 1e-3}}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +100,7 @@ def test_quick_answer_encoding_ends_with_eos(tiny, records):
     _, tok, _ = tiny
     ids, n_prompt = models.encode_quick(tok, records[-1])
     assert ids[-1] == tok.eos_token_id
-    assert tok.decode(ids[n_prompt:-1]) == synthetic.quick_answer_text(records[-1])
+    assert tok.decode(ids[n_prompt:-1]) == quick_answer_text(records[-1])
 
 
 def test_completion_loss_matches_hf_loss(tiny, records):
@@ -104,7 +109,13 @@ def test_completion_loss_matches_hf_loss(tiny, records):
     with torch.no_grad():
         ours = models.completion_loss(model, batch)
         theirs = model(**batch).loss
-    assert torch.allclose(ours, theirs, atol=1e-5)
+    assert torch.allclose(ours.loss, theirs, atol=1e-5)
+    assert len(ours.targets) == (batch["labels"][:, 1:] != -100).sum() == len(ours.logits)
+    with torch.no_grad():  # TRL's normaliser: the completion tokens of the whole accumulated step
+        doubled = models.completion_loss(model, batch, normaliser=2 * len(ours.targets))
+        prompts_only = models.completion_loss(model, {**batch, "labels": torch.full_like(batch["labels"], -100)})
+    assert torch.allclose(doubled.loss, ours.loss / 2)
+    assert prompts_only.loss.item() == 0.0
 
 
 def test_base_pretrain_changes_every_parameter(tiny, records):
@@ -129,7 +140,7 @@ def test_save_load_round_trip_same_logits(tiny, records, tmp_path):
     manifest = json.loads((out / models.MANIFEST).read_text())
     assert manifest["path"] == str(out) and manifest["name"] == "x"
     assert list(out.glob("*.safetensors"))
-    loaded, tok2 = models.load_model_from(out)
+    loaded, tok2 = models.load_model_from(out, "cpu", "float32")
     ids, _ = models.encode_chat(tok2, records[0])
     assert ids == models.encode_chat(tok, records[0])[0]
     x = torch.tensor([ids])
@@ -147,7 +158,7 @@ def test_manifest_written_last_and_dir_without_it_is_absent(tiny, tmp_path, monk
     real_write_json = models.io.write_json
     monkeypatch.setattr(models.io, "write_json", lambda p, o: (written.append(sorted(x.name for x in p.parent.iterdir())),
                                                               real_write_json(p, o)))
-    out = models.save_model(model, tok, tmp_path / "m", {})
+    out = models.save_model(model, tok, tmp_path / "m", {"source": "tiny"})
     assert "config.json" in written[0] and models.MANIFEST not in written[0]
     (out / models.MANIFEST).unlink()
     assert not models.is_complete(out)
@@ -155,14 +166,12 @@ def test_manifest_written_last_and_dir_without_it_is_absent(tiny, tmp_path, monk
     (tmp_path / "results" / "r" / "models").mkdir(parents=True)
     (out).rename(tmp_path / "results" / "r" / "models" / "m")
     with pytest.raises(models.ModelError, match="no manifest.json"):
-        models.load_model("r", "m")
+        models.load_model({"run": "r", "models": {"m": {"dtype": "float32"}}}, "m", "cpu")
 
 
 def test_hub_model_gets_a_manifest_only(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "c.yaml"
-    from edco.config import REPO
-
     text = (REPO / "config" / "smoke.yaml").read_text().replace("run: smoke", "run: hubtest")
     text += "\n" if not text.endswith("\n") else ""
     import yaml
@@ -170,14 +179,14 @@ def test_hub_model_gets_a_manifest_only(tmp_path, monkeypatch):
     raw = yaml.safe_load(text)
     raw["models"]["big"] = {"source": "hub", "arch": "qwen3", "hub_id": "Qwen/Qwen3-4B"}
     config.write_text(yaml.safe_dump(raw))
-    assert models.cli_base_model(["--config", str(config), "--model", "big"]) == 0
+    assert cli.main(["base-model", "--config", str(config), "--model", "big"]) == 0
     out = tmp_path / "results" / "hubtest" / "models" / "big"
     assert sorted(p.name for p in out.iterdir()) == [models.MANIFEST]
     assert json.loads((out / models.MANIFEST).read_text())["path"] == "Qwen/Qwen3-4B"
 
 
 def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
-    from edco.config import load_config, REPO
+    from edco.config import load_config
 
     monkeypatch.chdir(tmp_path)
     config = load_config(REPO / "config" / "smoke.yaml")
@@ -213,3 +222,22 @@ def test_real_tokenizers_load_and_tiny_models_run(real_tokenizer, records):
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits
     assert logits.shape == (1, len(ids), len(tok)) and torch.isfinite(logits).all()
+
+
+def test_models_load_in_the_configured_dtype_and_bf16_runs_on_cpu(tiny, records, tmp_path, monkeypatch):
+    """models.<name>.dtype is honoured: the base model (load_model) and checkpoints
+    (load_model_from) come in that dtype, and a bfloat16 model scores and generates on CPU."""
+    _, tok, model = tiny
+    monkeypatch.chdir(tmp_path)
+    models.save_model(model, tok, tmp_path / "results" / "r" / "models" / "m", {"source": "tiny"})
+    config = {"run": "r", "models": {"m": {"dtype": "bfloat16"}}}
+    bf16, tok2 = models.load_model(config, "m", "cpu")
+    assert {p.dtype for p in bf16.parameters()} == {torch.bfloat16}
+    config["models"]["m"]["dtype"] = "float32"
+    assert {p.dtype for p in models.load_model(config, "m", "cpu")[0].parameters()} == {torch.float32}
+    ids, _ = models.encode_chat(tok2, records[0])
+    with torch.no_grad():
+        full, half = model(torch.tensor([ids])).logits, bf16(torch.tensor([ids])).logits
+    assert half.dtype == torch.bfloat16 and torch.allclose(full, half.float(), atol=0.1)
+    out = bf16.generate(torch.tensor([ids]), max_new_tokens=3, do_sample=False, pad_token_id=tok2.pad_token_id)
+    assert out.shape[1] > len(ids)

@@ -9,11 +9,14 @@ import pandas as pd
 import pytest
 
 from edco import io, layout
+from edco.config import section_defaults
 from edco.errors import UserFacingError
 from edco.report import load, save_figure, write_plots
 from edco.report.plots import plot_accuracy, plot_entropy, plot_levels
 
 plot_names = layout.plot_names
+
+PARADIGM_SECTIONS = {"sft": section_defaults("sft"), "rl": section_defaults("rl")}  # as a loaded config has them
 
 POOL = [f"p{i}" for i in range(8)]
 QUESTIONS = [f"q{i}" for i in range(6)]
@@ -24,7 +27,7 @@ SELECTIONS = {"random": [["p0", "p1", "p2"], ["p2", "p3", "p4"]], "edco": [["p5"
 
 
 def config(strategies=("random", "edco"), estimator_bench=True) -> dict:
-    return {"run": "r", "seeds": list(SEEDS), "curriculum": {"rounds": ROUNDS, "n": 3},
+    return {"run": "r", "seeds": list(SEEDS), "curriculum": {"rounds": ROUNDS, "n": 3}, **PARADIGM_SECTIONS,
             "grid": {"domains": ["law"], "models": ["m"], "paradigms": ["sft", "rl"], "strategies": list(strategies)},
             "estimator": {"aggregate": "top_frac"}, "estimator_bench": {"enabled": estimator_bench}}
 

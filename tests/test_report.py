@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from edco import io, layout
+from edco.config import section_defaults
 from edco.errors import UserFacingError
 from edco.report import load, write_main_table
 from edco.report.main import main_rows
@@ -14,6 +15,8 @@ from edco.report.main import main_rows
 def collect(cfg: dict) -> list[dict]:
     evals = load.evaluations(cfg)
     return main_rows(load.accuracies(evals), load.questions(evals))
+
+PARADIGM_SECTIONS = {"sft": section_defaults("sft"), "rl": section_defaults("rl")}  # as a loaded config has them
 
 QUESTIONS = [f"q{i}" for i in range(40)]
 
@@ -66,7 +69,7 @@ def test_a_missing_seed_is_an_error(evals):
 
 # --------------------------------------------------------------------------- cost table
 def timing_config(strategies=("random", "edco"), seeds=(0, 1), rounds=2) -> dict:
-    return {**config(strategies, seeds), "curriculum": {"rounds": rounds, "n": 4}}
+    return {**config(strategies, seeds), "curriculum": {"rounds": rounds, "n": 4}, **PARADIGM_SECTIONS}
 
 
 def write_timing(strategy: str, seed: int, round_: int, steps: int = 4, visits: int = 16, **extra):
@@ -172,9 +175,11 @@ def test_reporting_imports_no_model_library_nor_the_curriculum():
     pays for torch, transformers, TRL or lm-eval, and never reaches the strategy registry."""
     import subprocess
     import sys
+    from pathlib import Path
 
-    code = ("import sys, edco.report, edco.report.commands; "
+    code = ("import sys, edco.report, edco.report.tables; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "{'torch', 'transformers', 'trl', 'lm_eval', 'baselines'} or m == 'edco.curriculum'))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    repo = Path(__file__).resolve().parents[1]  # this checkout's edco, not an installed one
+    result = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

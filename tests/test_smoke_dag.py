@@ -27,14 +27,17 @@ def e2e_config() -> dict:
     for model in raw["models"].values():
         model["pretrain"]["steps"] = 20
     raw["curriculum"] = {"rounds": 2, "n": 32}
-    raw["sft"].update(epochs_per_round=1)
+    raw["sft"].update(num_train_epochs=1)
     raw["evaluate"]["max_gen_toks"] = 32
     return raw
 
 
 def snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.CompletedProcess:
-    # Jobs call `python -m edco`: put this interpreter's environment first on PATH.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    # Jobs call `python -m edco`: put this interpreter's environment first on PATH, and this
+    # checkout first on the import path (an installed edco, e.g. another worktree's editable
+    # install, would otherwise run in the jobs, whose working directory is tmp_path).
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--cores", "2", "--configfile", str(config), *extra]
     return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=1200)

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from edco import synthetic
-from edco.prompts import completion_text, parse_answer
+from edco.prompts import completion_text, parse_answer, quick_answer_text
 
 CFG = {"seed": 7, "entities": 12, "levels": [1, 2, 3], "train_per_level": 48, "test_per_level": 12,
        "general_size": 240}
@@ -116,7 +116,7 @@ def test_general_entities_disjoint_from_domain_entities():
 
 def test_quick_answer_names_the_values_first():
     r = next(r for r in synthetic.generate_domain(CFG, "medicine")[0] if r["difficulty"] == 3)
-    quick = synthetic.quick_answer_text(r)
+    quick = quick_answer_text(r)
     values = [int(c) for c in quick.split(" = ")[0].split(" + ")]
     assert len(values) == 3 and quick.endswith(f"Answer: {r['answer']}")
     assert parse_answer(quick) == r["answer"] == "ABCD"[sum(values) % 4]

@@ -12,13 +12,13 @@ frames, ``render`` writes every table as CSV, Markdown, LaTeX and HTML, one modu
     python -m edco table --config config/smoke.yaml --config-page   # results/<run>/config.html
     python -m edco plots --config config/smoke.yaml [--only NAME] [--pdf]
 
-Which tables and plots a run has is decided in ``edco.layout`` (``plot_names``,
-``has_verdict``), so that the workflow lists them without importing pandas.
+The arguments are parsed in edco/cli.py. Which tables and plots a run has is decided in
+``edco.layout`` (``plot_names``, ``has_verdict``), so that the workflow lists them without
+importing pandas.
 """
 
 from __future__ import annotations
 
-from edco.report.commands import cli_plots, cli_table, write_tables
 from edco.report.compute import write_compute_table
 from edco.report.config_page import write_config_page
 from edco.report.cost import write_cost_table
@@ -26,8 +26,9 @@ from edco.report.estimator import bench_markdown, write_estimator_table
 from edco.report.figures import save as save_figure
 from edco.report.main import write_main_table
 from edco.report.plots import plot_estimator_k, write_plots
+from edco.report.tables import TABLES, write_tables
 from edco.report.verdict import write_verdict
 
-__all__ = ["bench_markdown", "cli_plots", "cli_table", "plot_estimator_k", "save_figure", "write_compute_table",
-           "write_config_page", "write_cost_table", "write_estimator_table", "write_main_table", "write_plots",
-           "write_tables", "write_verdict"]
+__all__ = ["TABLES", "bench_markdown", "plot_estimator_k", "save_figure", "write_compute_table", "write_config_page",
+           "write_cost_table", "write_estimator_table", "write_main_table", "write_plots", "write_tables",
+           "write_verdict"]

@@ -11,6 +11,8 @@ import io as bytes_io
 import math
 from pathlib import Path
 
+from PIL import Image  # matplotlib's own image library
+
 from edco import io
 from edco.config import BEYOND_PAPER_STRATEGIES
 from edco.errors import UserFacingError
@@ -134,8 +136,6 @@ def _write_png(fig, path: Path) -> None:
 def compact_png(source, path: Path) -> Path:
     """A PNG (a path or a file object) written to ``path`` with a 256-colour palette, no
     dithering (flat colours stay flat): about a third of the size of the RGBA original."""
-    from PIL import Image
-
     image = Image.open(source).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     with io.atomic_path(path) as tmp:
         image.save(tmp, format="png", optimize=True)

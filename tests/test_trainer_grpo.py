@@ -9,19 +9,19 @@ import tempfile
 
 import pytest
 import torch
-from test_trainer import tiny_config  # the same tiny world as the SFT tests
+from test_trainer_rounds import build_world, tiny_config  # the same tiny world as the SFT tests
 
 from edco import io, layout, trainer
 from edco.config import validate_config
-from edco.data import make_domain_data
 from edco.errors import UserFacingError
-from edco.models import build_model, build_tokenizer, corpus_texts, load_model, save_model
+from edco.models import load_model
 from edco.prompts import chat_messages
+from edco.trainer import grpo as grpo_module
 
 DOMAIN = "law"
 # Tiny rollouts: 2 prompts x 2 generations per step, 16 tokens each, 2 steps per round.
 RL = {"learning_rate": 1.0e-3, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1,
-      "num_generations": 2, "steps_per_round": 2, "beta": 0.01, "epsilon": 0.2, "temperature": 1.0,
+      "num_generations": 2, "max_steps": 2, "beta": 0.01, "epsilon": 0.2, "temperature": 1.0,
       "max_completion_length": 16, "use_vllm": False}
 
 
@@ -37,15 +37,9 @@ def rl_config(run: str, model: str) -> dict:
 def world(request, tmp_path, monkeypatch):
     """A run directory (cwd = tmp_path) with data and an untrained tiny base model."""
     monkeypatch.chdir(tmp_path)
-    torch.set_num_threads(1)
     model_name = request.param
     config = rl_config("t", model_name)
-    train, test = make_domain_data(config, DOMAIN)
-    io.write_jsonl(layout.data_file("t", DOMAIN, "train"), train)
-    io.write_jsonl(layout.data_file("t", DOMAIN, "test"), test)
-    model_cfg = config["models"][model_name]
-    tokenizer = build_tokenizer(model_cfg, corpus_texts(train))
-    save_model(build_model(model_cfg, tokenizer), tokenizer, layout.model_dir("t", model_name), {"source": "tiny"})
+    train, _ = build_world(config, model_name)
     return config, train, model_name
 
 
@@ -82,8 +76,8 @@ def test_sampler_walks_the_selection_in_order_and_cycles_without_dropping():
 @qwen3_only
 def test_trainer_uses_the_curriculum_sampler(world, tmp_path):
     config, train, model_name = world
-    model, tokenizer = load_model("t", model_name)
-    cfg = dict(config["rl"], steps_per_round=4)
+    model, tokenizer = load_model(config, model_name, "cpu")
+    cfg = dict(config["rl"], max_steps=4)
     grpo = trainer.make_grpo_trainer(model, tokenizer, train[:3], cfg, 0, "cpu", str(tmp_path / "o"))
     assert list(grpo._get_train_sampler()) == [0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2, 0, 0, 1, 1]
     seen = [row["prompt"][0]["content"] for batch in grpo.get_train_dataloader() for row in batch]
@@ -94,9 +88,9 @@ def test_trainer_uses_the_curriculum_sampler(world, tmp_path):
 @pytest.mark.parametrize("batch, accumulation", [(4, 1), (2, 2)])
 def test_a_round_generates_for_the_prompts_in_curriculum_order(world, tmp_path, batch, accumulation):
     config, train, model_name = world
-    model, tokenizer = load_model("t", model_name)
+    model, tokenizer = load_model(config, model_name, "cpu")
     records = list(reversed(train[:5]))  # not the pool's order: the given order must win
-    cfg = dict(config["rl"], steps_per_round=3, per_device_train_batch_size=batch,
+    cfg = dict(config["rl"], max_steps=3, per_device_train_batch_size=batch,
                gradient_accumulation_steps=accumulation)
     grpo = trainer.make_grpo_trainer(model, tokenizer, records, cfg, 0, "cpu", str(tmp_path / "o"))
     generated = []
@@ -125,19 +119,19 @@ def distinct_text_reward(completions, **kwargs) -> list[float]:
     KL term's gradient is 0 too at step 1 (policy == reference). Nothing would move, and the
     test could not tell a broken update from a correct one. With this reward the advantages
     are non-zero, so a parameter that stays put means the update really did not reach it."""
-    return [float(sum(map(ord, trainer.completion_content(c))) % 97) for c in completions]
+    return [float(sum(map(ord, grpo_module.completion_content(c))) % 97) for c in completions]
 
 
 def test_every_parameter_changes_and_grpo_metrics_are_logged(world):
     config, train, model_name = world
-    model, tokenizer = load_model("t", model_name)
+    model, tokenizer = load_model(config, model_name, "cpu")
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     with tempfile.TemporaryDirectory() as tmp:
         grpo = trainer.make_grpo_trainer(model, tokenizer, train[:4], config["rl"], 0, "cpu", tmp,
                                          reward_funcs=[distinct_text_reward])
         grpo.train()
     logs = [row for row in grpo.state.log_history if "loss" in row]
-    assert len(logs) == config["rl"]["steps_per_round"]
+    assert len(logs) == config["rl"]["max_steps"]
     for key in ("loss", "grad_norm", "reward", "entropy", "kl", "completions/mean_length"):
         assert all(key in row for row in logs), key
     assert any(row["reward_std"] > 0 for row in logs)
@@ -148,7 +142,7 @@ def test_every_parameter_changes_and_grpo_metrics_are_logged(world):
 @qwen3_only
 def test_the_kl_reference_is_the_model_at_the_start_of_the_round(world, tmp_path):
     config, train, model_name = world
-    model, tokenizer = load_model("t", model_name)
+    model, tokenizer = load_model(config, model_name, "cpu")
     with torch.no_grad():
         model.model.norm.weight.mul_(1.5)  # as if an earlier round had trained it
     grpo = trainer.make_grpo_trainer(model, tokenizer, train[:2], config["rl"], 0, "cpu", str(tmp_path / "o"))
@@ -162,7 +156,7 @@ def test_rl_rounds_write_artefacts_and_respect_the_budget(world):
     config, train, model_name = world
     path = trainer.run_rounds(config, DOMAIN, model_name, "rl", "random", 0)
     rl, n = config["rl"], config["curriculum"]["n"]
-    steps, prompts = rl["steps_per_round"], rl["per_device_train_batch_size"] // rl["num_generations"]
+    steps, prompts = rl["max_steps"], rl["per_device_train_batch_size"] // rl["num_generations"]
     for r in (1, 2):
         rd = layout.round_dir(path, r)
         for name in ("scores.parquet", "selection.jsonl", "metrics.jsonl", "timing.json", "done.json"):
@@ -184,7 +178,7 @@ def test_rl_rounds_write_artefacts_and_respect_the_budget(world):
 def test_batch_not_a_multiple_of_num_generations_stops_before_training(world, monkeypatch):
     config, _, model_name = world
     config["rl"].update(per_device_train_batch_size=6, num_generations=4)
-    monkeypatch.setattr(trainer, "train_grpo", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(grpo_module, "train_grpo", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(UserFacingError, match=r"rl.per_device_train_batch_size .* not a multiple of rl.num_generations = 4.*\(e.g. 8\)"):
         trainer.run_rounds(config, DOMAIN, model_name, "rl", "random", 0)
     assert not layout.round_dir(layout.run_dir("t", DOMAIN, model_name, "rl", "random", 0), 1).exists()
@@ -193,7 +187,7 @@ def test_batch_not_a_multiple_of_num_generations_stops_before_training(world, mo
 @qwen3_only
 def test_a_tokenizer_without_eos_cannot_generate(world):
     config, _, model_name = world
-    _, tokenizer = load_model("t", model_name)
+    _, tokenizer = load_model(config, model_name, "cpu")
     tokenizer.pad_token = None  # no pad: TRL pads with EOS, which is fine
     trainer.check_grpo(config["rl"], tokenizer, "cpu")
     tokenizer.eos_token = None
@@ -204,7 +198,7 @@ def test_a_tokenizer_without_eos_cannot_generate(world):
 @qwen3_only
 def test_use_vllm_needs_vllm_and_cuda(world, monkeypatch):
     config, _, model_name = world
-    _, tokenizer = load_model("t", model_name)
+    _, tokenizer = load_model(config, model_name, "cpu")
     cfg = dict(config["rl"], use_vllm=True)
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real_find_spec(name, *a))
@@ -214,11 +208,3 @@ def test_use_vllm_needs_vllm_and_cuda(world, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(UserFacingError, match=r"rl.use_vllm: true needs a CUDA GPU"):
         trainer.check_grpo(cfg, tokenizer, "cuda")
-
-
-def test_an_rl_run_without_an_rl_section_says_what_to_add(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    config = tiny_config("t")
-    del config["rl"]  # e.g. a config written before the RL paradigm, with rl not in grid.paradigms
-    with pytest.raises(UserFacingError, match="no 'rl' section"):
-        trainer.run_rounds(config, DOMAIN, "qwen3", "rl", "random", 0)

@@ -1,20 +1,25 @@
-"""The trainer's round loop on a tiny model: order kept, parameters change, artefacts
-written, a killed run resumes to the same result, no test id is ever selected."""
+"""The trainer's round loop (edco/trainer/rounds.py) on a tiny model: artefacts written,
+the budget kept, a killed run resumes to the same result, a changed config starts over, no
+test id is ever selected; the `train` command runs several strategies and seeds."""
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from edco import io, layout, trainer
-from edco.config import REPO, validate_config
+from edco import cli, io, layout, trainer
+from edco.config import validate_config
 from edco.data import make_domain_data
 from edco.models import build_model, build_tokenizer, corpus_texts, save_model
-from edco.prompts import chat_messages
+from edco.trainer import rounds as round_loop
+from edco.trainer import sft
 
+REPO = Path(__file__).resolve().parents[1]
 DOMAIN, MODEL = "law", "qwen3"
 
 
@@ -27,56 +32,32 @@ def tiny_config(run: str) -> dict:
     raw["models"][MODEL]["size"] = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
                                     "num_key_value_heads": 1, "intermediate_size": 64}
     raw["curriculum"] = {"rounds": 2, "n": 16}
-    raw["sft"].update(per_device_train_batch_size=8, epochs_per_round=1)
+    raw["sft"].update(per_device_train_batch_size=8, num_train_epochs=1)
     return validate_config(raw, "tiny")
+
+
+def build_world(config: dict, model: str) -> tuple[list[dict], list[dict]]:
+    """Data of DOMAIN and an untrained tiny base model ``model`` for run "t", under the cwd."""
+    torch.set_num_threads(1)
+    train, test = make_domain_data(config, DOMAIN)
+    io.write_jsonl(layout.data_file("t", DOMAIN, "train"), train)
+    io.write_jsonl(layout.data_file("t", DOMAIN, "test"), test)
+    model_cfg = config["models"][model]
+    tokenizer = build_tokenizer(model_cfg, corpus_texts(train))
+    save_model(build_model(model_cfg, tokenizer), tokenizer, layout.model_dir("t", model), {"source": "tiny"})
+    return train, test
 
 
 @pytest.fixture
 def world(tmp_path, monkeypatch):
     """A run directory (cwd = tmp_path) with data and an untrained tiny base model."""
     monkeypatch.chdir(tmp_path)
-    torch.set_num_threads(1)
     config = tiny_config("t")
-    train, test = make_domain_data(config, DOMAIN)
-    io.write_jsonl(layout.data_file("t", DOMAIN, "train"), train)
-    io.write_jsonl(layout.data_file("t", DOMAIN, "test"), test)
-    model_cfg = config["models"][MODEL]
-    tokenizer = build_tokenizer(model_cfg, corpus_texts(train))
-    save_model(build_model(model_cfg, tokenizer), tokenizer, layout.model_dir("t", MODEL), {"source": "tiny"})
-    return config, train, test
+    return config, *build_world(config, MODEL)
 
 
 def run(config, strategy="random", seed=0):
     return trainer.run_rounds(config, DOMAIN, MODEL, "sft", strategy, seed)
-
-
-def test_sft_trains_in_the_given_order(world, tmp_path):
-    from edco.models import load_model
-
-    config, train, _ = world
-    model, tokenizer = load_model("t", MODEL)
-    records = list(reversed(train[:12]))
-    sft = trainer.make_sft_trainer(model, tokenizer, records, config["sft"], 0, "cpu", str(tmp_path / "o"))
-    seen = [row for batch in sft.get_train_dataloader() for row in batch["input_ids"].tolist()]
-    pad = tokenizer.pad_token_id
-    prompts = [tokenizer.apply_chat_template(chat_messages(r), add_generation_prompt=True, return_dict=True)["input_ids"]
-               for r in records]
-    for row, prompt in zip(seen, prompts, strict=True):
-        tokens = [t for t in row if t != pad]
-        assert tokens[: len(prompt)] == prompt
-
-
-def test_every_parameter_changes_and_loss_is_logged(world):
-    from edco.models import load_model
-
-    config, train, _ = world
-    model, tokenizer = load_model("t", MODEL)
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    logs = trainer.train_sft(model, tokenizer, train[:16], config["sft"], 0, "cpu")
-    assert len(logs) == trainer.sft_steps(16, config["sft"])
-    assert all("loss" in row and "grad_norm" in row for row in logs)
-    unchanged = [n for n, p in model.named_parameters() if torch.equal(p, before[n])]
-    assert not unchanged
 
 
 def test_rounds_write_artefacts_and_respect_the_budget(world):
@@ -103,7 +84,7 @@ def test_killed_run_resumes_to_the_same_result(world, monkeypatch, tmp_path):
     reference = run(config, seed=1)
     ref_metrics = io.read_jsonl(layout.round_dir(reference, 2) / "metrics.jsonl")
 
-    real_train = trainer.train_sft
+    real_train = sft.train_sft
     calls = {"n": 0}
 
     def dies_in_round_two(*args, **kwargs):
@@ -113,7 +94,7 @@ def test_killed_run_resumes_to_the_same_result(world, monkeypatch, tmp_path):
         return real_train(*args, **kwargs)
 
     # Move the uninterrupted run aside, then run the same cell again and kill it in round 2.
-    monkeypatch.setattr(trainer, "train_sft", dies_in_round_two)
+    monkeypatch.setattr(sft, "train_sft", dies_in_round_two)
     resumed_path = layout.run_dir("t", DOMAIN, MODEL, "sft", "random", 1)
     shutil.move(str(reference), str(tmp_path / "reference"))
     with pytest.raises(KeyboardInterrupt):
@@ -122,7 +103,7 @@ def test_killed_run_resumes_to_the_same_result(world, monkeypatch, tmp_path):
     assert not (layout.round_dir(resumed_path, 2) / "done.json").exists()
     assert not (resumed_path / "run.json").exists()
 
-    monkeypatch.setattr(trainer, "train_sft", real_train)
+    monkeypatch.setattr(sft, "train_sft", real_train)
     run(config, seed=1)
     resumed_metrics = io.read_jsonl(layout.round_dir(resumed_path, 2) / "metrics.jsonl")
     assert [m["loss"] for m in resumed_metrics] == [m["loss"] for m in ref_metrics]
@@ -133,7 +114,7 @@ def test_killed_run_resumes_to_the_same_result(world, monkeypatch, tmp_path):
 def _round_outputs(path, rounds=2):
     """What a run decided and measured per round: selection, scores, per-step losses."""
     return [(io.read_jsonl(layout.round_dir(path, r) / "selection.jsonl"),
-             trainer._read_scores(layout.round_dir(path, r) / "scores.parquet"),
+             round_loop._read_scores(layout.round_dir(path, r) / "scores.parquet"),
              [m["loss"] for m in io.read_jsonl(layout.round_dir(path, r) / "metrics.jsonl")])
             for r in range(1, rounds + 1)]
 
@@ -160,71 +141,38 @@ def test_a_changed_config_starts_the_run_over_instead_of_resuming(world, caplog)
     assert [m["loss"] for m in after][1:] != [m["loss"] for m in before][1:]
     assert "trained with another config" in caplog.text
     evaluation_only = {**changed, "evaluate": {**changed["evaluate"], "max_gen_toks": 7}}
-    assert trainer.config_fingerprint(evaluation_only) == trainer.config_fingerprint(changed)
+    assert trainer.config_fingerprint(evaluation_only, "random") == trainer.config_fingerprint(changed, "random")
+    # another strategy's options do not restart a random run; its own options would
+    other_options = {**changed, "strategy_options": {"ucb_bandit": {"ucb_c": 2.0}}}
+    assert trainer.config_fingerprint(other_options, "random") == trainer.config_fingerprint(changed, "random")
+    assert trainer.config_fingerprint(other_options, "ucb_bandit") != trainer.config_fingerprint(changed, "ucb_bandit")
 
 
-def test_the_cli_runs_every_strategy_with_every_seed_in_one_process(world):
+def test_the_cli_runs_every_strategy_with_every_seed_in_one_process(world, capsys):
     config, _, _ = world
     config_path = layout.run_root("t") / "config.yaml"
     io.write_text(config_path, yaml.safe_dump(config))
-    argv = ["--config", str(config_path), "--domain", DOMAIN, "--model", MODEL, "--paradigm", "sft",
+    argv = ["train", "--config", str(config_path), "--domain", DOMAIN, "--model", MODEL, "--paradigm", "sft",
             "--strategy", "random", "--strategy", "static_difficulty", "--seed", "0", "--seed", "1"]
-    assert trainer.cli_train(argv) == 0
+    assert cli.main(argv) == 0
     for strategy in ("random", "static_difficulty"):
         for seed in (0, 1):
             assert (layout.run_dir("t", DOMAIN, MODEL, "sft", strategy, seed) / "run.json").is_file()
-    with pytest.raises(Exception, match="unknown strategy 'nope'"):
-        trainer.cli_train([*argv, "--seed", "2", "--strategy", "nope"])
+    capsys.readouterr()
+    assert cli.main([*argv, "--seed", "2", "--strategy", "nope"]) == 1
+    assert "unknown strategy 'nope'" in capsys.readouterr().err
     assert not layout.run_dir("t", DOMAIN, MODEL, "sft", "random", 2).exists()  # stopped before any run
+    bad = {**config, "strategy_options": {"static_difficulty": {"order": "sideways"}}}
+    io.write_text(config_path, yaml.safe_dump(bad))
+    assert cli.main([*argv, "--seed", "2"]) == 1
+    assert "strategy_options.static_difficulty.order: 'sideways' is not one of" in capsys.readouterr().err
+    assert not layout.run_dir("t", DOMAIN, MODEL, "sft", "random", 2).exists()
 
 
 def test_unknown_paradigm_stops_before_training(world):
     config, _, _ = world
     with pytest.raises(Exception, match="grid.paradigms: unknown paradigm 'dpo'; use one of sft, rl"):
         trainer.run_rounds(config, DOMAIN, MODEL, "dpo", "random", 0)
-
-
-@pytest.mark.parametrize("checkpointing", [False, True])
-def test_trl_defaults_are_overridden_explicitly(tmp_path, checkpointing):
-    """TRL defaults bf16 and gradient checkpointing to True: on CPU bf16 is off, and
-    checkpointing is what the paradigm's config says, for both trainers."""
-    config = tiny_config("t")
-    for make, section in ((trainer.sft_config, "sft"), (trainer.grpo_config, "rl")):
-        args = make({**config[section], "gradient_checkpointing": checkpointing}, 0, str(tmp_path), "cpu")
-        assert args.bf16 is False and args.gradient_checkpointing is checkpointing
-
-
-def test_completion_positions_loss_equals_trls_fused_loss_and_gradient(world, tmp_path):
-    """sft.fused_lm_head: false (the plain LM head on completion tokens, the CPU study's faster
-    path) trains on exactly TRL's loss: same value and same gradient on the same batch."""
-    import copy
-
-    from edco.models import load_model
-
-    config, train, _ = world
-    model, tokenizer = load_model("t", MODEL)
-    results = []
-    for fused in (True, False):
-        copy_of_model = copy.deepcopy(model)
-        sft = trainer.make_sft_trainer(copy_of_model, tokenizer, train[:8], {**config["sft"], "fused_lm_head": fused},
-                                       0, "cpu", str(tmp_path / str(fused)))
-        assert (type(sft).__name__ == "CompletionLossSFTTrainer") is not fused
-        batch = next(iter(sft.get_train_dataloader()))
-        copy_of_model.train()
-        loss = sft.compute_loss(copy_of_model, dict(batch))
-        loss.backward()
-        results.append((loss.item(), [p.grad.clone() for p in copy_of_model.parameters()]))
-    (fused_loss, fused_grads), (plain_loss, plain_grads) = results
-    assert plain_loss == pytest.approx(fused_loss, rel=1e-5)
-    for a, b in zip(fused_grads, plain_grads, strict=True):
-        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
-
-
-def test_completion_positions_loss_refuses_several_processes(monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(trainer.UserFacingError, match="fused_lm_head: true"):
-        trainer.sft_trainer_class({"fused_lm_head": False})
-    assert trainer.sft_trainer_class({"fused_lm_head": True}).__name__ == "SFTTrainer"
 
 
 @pytest.mark.slow
@@ -245,9 +193,10 @@ def test_two_processes_train_one_run_under_accelerate_launch(world, tmp_path):
     shutil.move(str(one), str(tmp_path / "one_process"))
 
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's edco, whatever is installed
     result = subprocess.run([*launch, "-m", "edco", "train", "--config", str(config_path), "--domain", DOMAIN,
                              "--model", MODEL, "--paradigm", "sft", "--strategy", "edco", "--seed", "0"],
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     two = layout.run_dir("t", DOMAIN, MODEL, "sft", "edco", 0)
     assert io.read_jsonl(layout.round_dir(two, 1) / "selection.jsonl") == one_round1

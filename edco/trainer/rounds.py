@@ -1,0 +1,255 @@
+"""The round loop (DESIGN §1.2): one call of ``run_rounds`` is one run (domain x model x
+paradigm x strategy x seed):
+
+    for round r = 1..R:   select (strategy, scoring with the model of round r-1)
+                          -> train on the selection, in its order (sft.py / grpo.py)
+                          -> checkpoint, per-round artefacts, done.json (written last)
+
+A killed run resumes after its last round with a ``done.json``; a run directory trained under
+other settings (``config_fingerprint``) starts over. Optimiser and LR schedule restart each
+round, as the official code starts a fresh job from the previous checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+
+from edco import curriculum, io, layout
+from edco.config import round_budget
+from edco.errors import UserFacingError
+from edco.estimator import score_pool
+from edco.models import load_model, load_model_from
+from edco.trainer import grpo, sft
+
+log = logging.getLogger("edco.trainer")
+
+CHECKPOINT = "checkpoint"
+PARADIGMS = ("sft", "rl")
+
+def _selection_rows(selection: curriculum.Selection) -> list[dict]:
+    return [
+        {"position": i, "id": sid, "score": selection.scores.get(sid)}
+        for i, sid in enumerate(selection.ids)
+    ]
+
+
+# Config sections that do not change what a run trains: which cells exist, where jobs run,
+# how the final model is evaluated, the estimator benchmark, other strategies' options.
+# Everything else does.
+NOT_TRAINING_INPUTS = ("grid", "seeds", "compute", "evaluate", "estimator_bench", "strategy_options")
+FINGERPRINT = "fingerprint.json"
+
+
+def config_fingerprint(config: dict, strategy: str) -> str:
+    """A hash of every config value a run of ``strategy`` depends on (data, models,
+    curriculum, sft/rl, estimator, the strategy's own filled options), so a resume never
+    continues rounds trained under other settings."""
+    relevant = {k: v for k, v in config.items() if k not in NOT_TRAINING_INPUTS}
+    relevant["strategy_options"] = curriculum.strategy_options(config, strategy)
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _start_or_resume(run_path: Path, fingerprint: str) -> None:
+    """Keep a run directory's finished rounds only if they were trained with this config;
+    otherwise start the run over (a changed learning rate must not be hidden by a resume)."""
+    marker = run_path / FINGERPRINT
+    if marker.exists() and io.read_json(marker).get("fingerprint") == fingerprint:
+        return
+    if run_path.exists() and any(run_path.iterdir()):  # Snakemake pre-creates it empty
+        log.warning("%s was trained with another config (or an older suite): starting it over", run_path)
+        shutil.rmtree(run_path)
+    io.write_json(marker, {"fingerprint": fingerprint, "excludes": list(NOT_TRAINING_INPUTS)})
+
+
+def _last_done_round(run_path: Path, rounds: int) -> int:
+    done = [r for r in range(1, rounds + 1) if (layout.round_dir(run_path, r) / "done.json").exists()]
+    return max(done, default=0)
+
+
+def _save_checkpoint(model, tokenizer, path: Path) -> None:
+    with io.atomic_dir(path) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+
+
+def _read_scores(path: Path) -> dict[str, float]:
+    import pandas as pd  # only a run that resumes or reads history pays for pandas
+
+    frame = pd.read_parquet(path)
+    return dict(zip(frame["id"], frame["score"]))
+
+
+def _previous_selections(run_path: Path, upto: int) -> list[curriculum.Selection]:
+    """Rounds 1..upto as the strategy saw them (ids in order, the scores it wrote), read back
+    from disk so that a resumed run hands strategies the same history."""
+    selections = []
+    for r in range(1, upto + 1):
+        rd = layout.round_dir(run_path, r)
+        rows = io.read_jsonl(rd / "selection.jsonl")
+        selections.append(curriculum.Selection(ids=[row["id"] for row in rows], scores=_read_scores(rd / "scores.parquet")))
+    return selections
+
+
+def _previous_feedback(run_path: Path, upto: int) -> list[dict]:
+    """What ``strategy.update`` received after rounds 1..upto, read back from metrics.jsonl."""
+    return [{"round": r, "steps": io.read_jsonl(layout.round_dir(run_path, r) / "metrics.jsonl")}
+            for r in range(1, upto + 1)]
+
+
+class Processes:
+    """The processes one run trains with: one, or several under ``accelerate launch`` (data
+    parallel; ``models.<name>.gpus`` > 1). The main process scores the pool, selects and writes
+    every file; the selection reaches the others by broadcast; all of them train (TRL shards
+    each batch over them); the others wait while the main process writes."""
+
+    def __init__(self, config: dict):
+        configured = config["compute"]["device"]
+        self.state = None
+        self.device = configured
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from accelerate import PartialState
+
+            # Joins the process group accelerate launch set up. The others wait at a collective
+            # while the main process scores the whole pool (the paper's 7000 samples: ~45 min
+            # with prefix entropy, hours with full entropy), far past the default timeout.
+            # cpu=True: gloo processes (how the tests stand two CPU processes in for two GPUs).
+            self.state = PartialState(cpu=configured == "cpu", timeout=timedelta(hours=12))
+            log.info("process %d of %d (%s)", self.state.process_index, self.state.num_processes,
+                     self.state.distributed_type)
+            if configured == "cuda":  # each process's own GPU, not every process's cuda:0
+                self.device = str(self.state.device)
+
+    @property
+    def is_main(self) -> bool:
+        return self.state is None or self.state.is_main_process
+
+    def from_main(self, value):
+        """``value`` as the main process has it (the others pass anything, e.g. None)."""
+        if self.state is None:
+            return value
+        from accelerate.utils import broadcast_object_list
+
+        box = [value]
+        broadcast_object_list(box, from_process=0)
+        return box[0]
+
+    def wait(self) -> None:
+        if self.state is not None:
+            self.state.wait_for_everyone()
+
+
+def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strategy_name: str, seed: int) -> Path:
+    """Run (or resume) every round of one run; return the run directory."""
+    if paradigm not in PARADIGMS:
+        raise UserFacingError(f"grid.paradigms: unknown paradigm {paradigm!r}; use one of {', '.join(PARADIGMS)}")
+    run = config["run"]
+    run_path = layout.run_dir(run, domain, model_name, paradigm, strategy_name, seed)
+    rounds, n = round_budget(config, paradigm, model_name)
+    procs = Processes(config)
+    device = procs.device
+
+    pool = io.read_jsonl(layout.data_file(run, domain, "train"))
+    curriculum.check_budget(n, len(pool), f"domain {domain!r}")
+    strategy = curriculum.get_strategy(strategy_name)(pool, config, seed)
+    by_id = {r["id"]: r for r in pool}
+
+    if procs.is_main:
+        _start_or_resume(run_path, config_fingerprint(config, strategy_name))
+    procs.wait()
+    start = _last_done_round(run_path, rounds)
+    if start:
+        log.info("resuming %s after round %d", run_path, start)
+        checkpoint = layout.round_dir(run_path, start) / CHECKPOINT
+        if not checkpoint.exists():  # killed between moving the last checkpoint and run.json
+            checkpoint = run_path / "final"
+        model, tokenizer = load_model_from(checkpoint, device, config["models"][model_name]["dtype"])
+    else:
+        model, tokenizer = load_model(config, model_name, device)
+    if paradigm == "rl":
+        grpo.check_grpo(config["rl"], tokenizer, device)  # before any scoring or training
+
+    for r in range(start + 1, rounds + 1):
+        out = layout.round_dir(run_path, r)
+        log.info("round %d/%d  %s  -> %s", r, rounds, strategy_name, out)
+        ctx = curriculum.RoundContext(round=r, n=n, rounds=rounds, seed=seed, config=config, model=model,
+                                      tokenizer=tokenizer, previous=_previous_selections(run_path, r - 1),
+                                      feedback=_previous_feedback(run_path, r - 1), scorer=score_pool)
+        t0 = time.perf_counter()
+        selection = procs.from_main(strategy.select(ctx) if procs.is_main else None)
+        t1 = time.perf_counter()
+        _check_selection(selection, by_id, n, strategy_name)
+        if procs.is_main:
+            io.write_parquet(out / "scores.parquet",
+                             {"id": list(selection.scores), "score": list(selection.scores.values())})
+            io.write_jsonl(out / "selection.jsonl", _selection_rows(selection))
+        t2 = time.perf_counter()
+        train_round = sft.train_sft if paradigm == "sft" else grpo.train_grpo
+        steps = train_round(model, tokenizer, [by_id[i] for i in selection.ids], config[paradigm], seed * 1000 + r, device)
+        t3 = time.perf_counter()
+        if str(device).startswith("cuda"):  # the round's optimiser states are gone: give the next
+            torch.cuda.empty_cache()          # round's scorer (a vLLM engine) their memory
+        strategy.update({"round": r, "steps": steps})
+        if not procs.is_main:
+            procs.wait()  # for the main process to write the round
+            continue
+        _save_checkpoint(model, tokenizer, out / CHECKPOINT)
+        io.write_jsonl(out / "metrics.jsonl", steps)
+        io.write_json(out / "timing.json", {
+            "scoring_seconds": t1 - t0, "selecting_seconds": t2 - t1, "training_seconds": t3 - t2,
+            "tokens_generated": selection.tokens_generated, **_budget(paradigm, config, len(selection.ids), steps),
+        })
+        io.write_json(out / "done.json", {"round": r})
+        if r > 1:  # keep one checkpoint: the newest finished round's
+            shutil.rmtree(layout.round_dir(run_path, r - 1) / CHECKPOINT, ignore_errors=True)
+        procs.wait()
+
+    if procs.is_main:
+        _finish(run_path, rounds, config, domain, model_name, paradigm, strategy_name, seed)
+    procs.wait()
+    return run_path
+
+
+def _budget(paradigm: str, config: dict, n_selected: int, steps: list[dict]) -> dict:
+    """A round's training budget, the same fields for both paradigms: optimiser steps taken,
+    sample visits (SFT: samples x epochs; RL: prompts, each with num_generations rollouts)
+    and completion tokens generated by rollouts (SFT generates none)."""
+    if paradigm == "sft":
+        return {"optimizer_steps": len(steps), "sample_visits": n_selected * config["sft"]["num_train_epochs"],
+                "rollout_tokens_generated": 0}
+    rl = config["rl"]
+    return {"optimizer_steps": len(steps), "sample_visits": len(steps) * grpo.grpo_prompts_per_step(rl),
+            "rollout_tokens_generated": grpo.rollout_tokens(steps, rl)}
+
+
+def _check_selection(selection, by_id: dict, n: int, name: str) -> None:
+    unknown = [i for i in selection.ids if i not in by_id]
+    if unknown:
+        raise UserFacingError(f"strategy {name!r} selected ids outside the training pool: {unknown[:3]}")
+    if len(selection.ids) != n:
+        raise UserFacingError(f"strategy {name!r} selected {len(selection.ids)} samples; the budget is {n}")
+
+
+def _finish(run_path: Path, rounds: int, config: dict, *cell) -> None:
+    """Move the last checkpoint to final/ and write run.json last (its existence = complete)."""
+    final = run_path / "final"
+    last = layout.round_dir(run_path, rounds) / CHECKPOINT
+    if last.exists():
+        if final.exists():
+            shutil.rmtree(final)
+        last.rename(final)
+    timings = [io.read_json(layout.round_dir(run_path, r) / "timing.json") for r in range(1, rounds + 1)]
+    totals = {k: sum(t[k] for t in timings) for k in timings[0]}
+    domain, model, paradigm, strategy, seed = cell
+    io.write_json(run_path / "run.json", {
+        "domain": domain, "model": model, "paradigm": paradigm, "strategy": strategy, "seed": seed,
+        "rounds": rounds, "n": round_budget(config, paradigm, model)[1], "totals": totals,
+    })

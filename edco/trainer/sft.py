@@ -1,0 +1,102 @@
+"""SFT on one round's curriculum (TRL ``SFTTrainer``): conversational prompt/completion rows,
+loss on the completion only, the selection consumed in its order (no shuffling)."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+from edco.errors import UserFacingError
+from edco.models import completion_loss
+from edco.prompts import chat_messages, completion_text
+from edco.trainer.args import passthrough, shared_trainer_args
+
+# sft.<key> -> SFTConfig(<key>=...): the same name on both sides.
+SFT_KEYS = ("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",
+            "weight_decay", "lr_scheduler_type", "warmup_steps", "max_length")
+
+
+def sft_dataset(records: list[dict]):
+    """TRL conversational prompt/completion rows: loss on the completion only."""
+    from datasets import Dataset
+
+    return Dataset.from_list(
+        [
+            {"prompt": chat_messages(r), "completion": [{"role": "assistant", "content": completion_text(r)}]}
+            for r in records
+        ]
+    )
+
+
+def sft_config(cfg: dict, seed: int, output_dir: str, device: str):
+    """TRL's SFTConfig from the ``sft`` section (keys named as TRL names them)."""
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=output_dir,
+        **passthrough(cfg, SFT_KEYS),
+        completion_only_loss=True,
+        # The curriculum's order is the point: no shuffling of the dataset or the sampler.
+        shuffle_dataset=False,
+        train_sampling_strategy="sequential",
+        **shared_trainer_args(seed, device, cfg),
+    )
+
+
+def sft_steps(n_samples: int, cfg: dict) -> int:
+    """Optimiser steps one SFT round takes: the budget every strategy shares."""
+    per_step = cfg["per_device_train_batch_size"] * cfg["gradient_accumulation_steps"]
+    return math.ceil(n_samples / per_step) * cfg["num_train_epochs"]
+
+
+def _completion_loss_sft_trainer_class():
+    from trl import SFTTrainer
+
+    class CompletionLossSFTTrainer(SFTTrainer):
+        """SFTTrainer with TRL's loss (cross-entropy over completion tokens, normalised by TRL's
+        ``num_items_in_batch``) computed by ``edco.models.completion_loss``: the plain LM head
+        at completion positions only (``sft.fused_lm_head: false``), the loss base pretraining
+        trains on. TRL's chunked kernel saves memory at a 150k vocabulary; on the tiny CPU
+        models its tiling and recomputation made 336 steps 2.2x slower than this (66.8 s vs
+        30.7 s side by side, benchmarks/smoke_world.py --trainer trl;
+        results/reference/cpu_study/benchmarks)."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            out = completion_loss(model, inputs, normaliser=num_items_in_batch)
+            mode = "train" if model.training else "eval"
+            if len(out.targets):
+                correct = (out.logits.detach().argmax(-1) == out.targets).float().mean().item()
+                self._metrics[mode]["mean_token_accuracy"].append(correct)
+            return (out.loss, None) if return_outputs else out.loss
+
+    return CompletionLossSFTTrainer
+
+
+def sft_trainer_class(cfg: dict):
+    """TRL's SFTTrainer, or the completion-positions loss when ``sft.fused_lm_head`` is false."""
+    if cfg["fused_lm_head"]:
+        from trl import SFTTrainer
+
+        return SFTTrainer
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserFacingError("sft.fused_lm_head: false calls the model's backbone directly, which a multi-process "
+                              "(DDP) wrapper does not synchronise: set sft.fused_lm_head: true to train on several GPUs")
+    return _completion_loss_sft_trainer_class()
+
+
+def make_sft_trainer(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str, output_dir: str):
+    return sft_trainer_class(cfg)(
+        model=model,
+        args=sft_config(cfg, seed, output_dir, device),
+        train_dataset=sft_dataset(records),
+        processing_class=tokenizer,
+    )
+
+
+def train_sft(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str) -> list[dict]:
+    """Fine-tune ``model`` in place on ``records`` in the given order; return per-step logs."""
+    with tempfile.TemporaryDirectory(prefix="edco-sft-") as tmp:
+        trainer = make_sft_trainer(model, tokenizer, records, cfg, seed, device, tmp)
+        trainer.train()
+        return [row for row in trainer.state.log_history if "loss" in row]
