@@ -10,7 +10,9 @@ calls the components; it imports what it needs when it runs (through the COMMAND
     python -m edco train --config config/smoke.yaml --domain law --model qwen3 --paradigm sft --strategy random --seed 0
     python -m edco evaluate --config config/smoke.yaml --domain law --model qwen3 --checkpoint DIR --out eval.json
     python -m edco strategies
-    python -m edco table --config config/smoke.yaml
+    python -m edco estimator-bench --config config/smoke.yaml --domain law --model qwen3 --out-dir /tmp/bench
+    python -m edco table --config config/smoke.yaml [--cost | --compute | --verdict | --estimator | --config-page]
+    python -m edco plots --config config/smoke.yaml [--only NAME] [--pdf]
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ COMMANDS = {
     "evaluate": ("edco.evaluate", "evaluate", "evaluate a checkpoint with lm-eval"),
     "strategies": ("edco.curriculum", "strategies", "list the curriculum strategies and their options"),
     "table": ("edco.report", "table", "tables: main, per-level, cost (--cost), compute-matched (--compute), estimator (--estimator)"),
-    "plots": ("edco.plots", "plots", "plot accuracy, cost, entropy, selections and training curves"),
+    "plots": ("edco.report", "plots", "plot accuracy, cost, entropy, selections and training curves"),
+    "estimator-bench": ("edco.estimator_bench", "estimator_bench", "time and rank agreement of prefix vs full entropy"),
 }
 
 
@@ -203,13 +206,61 @@ def evaluate(evaluation, argv: list[str]) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- estimator benchmark
+def estimator_bench(bench, argv: list[str]) -> int:
+    parser = _parser("estimator-bench", "Time and rank agreement of prefix vs full entropy on a domain's training "
+                                        "pool, on the base model and any checkpoints (edco.estimator_bench).")
+    parser.add_argument("--config", required=True, help="run configuration (YAML)")
+    parser.add_argument("--domain", required=True, help="domain whose training pool is scored")
+    parser.add_argument("--model", required=True, help="model name (a key of `models`); its base model is measured")
+    parser.add_argument("--checkpoint", action="append", default=[], help="also measure this checkpoint (repeatable)")
+    parser.add_argument("--out-dir", required=True, help="where estimator.{csv,md} and estimator_k.{png,pdf} go")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--limit", type=int, default=None, help="a seeded random N of the pool samples (quick look)")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of the batched vs one-at-a-time timing")
+    parser.add_argument("--throughput-samples", type=int, default=None,
+                        help="samples in the batched vs one-at-a-time timing (default: 4 x batch size, capped by the pool)")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    args = parser.parse_args(argv)
+    config = _job_config(args.config, gpu_check=True)
+    paths = bench.run_bench(config, args.config, args.domain, args.model, args.checkpoint, args.out_dir, args.seed,
+                            args.limit, args.repeats, args.throughput_samples, not args.no_progress)
+    print(f"estimator-bench: wrote {', '.join(map(str, paths))}", file=sys.stderr)
+    return 0
+
+
 # --------------------------------------------------------------------------- reporting
 def table(report, argv: list[str]) -> int:
-    return report.cli_table(argv)
+    parser = _parser("table", "Tables of a finished grid (edco.report), as CSV, Markdown, LaTeX and HTML.")
+    parser.add_argument("--config", required=True)
+    which = parser.add_mutually_exclusive_group()
+    for name, help_ in report.TABLES.items():
+        if name != "main":
+            which.add_argument(f"--{name}", action="store_true", help=help_)
+    which.add_argument("--config-page", action="store_true",
+                       help="results/<run>/config.html: the config as the HTML report shows it")
+    args = parser.parse_args(argv)
+    _log_info()
+    config = load_config(args.config)
+    if args.config_page:
+        print(report.write_config_page(config, args.config))
+        return 0
+    paths = report.write_tables(config, next((name for name in report.TABLES if getattr(args, name, False)), "main"))
+    logging.getLogger("edco.report").info("wrote %s", ", ".join(map(str, paths)))
+    print(paths[1].read_text(encoding="utf-8"))  # the Markdown
+    return 0
 
 
-def plots(plotting, argv: list[str]) -> int:
-    return plotting.cli_plots(argv)
+def plots(report, argv: list[str]) -> int:
+    parser = _parser("plots", "Plots of a finished grid (edco.report): PNG for the report.")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--only", action="append", help="only this plot (repeatable); default: every plot")
+    parser.add_argument("--pdf", action="store_true", help="a PDF (vector, for papers) beside each PNG")
+    args = parser.parse_args(argv)
+    _log_info()
+    for path in report.write_plots(load_config(args.config), args.only, ("png", "pdf") if args.pdf else ("png",)):
+        print(path)
+    return 0
 
 
 # --------------------------------------------------------------------------- main

@@ -14,7 +14,7 @@ results/<run>/
   eval/<domain>/<model>/base.json        round 0: the base model, no fine-tuning
   eval/<domain>/<model>/<paradigm>/<strategy>/seed<s>.json
   estimator/<domain>/<model>/            the estimator benchmark
-  tables/  plots/  config.html
+  tables/<name>.{csv,md,tex,html}  tables/questions.parquet   plots/<name>.png   config.html
   logs/<step>/...log  benchmarks/<step>/...tsv   one log and one Snakemake benchmark per job
 """
 
@@ -73,6 +73,7 @@ def plots_dir(run: str) -> Path:
 
 
 def estimator_dir(run: str, domain: str, model: str) -> Path:
+    """The estimator benchmark of one domain x model: estimator.{csv,md}, estimator_k.{png,pdf}."""
     return run_root(run) / "estimator" / domain / model
 
 
@@ -93,3 +94,43 @@ def benchmark_file(run: str, step: str, *parts: str) -> Path:
 def run_record(run: str, domain: str, model: str, paradigm: str, strategy: str, seed: int | str) -> Path:
     """run.json: written last by a finished run (its existence means the run is complete)."""
     return run_dir(run, domain, model, paradigm, strategy, seed) / "run.json"
+
+
+# --------------------------------------------------------------------------- report artefacts
+# Which tables and plots a run has is decided here, from the config alone and without pandas:
+# the workflow's controller (Snakemake's own environment) lists them as rule outputs.
+
+#: Every table is written in these formats: tables/<name>.<format>.
+TABLE_FORMATS = ("csv", "md", "tex", "html")
+
+
+def table_file(run: str, name: str, fmt: str) -> Path:
+    return tables_dir(run) / f"{name}.{fmt}"
+
+
+def questions_file(run: str) -> Path:
+    """Every evaluation's per-question answers (Parquet): what every interval is computed from."""
+    return tables_dir(run) / "questions.parquet"
+
+
+def plot_file(run: str, name: str, fmt: str = "png") -> Path:
+    return plots_dir(run) / f"{name}.{fmt}"
+
+
+def plot_names(config: dict) -> list[str]:
+    """The plots a run has (plots/<name>.png): estimator_k only with the estimator benchmark,
+    a training plot per paradigm. ``entropy`` is always there: which strategies score the pool
+    is known from the runs' score files, not before (the figure says so when none did)."""
+    names = ["accuracy", "accuracy_vs_time", "cost", "new_samples", "entropy"]
+    if config["estimator_bench"]["enabled"]:
+        names.append("estimator_k")
+    names += [f"training_{p}" for p in config["grid"]["paradigms"]]
+    names.append("accuracy_per_level")
+    return names
+
+
+def has_verdict(config: dict) -> bool:
+    """The verdict (tables/verdict.*, plots/verdict.png) needs random in the grid, another
+    strategy, and at least two seeds."""
+    strategies = config["grid"]["strategies"]
+    return "random" in strategies and len(strategies) > 1 and len(config["seeds"]) >= 2

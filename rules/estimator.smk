@@ -1,30 +1,33 @@
 # The estimator benchmark (DESIGN §1.1 claims): per domain x model, on the base model and on
-# the first seed of the grid's first run (a fine-tuned model), then one merged table.
+# the first seed of the grid's first run (a fine-tuned model); rules/report.smk merges them
+# into tables/estimator.* and plots/estimator_k.png.
+
+
+include: "report_common.smk"
 
 
 rule estimator_bench:
     input:
-        model=f"{ROOT}/models/{{model}}/manifest.json",
-        train=f"{ROOT}/data/{{domain}}/train.jsonl",
+        model=str(layout.model_manifest(RUN, "{model}")),
+        train=str(layout.data_file(RUN, "{domain}", "train")),
         run=bench_checkpoint_run,
         config=RESOLVED_CONFIG,
     output:
-        f"{ROOT}/estimator/{{domain}}/{{model}}/estimator.csv",
+        bench_csv("{domain}", "{model}"),
     log:
-        f"{ROOT}/logs/estimator/{{domain}}/{{model}}.log",
+        str(layout.log_file(RUN, "estimator", "{domain}", "{model}")),
     benchmark:
-        f"{ROOT}/benchmarks/estimator/{{domain}}/{{model}}.tsv"
+        str(layout.benchmark_file(RUN, "estimator", "{domain}", "{model}"))
     conda:
         MODEL_ENV
-    threads: 1
+    threads: THREADS
     resources:
         gpu=JOB_GPUS,
     params:
         checkpoint=bench_checkpoint,
-        extra=bench_limit_args,
-        out_dir=bench_out_dir,
-        script=os.path.join(workflow.basedir, "benchmarks", "estimator_bench.py"),
+        options=bench_options,
+        out_dir=str(layout.estimator_dir(RUN, "{domain}", "{model}")),
     shell:
-        "python {params.script} --config {input.config} --domain {wildcards.domain}"
+        "python -m edco estimator-bench --config {input.config} --domain {wildcards.domain}"
         " --model {wildcards.model} --checkpoint {params.checkpoint} --out-dir {params.out_dir}"
-        " {params.extra} --no-progress > {log} 2>&1"
+        " {params.options} --no-progress > {log} 2>&1"

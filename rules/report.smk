@@ -1,7 +1,11 @@
 # Tables and plots from every evaluation and run of the grid, and what `snakemake --report`
-# shows: HTML tables and PNG plots with a caption each (report/*.rst), CSVs to download.
+# shows: each table once, as HTML (its CSV, Markdown and LaTeX stay beside it in tables/), and
+# each plot as PNG, with a caption each (report/*.rst).
 #
 #   snakemake --cores 1 --configfile config/smoke.yaml --report results/smoke/report.html
+
+
+include: "report_common.smk"
 
 
 report: "../report/workflow.rst"
@@ -24,8 +28,9 @@ rule table:
     output:
         reported_table("main", ACCURACY, "1 per strategy"),
         reported_table("levels", ACCURACY, "2 per difficulty level"),
+        str(layout.questions_file(RUN)),
     log:
-        f"{ROOT}/logs/report/table.log",
+        str(layout.log_file(RUN, "report", "table")),
     conda:
         LIGHT_ENV
     shell:
@@ -39,7 +44,7 @@ rule cost_table:
     output:
         reported_table("cost", COST, "1 wall-clock"),
     log:
-        f"{ROOT}/logs/report/cost_table.log",
+        str(layout.log_file(RUN, "report", "cost_table")),
     conda:
         LIGHT_ENV
     shell:
@@ -54,7 +59,7 @@ rule compute_table:
     output:
         reported_table("compute", COST, "3 at equal compute"),
     log:
-        f"{ROOT}/logs/report/compute_table.log",
+        str(layout.log_file(RUN, "report", "compute_table")),
     conda:
         LIGHT_ENV
     shell:
@@ -68,7 +73,7 @@ rule verdict:
     output:
         reported_verdict(),
     log:
-        f"{ROOT}/logs/report/verdict.log",
+        str(layout.log_file(RUN, "report", "verdict")),
     conda:
         LIGHT_ENV
     shell:
@@ -82,7 +87,7 @@ rule estimator_table:
     output:
         reported_table("estimator", ESTIMATOR, "prefix length K") if estimator_table_outputs() else [],
     log:
-        f"{ROOT}/logs/report/estimator_table.log",
+        str(layout.log_file(RUN, "report", "estimator_table")),
     conda:
         LIGHT_ENV
     shell:
@@ -98,7 +103,7 @@ rule plots:
     output:
         reported_plots(),
     log:
-        f"{ROOT}/logs/report/plots.log",
+        str(layout.log_file(RUN, "report", "plots")),
     conda:
         LIGHT_ENV
     shell:
@@ -110,13 +115,13 @@ rule config_page:
         config=RESOLVED_CONFIG,
     output:
         in_report(
-            f"{ROOT}/config.html",
+            str(layout.config_page(RUN)),
             caption="../report/config.rst",
             category=CONFIGURATION,
             labels={"item": "validated config", "format": "YAML (HTML)"},
         ),
     log:
-        f"{ROOT}/logs/report/config_page.log",
+        str(layout.log_file(RUN, "report", "config_page")),
     conda:
         LIGHT_ENV
     shell:

@@ -3,11 +3,13 @@ and a verdict that calls a tie a tie."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from edco import io, layout
-from edco.compute import compute_frame, pareto_front, write_compute_table
 from edco.config import section_defaults
+from edco.report.compute import compute_frame, write_compute_table
+from edco.report.stats import pareto_front
 
 PARADIGM_SECTIONS = {"sft": section_defaults("sft"), "rl": section_defaults("rl")}  # as a loaded config has them
 
@@ -95,7 +97,9 @@ def test_compute_table_files(tree):
     assert {"compute_vs_random", "robust_vs_random", "pareto", "winner", "verdict"} <= set(csv.read_text().splitlines()[0].split(","))
     text = md.read_text()
     assert "## law · m · sft · generate" in text and "**Verdict** at ≤ random's compute (+10% wall-clock)" in text
-    assert "| law | m | sft | edco | 0.750 ± 0.000 [0.75, 0.75] | +0.250 [+0.12, +0.38] p=0.0001 | 15.0 ± 0.0 | 5.0 | 1.50 | 1.50 | 900 | ● | no |" in text
+    # seeds identical: only the questions vary; edco is right on 10 of 40 questions random is
+    # not: Δ 0.25, se sqrt((10 * 0.75^2 + 30 * 0.25^2) / 39 / 40) = 0.0693, 39 df
+    assert "| law | m | sft | edco | 0.750 ± 0.000 [0.75, 0.75] | +0.250 [+0.11, +0.39] p=0.00087 | 15.0 ± 0.0 | 5.0 | 1.50 | 1.50 | 900 | ● | no |" in text
     assert "| law | m | sft | slow_bad |" in text and text.index("| edco |") < text.index("| random |")
     assert "\\begin{tabular}" in tex.read_text() and "Verdict" in html.read_text()
 
@@ -129,3 +133,24 @@ def test_verdict_warns_when_wall_clock_noise_exceeds_the_tolerance(tree):
             io.write_json(path, {**io.read_json(path), "training_seconds": training})
     text = compute_frame(tree)["verdict"].iloc[0]
     assert "caution: wall-clock varies" in text and "more than the 10% tolerance" in text
+
+
+def test_a_random_matched_arm_answers_at_equal_compute(tree):
+    """random at edco's total compute (more steps by design: not a budget mismatch) is a
+    reference, never a winner: every strategy is tested against it, and the verdict says
+    whether the winner beats random at equal compute too."""
+    write_run("random_matched", 29, scoring=0.0, training=15.0)
+    for seed in SEEDS:  # 6 steps where the others do 4
+        path = layout.round_dir(layout.run_dir("r", "law", "m", "sft", "random_matched", seed), 1) / "timing.json"
+        io.write_json(path, {**io.read_json(path), "optimizer_steps": 6, "sample_visits": 24})
+    write_run("length", 30, scoring=0.5, training=10.0)  # as good as edco, at 1.05x random's compute
+    frame = compute_frame(config(["random", "length", "edco", "random_matched"])).set_index("strategy")
+    assert frame["budget_matched"].all() and "compute-matched by design" in frame.loc["random_matched", "budget_note"]
+    assert frame.loc["length", "diff_vs_matched"] == pytest.approx(1 / 40)  # 30 vs 29 questions right
+    assert frame.loc["random", "diff_vs_matched"] == pytest.approx(-9 / 40)  # what the extra compute buys random
+    assert pd.isna(frame.loc["random_matched", "diff_vs_matched"])
+    text = frame["verdict"].iloc[0]
+    assert "length wins" in text and "against random_matched (random at equal total compute) length is +0.025" in text
+    assert "no win at equal compute" in text
+    md = write_compute_table(config(["random", "length", "edco", "random_matched"]))[1].read_text()
+    assert "| Δ vs random_matched |" in md

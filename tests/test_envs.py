@@ -79,10 +79,10 @@ def test_light_env_has_no_model_stack():
 
 
 def test_light_rules_import_no_model_stack():
-    """What make-data, table, plots and the config page import (baselines included: the
-    report looks strategies up) stays inside envs/light.yaml: no torch, no transformers."""
+    """What make-data, table, plots and the config page import (and the strategy registry)
+    stays inside envs/light.yaml: no torch, no transformers."""
     code = (
-        "import sys, edco.cli, edco.data, edco.synthetic, edco.report, edco.plots, edco.stats, edco.config\n"
+        "import sys, edco.cli, edco.data, edco.synthetic, edco.report, edco.config\n"
         "from edco.curriculum import available_strategies; available_strategies()\n"
         "print(sorted(m for m in ('torch', 'transformers', 'trl', 'lm_eval', 'accelerate', 'peft') if m in sys.modules))"
     )

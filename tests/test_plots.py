@@ -1,5 +1,5 @@
-"""Plots from a hand-made results tree (no training): every plot writes a non-empty PNG and
-PDF, selection statistics are exact, and a missing input is an error that names it."""
+"""Plots from a hand-made results tree (no training): every plot writes a non-empty PNG (and
+a PDF on request), selection statistics are exact, and a missing input is an error that names it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import pytest
 from edco import io, layout
 from edco.config import section_defaults
 from edco.errors import UserFacingError
-from edco.plots import load_selection_stats, load_steps, plot_accuracy, plot_levels, plot_names, write_plots
+from edco.report import load, save_figure, write_plots
+from edco.report.plots import plot_accuracy, plot_entropy, plot_levels
+
+plot_names = layout.plot_names
 
 PARADIGM_SECTIONS = {"sft": section_defaults("sft"), "rl": section_defaults("rl")}  # as a loaded config has them
 
@@ -75,29 +78,50 @@ def results(tmp_path, monkeypatch):
     return cfg
 
 
-def assert_figures(paths):
-    assert [p.suffix for p in paths] == [".png", ".pdf"]
-    png, pdf = paths
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
-    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+def assert_png(path, min_bytes: int = 5000):
+    assert path.suffix == ".png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > min_bytes
 
 
 def test_plot_names_follow_the_config():
     assert plot_names(config()) == ["accuracy", "accuracy_vs_time", "cost", "new_samples", "entropy", "estimator_k",
                                     "training_sft", "training_rl", "accuracy_per_level"]
-    names = plot_names(config(strategies=("random",), estimator_bench=False))
-    assert "entropy" not in names and "estimator_k" not in names  # nothing scores by entropy; no benchmark
+    assert "estimator_k" not in plot_names(config(strategies=("random",), estimator_bench=False))  # no benchmark
 
 
 @pytest.mark.parametrize("name", plot_names(config()))
-def test_every_plot_writes_png_and_pdf(results, name):
+def test_every_plot_writes_a_png(results, name):
     paths = write_plots(results, only=[name])
-    assert paths == [layout.plots_dir("r") / f"{name}.png", layout.plots_dir("r") / f"{name}.pdf"]
-    assert_figures(paths)
+    assert paths == [layout.plots_dir("r") / f"{name}.png"]
+    assert_png(paths[0])
+
+
+def test_a_pdf_on_request(results):
+    png, pdf = write_plots(results, only=["accuracy"], formats=("png", "pdf"))
+    assert_png(png)
+    assert pdf.suffix == ".pdf" and pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+
+
+def test_pngs_are_palette_images(results):
+    """The reference results stay small: 256 colours, no dithering (flat colours stay flat)."""
+    from PIL import Image
+
+    image = Image.open(write_plots(results, only=["accuracy"])[0])
+    assert image.mode == "P" and len(image.getcolors()) <= 256
+
+
+def test_the_scores_plot_shows_the_strategies_that_wrote_scores(results):
+    """Which strategies score the pool comes from the data: edco's score files hold scores,
+    random's are empty; with random alone the figure says that nothing scored."""
+    stats = load.selections(results)
+    fig = plot_entropy(stats)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "edco" in labels and "random" not in labels
+    alone = plot_entropy(stats[stats["strategy"] == "random"])
+    assert "No strategy of this grid scored the pool" in alone.axes[0].texts[0].get_text()
 
 
 def test_selection_stats_count_new_samples_and_average_scores(results):
-    stats = load_selection_stats(results)
+    stats = load.selections(results)
     sft0 = stats[(stats["paradigm"] == "sft") & (stats["seed"] == 0)].set_index(["strategy", "round"])
     assert sft0.loc[("random", 1), "new"] == 3 and sft0.loc[("random", 2), "new"] == 2
     assert sft0.loc[("edco", 1), "new"] == 3 and sft0.loc[("edco", 2), "new"] == 1
@@ -105,12 +129,11 @@ def test_selection_stats_count_new_samples_and_average_scores(results):
     # edco seed 0, round 2: scores i / 2 for p0..p7 -> pool mean 1.75; selection p7, p6, p0 -> (3.5 + 3 + 0) / 3
     assert sft0.loc[("edco", 2), "pool_mean"] == pytest.approx(1.75)
     assert sft0.loc[("edco", 2), "selection_mean"] == pytest.approx(6.5 / 3)
-    assert sft0.loc[("edco", 1), "kind"] == "prefix" and pd.isna(sft0.loc[("random", 1), "kind"])
-    assert pd.isna(sft0.loc[("random", 1), "pool_mean"])
+    assert pd.isna(sft0.loc[("random", 1), "pool_mean"])  # random writes empty score files
 
 
 def test_steps_are_counted_across_rounds(results):
-    steps = load_steps(results, "rl")
+    steps = load.steps(results, "rl")
     run = steps[(steps["strategy"] == "edco") & (steps["seed"] == 1)]
     assert run["step"].tolist() == [1, 2, 3, 4, 5, 6] and run["round"].tolist() == [1, 1, 1, 2, 2, 2]
     assert set(steps["paradigm"]) == {"rl"} and "reward" in steps
@@ -130,29 +153,27 @@ def test_missing_inputs_are_named(results):
         write_plots(results, only=["no_such_plot"])
 
 
-def test_an_empty_frame_is_an_error_not_an_empty_figure(tmp_path):
+def test_an_empty_frame_is_an_error_not_an_empty_figure():
     with pytest.raises(UserFacingError, match="plot accuracy: nothing to plot"):
-        plot_accuracy(pd.DataFrame(columns=["domain", "model", "paradigm", "strategy", "seed", "mode", "accuracy"]),
-                      tmp_path / "a")
-    assert not list(tmp_path.iterdir())
+        plot_accuracy(pd.DataFrame(columns=["domain", "model", "paradigm", "strategy", "seed", "mode", "accuracy"]))
 
 
 def test_data_without_levels_gets_a_figure_that_says_so(tmp_path):
     empty = pd.DataFrame(columns=["domain", "model", "paradigm", "strategy", "seed", "mode", "level", "accuracy"])
-    assert_figures(plot_levels(empty, tmp_path / "levels"))
+    fig = plot_levels(empty)
+    assert "no difficulty levels" in fig.axes[0].texts[0].get_text()
+    assert_png(save_figure(fig, tmp_path / "levels")[0], min_bytes=1000)
 
 
 def test_a_strategy_keeps_its_colour_in_every_plot_and_subset():
     from edco.config import BEYOND_PAPER_STRATEGIES
-    from edco.plots import STRATEGY_ORDER, _palette
+    from edco.report.figures import STRATEGY_ORDER, strategy_colours, strategy_markers
 
     ten = [*STRATEGY_ORDER, *BEYOND_PAPER_STRATEGIES]
-    full = _palette(ten)
+    full = strategy_colours(ten)
     assert len(set(full.values())) == 10  # ten distinct colours
-    assert _palette(["edco_partial", "random"]) == {"edco_partial": full["edco_partial"], "random": full["random"]}
-    extra = _palette(["random", "my_baseline"])
+    assert strategy_colours(["edco_partial", "random"]) == {"edco_partial": full["edco_partial"], "random": full["random"]}
+    extra = strategy_colours(["random", "my_baseline"])
     assert extra["random"] == full["random"] and extra["my_baseline"] not in full.values()
-    from edco.plots import _strategy_markers
-
-    markers = _strategy_markers(ten)
-    assert len(set(markers.values())) == 10 and _strategy_markers(["edco"]) == {"edco": markers["edco"]}
+    markers = strategy_markers(ten)
+    assert len(set(markers.values())) == 10 and strategy_markers(["edco"]) == {"edco": markers["edco"]}

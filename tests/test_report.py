@@ -8,7 +8,13 @@ import pytest
 from edco import io, layout
 from edco.config import section_defaults
 from edco.errors import UserFacingError
-from edco.report import collect, write_main_table
+from edco.report import load, write_main_table
+from edco.report.main import main_rows
+
+
+def collect(cfg: dict) -> list[dict]:
+    evals = load.evaluations(cfg)
+    return main_rows(load.accuracies(evals), load.questions(evals))
 
 PARADIGM_SECTIONS = {"sft": section_defaults("sft"), "rl": section_defaults("rl")}  # as a loaded config has them
 
@@ -83,9 +89,9 @@ def timings(tmp_path, monkeypatch):
 
 
 def test_cost_table_sums_rounds_and_averages_seeds(timings):
-    from edco.report import cost_frame, load_timing
+    from edco.report.cost import cost_frame
 
-    cost = cost_frame(load_timing(timing_config())).set_index("strategy")
+    cost = cost_frame(load.timing(timing_config())).set_index("strategy")
     edco, random_ = cost.loc["edco"], cost.loc["random"]
     assert edco["scoring_seconds"] == 6.0 and random_["scoring_seconds"] == 0.0  # 2 rounds x 3 s
     assert edco["training_seconds"] == 21.0  # seeds: 2 x 10 s and 2 x 11 s
@@ -97,7 +103,7 @@ def test_cost_table_sums_rounds_and_averages_seeds(timings):
 
 
 def test_cost_table_flags_a_budget_mismatch(timings):
-    from edco.report import write_cost_table
+    from edco.report.cost import write_cost_table
 
     write_timing("edco", 1, 2, steps=3, visits=12)  # one round of one seed did less
     csv, md, tex, html = write_cost_table(timing_config())
@@ -109,7 +115,7 @@ def test_cost_table_flags_a_budget_mismatch(timings):
 
 
 def test_matched_budgets_are_stated(timings):
-    from edco.report import write_cost_table
+    from edco.report.cost import write_cost_table
 
     md = write_cost_table(timing_config())[1].read_text()
     assert "Budget check: every strategy" in md and "MISMATCH" not in md
@@ -117,10 +123,8 @@ def test_matched_budgets_are_stated(timings):
 
 
 def test_missing_round_timing_is_named(timings):
-    from edco.report import load_timing
-
     with pytest.raises(UserFacingError, match="missing round timing .*sft/random/seed0/round3/timing.json"):
-        load_timing(timing_config(rounds=3))
+        load.timing(timing_config(rounds=3))
 
 
 # --------------------------------------------------------------------------- per-level table
@@ -130,20 +134,21 @@ def test_levels_table_averages_seeds_per_level(evals, tmp_path):
         report = io.read_json(path)
         report["summary"]["generate"]["per_level"] = {"1": 1.0, "2": 0.1 * seed}
         io.write_json(path, report)
-    from edco.report import level_frame, load_level_accuracies, write_levels_table
+    from edco.report.levels import level_frame, write_levels_table
 
-    frame = level_frame(load_level_accuracies(config())).set_index(["strategy", "level"])
+    levels = load.level_accuracies(load.evaluations(config()))
+    frame = level_frame(levels).set_index(["strategy", "level"])
     assert frame.loc[("edco", 1), "mean"] == 1.0 and frame.loc[("edco", 1), "n_seeds"] == 3
     assert frame.loc[("edco", 2), "mean"] == pytest.approx(0.1) and frame.loc[("edco", 2), "sd"] == pytest.approx(0.1)
     assert ("random", 1) not in frame.index  # its evaluations carry no levels
-    md = write_levels_table(config())[1].read_text()
+    md = write_levels_table(config(), levels)[1].read_text()
     assert "| law | m | sft | edco | 1.000 ± 0.000 | 0.100 ± 0.100 |" in md
 
 
 def test_levels_table_says_when_the_data_has_none(evals):
-    from edco.report import write_levels_table
+    from edco.report.levels import write_levels_table
 
-    paths = write_levels_table(config())
+    paths = write_levels_table(config(), load.level_accuracies(load.evaluations(config())))
     assert "no difficulty levels" in paths[1].read_text()
     assert all(p.exists() for p in paths)
 
@@ -157,9 +162,24 @@ def test_main_table_in_latex_and_html(evals):
 
 
 def test_config_page_shows_the_validated_config(tmp_path, monkeypatch):
-    from edco.report import write_config_page
+    from edco.report.config_page import write_config_page
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "c.yaml").write_text("run: r\nnote: <b>&\n")
     page = write_config_page({"run": "r"}, tmp_path / "c.yaml").read_text()
     assert page.count("<pre>") == 1 and "note: &lt;b&gt;&amp;" in page
+
+
+def test_reporting_imports_no_model_library_nor_the_curriculum():
+    """edco.report reads result files only: importing it (and running its commands) never
+    pays for torch, transformers, TRL or lm-eval, and never reaches the strategy registry."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, edco.report, edco.report.tables; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "{'torch', 'transformers', 'trl', 'lm_eval', 'baselines'} or m == 'edco.curriculum'))")
+    repo = Path(__file__).resolve().parents[1]  # this checkout's edco, not an installed one
+    result = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -1,12 +1,19 @@
-"""The verdict on a hand-made results tree: pooled and per-cell differences against random,
-Holm over the pooled family, a forest plot, and no verdict where none applies."""
+"""The verdict on a hand-made results tree: pooled (fixed and random effects) and per-cell
+differences against random, Holm over each pooled family, a forest plot, no verdict where none
+applies, and the same verdict recomputed from tables/questions.parquet alone."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from edco import io, layout
-from edco.verdict import ALL_CELLS, applies, verdict_frame, write_verdict
+from edco.errors import UserFacingError
+from edco.report import load, write_main_table
+from edco.report.stats import ALL_CELLS, verdict_frame, verdict_from_questions, verdict_text
+from edco.report.verdict import write_verdict
+
+applies = layout.has_verdict
 
 QUESTIONS = [f"q{i}" for i in range(60)]
 SEEDS = (0, 1, 2, 3)
@@ -38,36 +45,66 @@ def tree(tmp_path, monkeypatch):
 
 
 def test_pooled_and_per_cell_rows_with_holm(tree):
-    frame = verdict_frame(tree, iterations=2000)
+    frame = verdict_frame(load.questions(load.evaluations(tree, base=False)))
     pooled = frame[frame["domain"] == ALL_CELLS].set_index("strategy")
     assert list(pooled.index) == ["good", "same"]
-    assert pooled.loc["good", "diff"] == pytest.approx(0.25)
-    assert pooled.loc["good", "verdict"] == "beats random"
+    assert pooled.loc["good", "diff"] == pytest.approx(0.25) and pooled.loc["good", "re_diff"] == pytest.approx(0.25)
+    # two cells give the random-effects pool one degree of freedom (t 12.7): on these two
+    # cells good beats random, for cells in general two cells cannot tell
+    assert pooled.loc["good", "verdict"].startswith("beats random on these cells; not shown across cells")
+    assert pooled.loc["good", "re_low"] < 0 < pooled.loc["good", "low"]
     assert pooled.loc["good", "cells_better"] == 2 and pooled.loc["good", "cells_worse"] == 0
     assert pooled.loc["same", "diff"] == pytest.approx(2 / 60 / 4)
     assert pooled.loc["same", "verdict"].startswith("no difference shown")
     assert pooled.loc["same", "p_holm"] >= pooled.loc["same", "p"]
+    assert pooled.loc["same", "re_p_holm"] >= pooled.loc["same", "re_p"]
     cells = frame[frame["domain"] != ALL_CELLS]
     assert len(cells) == 4 and set(cells["model"]) == {"m1", "m2"}
 
 
 def test_write_verdict_writes_tables_and_the_forest_plot(tree):
-    paths = write_verdict(tree, iterations=500)
-    assert {p.name for p in paths} == {f"verdict.{ext}" for ext in ("csv", "md", "tex", "html", "png", "pdf")}
+    paths = write_verdict(tree)
+    assert {p.name for p in paths} == {f"verdict.{ext}" for ext in ("csv", "md", "tex", "html", "png")}
     text = layout.tables_dir("r").joinpath("verdict.md").read_text()
     assert "beats random" in text and "law · m2" in text
 
 
 def test_a_lead_is_called_a_lead_when_only_the_uncorrected_p_passes():
-    from edco.verdict import verdict_text
-
-    row = {"diff": 0.05, "low": 0.01, "high": 0.09, "p": 0.02, "p_holm": 0.2}
+    row = {"diff": 0.05, "low": 0.01, "high": 0.09, "p": 0.02, "p_holm": 0.2, "cells": 6, "re_diff": 0.04,
+           "re_low": -0.01, "re_high": 0.09, "re_p_holm": 0.3}
     assert verdict_text(row).startswith("a lead, not a result: above random")
     assert verdict_text({**row, "p": 0.3, "p_holm": 1.0}).startswith("no difference shown")
-    assert verdict_text({**row, "diff": -0.05, "p_holm": 0.01}) == "worse than random"
+    assert verdict_text({**row, "p_holm": 0.01}) == ("beats random on these cells; not shown across cells (random "
+                                                     "effects p(Holm) = 0.3, +0.040 [-0.01, +0.09])")
+    assert verdict_text({**row, "diff": -0.05, "re_diff": -0.04, "p_holm": 0.01, "re_p_holm": 0.02}).startswith(
+        "worse than random, on these cells and across cells")
 
 
 def test_no_verdict_without_random_or_with_one_seed():
     assert applies(config())
     assert not applies(config(("edco", "good")))
     assert not applies({**config(), "seeds": [0]})
+
+
+def test_the_verdict_is_recomputed_from_the_per_question_file_alone(tree):
+    """tables/questions.parquet (written with the main table) holds everything the verdict
+    needs: recomputed from it, the verdict equals the verdict table's numbers."""
+    for domain, model in CELLS:  # the main table also reports the base model
+        write_eval(layout.eval_file("r", domain, model), set(range(10)))
+    parquet = next(p for p in write_main_table(tree) if p.suffix == ".parquet")
+    assert parquet == layout.questions_file("r")
+    questions = pd.read_parquet(parquet)
+    assert list(questions.columns) == ["domain", "model", "paradigm", "strategy", "seed", "mode", "question_id",
+                                       "difficulty", "correct", "pred"]
+    assert len(questions) == 2 * (1 + 3 * len(SEEDS)) * len(QUESTIONS)  # 2 cells x (base + 3 strategies x 4 seeds)
+    table = pd.read_csv(write_verdict(tree)[0])
+    recomputed = verdict_from_questions(parquet)
+    numbers = ["diff", "low", "high", "p", "re_diff", "re_low", "re_high", "re_p", "p_holm", "re_p_holm"]
+    pd.testing.assert_frame_equal(recomputed[numbers].reset_index(drop=True), table[numbers], rtol=1e-5)
+    assert recomputed["verdict"].tolist() == table["verdict"].fillna("").replace("", None).tolist()
+
+
+def test_a_per_question_file_without_a_column_is_named(tmp_path):
+    pd.DataFrame({"domain": ["law"]}).to_parquet(tmp_path / "q.parquet")
+    with pytest.raises(UserFacingError, match="q.parquet: no column model"):
+        verdict_from_questions(tmp_path / "q.parquet")

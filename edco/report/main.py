@@ -1,0 +1,100 @@
+"""The main table: accuracy per domain x model x paradigm x strategy (+ the base model), mean
+over seeds, 95 % t-interval, and the test against ``random`` on the same questions and seeds.
+It also writes tables/questions.parquet (every evaluation's per-question answers) and, from the
+same evaluations, the per-level table (edco.report.levels).
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import pandas as pd
+
+import edco.report.levels as levels
+import edco.report.load as load
+from edco import layout
+from edco.report.render import Section, fmt, is_missing, mean_sd, prose, write_table
+from edco.report.stats import ALPHA, cell_matrices, mean_ci, versus
+
+LEGEND = prose("""
+Cells: mean ± sd over seeds [95 % t-interval]; Δ = accuracy minus `random` on the same
+questions and seeds, p = two-sided test that treats the seeds and the questions as samples
+(edco.report.stats.seeds_questions_test: a seed-and-question bootstrap's variance in closed
+form, t tails); in LaTeX a star marks p < 0.05. "(seeds identical)": every seed gave the same
+accuracy — a strategy with nothing random in it (e.g. a static order) trains the same model
+whatever the seed, so no interval over seeds is shown.
+""")
+
+
+def main_rows(accuracies: pd.DataFrame, questions: pd.DataFrame, reference: str = "random") -> list[dict]:
+    """One row per (domain, model, paradigm, strategy, mode): mean, sd, 95 % t-interval over
+    seeds, and for every strategy but ``reference`` the test against it (``diff_vs_random``,
+    ``diff_low``, ``diff_high``, ``p_vs_random``). The base model is strategy ``base``."""
+    matrices = cell_matrices(questions)
+    rows = []
+    for (domain, model, paradigm, strategy, mode), group in accuracies.groupby([*load.CELL_KEYS, "mode"], sort=False):
+        values = group["accuracy"].tolist()
+        mean, low, high = mean_ci(values)
+        row = {"domain": domain, "model": model, "paradigm": paradigm, "strategy": strategy, "mode": mode,
+               "mean": mean, "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "ci_low": low,
+               "ci_high": high, "n_seeds": len(values)}
+        other = (domain, model, paradigm, reference, mode)
+        if strategy not in (reference, "base") and other in matrices:
+            test = versus(matrices[(domain, model, paradigm, strategy, mode)], matrices[other])
+            row.update(diff_vs_random=test["diff"], diff_low=test["low"], diff_high=test["high"], p_vs_random=test["p"])
+        rows.append(row)
+    return rows
+
+
+def cell_text(row: dict, sep: str = " ") -> str:
+    """'mean ± sd [low, high] Δ+0.1 p=0.01', parts joined by ``sep``."""
+    text = mean_sd(row["mean"], row["sd"])
+    if row["n_seeds"] > 1 and row["sd"] == 0:
+        # A strategy with nothing random in it (static orders, no sampling) trains the same
+        # model whatever the seed on CPU: a zero-width interval would claim a certainty that
+        # the seeds never tested. Only the test against random speaks for such a cell.
+        text += f"{sep}(seeds identical)"
+    elif row["n_seeds"] > 1:
+        text += f"{sep}[{fmt(row['ci_low'], '.2f')}, {fmt(row['ci_high'], '.2f')}]"
+    if not is_missing(row.get("p_vs_random")):
+        text += f"{sep}Δ{fmt(row['diff_vs_random'], '+.3f')} p={fmt(row['p_vs_random'], '.3g')}"
+    return text
+
+
+def latex_cell(row: dict) -> str:
+    """'mean ± sd', starred when p < 0.05 against random (the renderer makes * a superscript)."""
+    p = row.get("p_vs_random")
+    return mean_sd(row["mean"], row["sd"]) + ("*" if not is_missing(p) and p < ALPHA else "")
+
+
+def main_frame(rows: list[dict], mode: str, cell=cell_text) -> pd.DataFrame:
+    """The table of one mode as text cells: rows domain x model x paradigm, columns base +
+    strategies; ``cell`` turns a row into its text."""
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows if r["strategy"] != "base"))
+    cells = {(r["domain"], r["model"], r["paradigm"], r["strategy"]): r for r in rows if r["mode"] == mode}
+    keys = dict.fromkeys(k[:3] for k in cells if k[3] != "base")
+    out = []
+    for domain, model, paradigm in keys:
+        row = {"domain": domain, "model": model, "paradigm": paradigm,
+               "base": fmt(cells[(domain, model, *load.BASE)]["mean"], ".3f")}
+        for strategy in strategies:
+            c = cells.get((domain, model, paradigm, strategy))
+            row[strategy] = "—" if c is None else cell(c)
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def write_main_table(config: dict) -> list[Path]:
+    """tables/main.*, tables/levels.* and tables/questions.parquet, from one read of the evaluations."""
+    evals = load.evaluations(config)
+    questions = load.questions(evals)
+    rows = main_rows(load.accuracies(evals), questions)
+    modes = list(dict.fromkeys(r["mode"] for r in rows))
+    sections = [Section(f"Accuracy on the test split, {mode}", main_frame(rows, mode), LEGEND,
+                        latex=main_frame(rows, mode, latex_cell),
+                        html=main_frame(rows, mode, lambda r: cell_text(r, "\n")))
+                for mode in modes]
+    paths = write_table(config["run"], "main", f"Main table — run `{config['run']}`", pd.DataFrame(rows), sections)
+    paths.append(load.write_questions(questions, layout.questions_file(config["run"])))
+    return paths + levels.write_levels_table(config, load.level_accuracies(evals))

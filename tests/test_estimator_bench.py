@@ -1,0 +1,99 @@
+"""The estimator benchmark (`python -m edco estimator-bench`, edco/estimator_bench.py): its
+rank statistics on hand-made scores, then a whole run on a tiny model (no hub, no base-model
+job): the files it writes, and the grid's estimator table and plot built from them."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from test_estimator import make_model, make_records, tokenizer  # noqa: F401  (tokenizer: a fixture)
+
+from edco import estimator_bench as B
+from edco import cli, io, layout
+from edco.config import load_config
+from edco.report import write_estimator_table, write_plots
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_rank_agreement_of_the_same_and_the_reversed_order():
+    reference = {f"s{i}": float(i) for i in range(10)}
+    same = B.rank_agreement({k: 2 * v + 1 for k, v in reference.items()}, reference, top_n=3)
+    assert same == pytest.approx({"spearman_vs_full": 1.0, "kendall_vs_full": 1.0, "topn_overlap": 1.0, "top_n": 3})
+    reverse = B.rank_agreement({k: -v for k, v in reference.items()}, reference, top_n=3)
+    assert reverse["spearman_vs_full"] == pytest.approx(-1.0) and reverse["kendall_vs_full"] == pytest.approx(-1.0)
+    assert reverse["topn_overlap"] == 0.0  # the top 3 of one are the bottom 3 of the other
+
+
+def test_one_swap_in_the_top_n_and_a_constant_score():
+    reference = {"a": 4.0, "b": 3.0, "c": 2.0, "d": 1.0}
+    swapped = B.rank_agreement({"a": 4.0, "b": 2.0, "c": 3.0, "d": 1.0}, reference, top_n=2)
+    assert swapped["topn_overlap"] == 0.5 and swapped["spearman_vs_full"] == pytest.approx(0.8)
+    flat = B.rank_agreement(dict.fromkeys(reference, 1.0), reference, top_n=2)
+    assert math.isnan(flat["spearman_vs_full"])  # no ranking: said as NaN, never 0
+
+
+def test_difficulty_correlation_and_a_seeded_sample():
+    scores = {"a": 0.1, "b": 0.5, "c": 0.9}
+    assert B.spearman_with_difficulty(scores, {"a": 1, "b": 2, "c": 3}) == pytest.approx(1.0)
+    assert math.isnan(B.spearman_with_difficulty(scores, {}))
+    records = [{"id": str(i)} for i in range(50)]
+    assert B.sample_pool(records, 10, 0) == B.sample_pool(records, 10, 0) != records[:10]
+    assert B.sample_pool(records, None, 0) is records and B.sample_pool(records, 80, 0) is records
+
+
+@pytest.fixture
+def bench_config(tmp_path, monkeypatch, tokenizer):  # noqa: F811
+    """The smoke config with short answers, a train pool of 9 tiny records, and a tiny model
+    standing in for the base model and the fine-tuned checkpoint."""
+    monkeypatch.chdir(tmp_path)
+    raw = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    raw["estimator"].update(full_max_tokens=16, batch_size=4)
+    raw["grid"].update(domains=["law"], models=["qwen3"])
+    raw["curriculum"]["n"] = 3  # of 9: top-N on a 6-sample --limit is N = 2
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    io.write_jsonl(layout.data_file(raw["run"], "law", "train"), make_records(9))
+    model = make_model(tokenizer)
+    loaded = []
+    monkeypatch.setattr(B, "load_model", lambda config, name, device: loaded.append(name) or (model, tokenizer))
+    monkeypatch.setattr(B, "load_model_from", lambda path, device, dtype: loaded.append(path) or (model, tokenizer))
+    return tmp_path / "c.yaml", loaded
+
+
+def test_a_run_writes_csv_markdown_and_the_k_plot(bench_config):
+    path, loaded = bench_config
+    config = load_config(path)
+    out = layout.estimator_dir(config["run"], "law", "qwen3")
+    argv = ["--config", str(path), "--domain", "law", "--model", "qwen3", "--checkpoint", "runs/x/sft/random/seed0/final",
+            "--out-dir", str(out), "--limit", "6", "--repeats", "1", "--no-progress"]
+    assert cli.main(["estimator-bench", *argv]) == 0
+    assert loaded == ["qwen3", "runs/x/sft/random/seed0/final"]
+    assert sorted(p.name for p in out.iterdir()) == ["estimator.csv", "estimator.md", "estimator_k.pdf",
+                                                      "estimator_k.png"]
+    frame = pd.read_csv(out / "estimator.csv")
+    assert list(frame.columns) == B.COLUMNS
+    assert set(frame["model"]) == {"qwen3", "qwen3 random/seed0/final"}  # the checkpoint path's tail
+    estimators = frame[frame["table"] == "estimators"]
+    prefix = estimators[(estimators["estimator"] == "prefix") & (estimators["aggregate"] == "top_frac")]
+    assert sorted(prefix["k"].unique()) == [4, 8, 16, 32, 64, 128] and (prefix["n_samples"] == 6).all()
+    assert (prefix["top_n"] == 2).all() and prefix["topn_overlap"].isin([0.0, 0.5, 1.0]).all()
+    full = frame[(frame["estimator"] == "full") & (frame["aggregate"] == "top_frac")]
+    assert (full["speedup_vs_full"] == 1.0).all()
+    assert (frame[frame["table"] == "throughput"]["batch_size"].sort_values().tolist() == [1, 1, 4, 4])
+    md = (out / "estimator.md").read_text()
+    for heading in ("## Prefix length K vs full-sequence entropy", "## Every estimator vs known difficulty",
+                    "## Batched vs one-at-a-time scoring"):
+        assert heading in md
+    assert "| qwen3 | 8 | top_frac |" in md
+
+    # the grid's table and plot read what the benchmark wrote
+    csv, table_md, *_ = write_estimator_table(config)
+    merged = pd.read_csv(csv)
+    assert set(merged["domain"]) == {"law"} and len(merged) == len(frame)
+    assert "| law | qwen3 | 4 |" in table_md.read_text()
+    (png,) = write_plots(config, only=["estimator_k"])
+    assert png.stat().st_size > 5000
