@@ -40,9 +40,6 @@ ALLOWED = {
 # Heavy or optional third-party libraries a function may import when it needs them.
 LAZY_OK = {"torch", "transformers", "trl", "vllm", "lm_eval", "datasets", "matplotlib", "seaborn", "accelerate",
            "pandas", "pyarrow", "scipy", "tokenizers", "peft"}
-# The reporting modules before they become the edco/report/ package (another branch): their
-# circles are that branch's to remove. Skipped only while these files exist.
-LEGACY_REPORT_FILES = ("edco/report.py", "edco/plots.py", "edco/verdict.py", "edco/compute.py", "edco/stats.py")
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -109,14 +106,12 @@ def layer(module: str) -> tuple[str, str | int]:
     raise AssertionError(f"{module}: not placed in a layer; add it to GROUND, CLI or GROUPS in tests/test_layers.py")
 
 
-def problems(modules: set[str], edges, skip=frozenset()) -> list[str]:
+def problems(modules: set[str], edges) -> list[str]:
     """Every upward or sideways import, every function-level import that is not a heavy
     library's, and every import cycle."""
     found = []
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for importer, target, in_function, line in edges:
-        if importer in skip:
-            continue
         ours = internal(target, modules)
         where = f"{importer}:{line}: import {target}"
         if in_function and importer not in CLI and (ours or target.split(".")[0] not in LAZY_OK):
@@ -226,10 +221,7 @@ def test_the_checker_finds_cycles_upward_and_hidden_imports(tmp_path):
 # --------------------------------------------------------------------------- the repository
 def test_imports_point_only_downward_without_cycles():
     modules, edges = collect_imports(REPO)
-    legacy = {module_name(REPO, REPO / f) for f in LEGACY_REPORT_FILES if (REPO / f).is_file()}
-    found = problems(modules, edges, skip=legacy)
-    legacy_cycles = [f for f in found if f.startswith("import cycle") and any(m in f for m in legacy)]
-    assert [f for f in found if f not in legacy_cycles] == []
+    assert problems(modules, edges) == []
 
 
 @pytest.mark.parametrize("module", ["edco.config", "edco.curriculum", "edco.data", "baselines.ucb_bandit"])
