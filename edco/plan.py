@@ -11,12 +11,13 @@ takes the largest: scoring between rounds (the policy + a vLLM scoring engine), 
 (weights + grads + optimiser state + reference + the rollout engine asleep or not + autocast
 copies + activations + the LM head's workspace), the optimiser step, evaluation.
 
-Exact, and checked against measured tensor storage of small models on CPU (tests/test_plan.py):
-the parameter count of a Qwen3 / Llama architecture, and the bytes of weights, gradients and
-AdamW state. Estimates (said so in the table): activations (per-layer saved tensors of a
-SwiGLU block with SDPA attention), autocast's weight copies, the fused LM head's workspace,
-vLLM's share (``gpu_memory_utilization`` x the GPU) and what a sleeping engine keeps, 8-bit
-optimiser state (bitsandbytes' layout, not measurable without CUDA here).
+Exact, and equal to measured tensor storage of small models on CPU (tests/test_plan.py): the
+parameter count of a Qwen3 / Llama architecture; the bytes of weights, gradients and AdamW
+state; the tensors a forward pass saves for the backward pass and autocast's bf16 weight copies
+(bf16 autocast, SDPA attention; CPU autocast standing in for CUDA's). Estimates (said so in the
+output): what checkpointing's recomputation adds, the fused LM head's workspace, vLLM's share
+(``gpu_memory_utilization`` x the GPU) and what a sleeping engine keeps, 8-bit optimiser state
+(bitsandbytes' layout, not measurable without CUDA here).
 
 Every number comes from the config: architectures from ``models.<m>.size`` (for hub models the
 hub's config.json numbers, since the planner never downloads anything), batch and sequence
@@ -50,6 +51,8 @@ FUSED_OPTIMS = {"adamw_torch_fused"} | EIGHT_BIT_OPTIMS  # no foreach temporarie
 # What a vLLM engine keeps on the GPU asleep (level 2: weights and KV cache released): CUDA
 # graphs, the sampler's buffers, the CUDA context. An estimate; measure it on a GPU.
 VLLM_ASLEEP_GB = 2.0
+# Every process on a GPU: the CUDA context and the caching allocator's slack. An estimate.
+CUDA_CONTEXT_GB = 1.0
 # Per engine: the activation peak of a 4096-token prefill batch (TRL sets
 # max_num_batched_tokens=4096) and CUDA graphs, inside its share. An estimate.
 VLLM_OVERHEAD_GB = 2.0
@@ -108,19 +111,36 @@ class Arch:
         return sum(self.tensor_sizes())
 
     @property
+    def linear_params(self) -> int:
+        """Parameters of the layers' projections: what autocast casts to bf16 (norms and the
+        embedding stay fp32)."""
+        h, q, kv = self.hidden, self.heads * self.head_dim, self.kv_heads * self.head_dim
+        return self.layers * (2 * h * q + 2 * h * kv + 3 * h * self.intermediate)
+
+    @property
     def kv_bytes_per_token(self) -> int:
         """A bf16 KV cache: keys and values of every layer."""
         return 2 * self.layers * self.kv_heads * self.head_dim * COMPUTE_BYTES
 
-    def activation_units(self) -> int:
-        """Elements (bf16 units; fp32 tensors count twice) one layer saves for the backward pass,
-        per token: each RMSNorm's fp32 input and its output, q/k/v after RoPE (Qwen3: also the
-        fp32 inputs of q_norm/k_norm), the attention output (o_proj's input; SDPA keeps no
-        [seq x seq] matrix), the MLP's gate, up, SiLU(gate) and product (down_proj's input)."""
+    def activation_bytes_per_token(self, residual_bytes: int) -> int:
+        """Bytes one decoder layer saves for the backward pass per token, under bf16 autocast
+        with SDPA attention (tensors as transformers 5.17's Qwen3/Llama layers save them; equal
+        to the measured saved tensors of tiny models, tests/test_plan.py). ``residual_bytes``:
+        the residual stream's dtype, the master weights' (fp32 master -> fp32 stream)."""
         h, q, kv = self.hidden, self.heads * self.head_dim, self.kv_heads * self.head_dim
-        norms = 2 * (2 * h + h)
-        attention = (q + 2 * kv) + q + (2 * (q + kv) if self.family == "qwen3" else 0)
-        return norms + attention + 4 * self.intermediate
+
+        def rms_norm(consumers: int) -> int:
+            # fp32 input + rsqrt + the normalised tensor in the stream's dtype; then each
+            # projection reading it casts its own bf16 copy (fp32 stream), or all share the
+            # bf16 product (bf16 stream).
+            own = 4 * h + 4 + residual_bytes * h
+            return own + (consumers * 2 * h if residual_bytes == 4 else 2 * h)
+
+        attention = 2 * (q + 2 * kv) + 4 * self.heads + 2 * q  # SDPA's q, k, v, logsumexp; o_proj input
+        if self.family == "qwen3":  # q_norm / k_norm over each head: fp32 input, rsqrt, bf16 output
+            attention += 6 * (q + kv) + 4 * (self.heads + self.kv_heads)
+        mlp = 4 * 2 * self.intermediate  # gate, up, SiLU(gate), their product (down_proj's input)
+        return rms_norm(3) + attention + rms_norm(2) + mlp
 
 
 ARCH_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads")
@@ -179,13 +199,14 @@ def model_state_bytes(arch: Arch, master: str, optim: str) -> dict[str, int]:
 
 # --------------------------------------------------------------------------- activations
 def activation_bytes(arch: Arch, tokens: int, checkpointing: bool, residual_bytes: int) -> int:
-    """Saved activations of one micro-batch of ``tokens`` tokens. Without checkpointing every
-    layer keeps its tensors; with it, each layer keeps its input (the residual stream, fp32 when
-    the master weights are) and one layer at a time is recomputed, with its gradients."""
-    per_layer = tokens * arch.activation_units() * COMPUTE_BYTES
+    """Saved activations of one micro-batch of ``tokens`` tokens: every layer's, and the final
+    norm's. With checkpointing each layer keeps only its input (the residual stream) and one
+    layer at a time is recomputed, its saved tensors and their gradients alive together."""
+    per_layer = tokens * arch.activation_bytes_per_token(residual_bytes)
+    final_norm = tokens * (4 * arch.hidden + 4 + residual_bytes * arch.hidden)
     if not checkpointing:
-        return arch.layers * per_layer
-    return arch.layers * tokens * arch.hidden * residual_bytes + 2 * per_layer
+        return arch.layers * per_layer + final_norm
+    return arch.layers * tokens * arch.hidden * residual_bytes + 2 * per_layer + final_norm
 
 
 def lm_head_bytes(arch: Arch, scored_tokens: int) -> int:
@@ -203,6 +224,9 @@ class Phase:
 
     name: str
     parts: dict[str, float]
+
+    def __post_init__(self):
+        self.parts = {**self.parts, "CUDA context (est.)": CUDA_CONTEXT_GB * GB}
 
     @property
     def total(self) -> float:
@@ -302,9 +326,9 @@ def training_phases(config: dict, model: str, paradigm: str, arch: Arch) -> list
     micro = dict(step)
     mixed = m["master_dtype"] == "float32"
     if mixed:
-        # autocast caches a bf16 copy of every weight it casts for the whole forward; FSDP
-        # gathers bf16 layers one at a time instead.
-        micro["autocast bf16 weight copies"] = arch.params * COMPUTE_BYTES / (arch.layers if shards > 1 else 1)
+        # autocast caches a bf16 copy of every projection weight it casts for the whole
+        # forward; FSDP gathers bf16 layers one at a time instead.
+        micro["autocast bf16 weight copies"] = arch.linear_params * COMPUTE_BYTES / (arch.layers if shards > 1 else 1)
     micro["activations"] = activation_bytes(arch, tokens, section["gradient_checkpointing"], BYTES[m["master_dtype"]])
     micro["LM head workspace"] = lm_head_bytes(arch, scored)
     phases.append(Phase("training micro-step", micro))
@@ -636,8 +660,9 @@ def markdown(plan: Plan, source: str) -> str:
     notes = sorted({n for j in plan.jobs for n in j.notes})
     lines += [f"- {n}" for n in notes]
     lines += [f"- vLLM: {p}" for p in plan.kv_problems]
-    lines += ["", "Model state (weights, grads, AdamW state) is exact; activations, vLLM shares, autocast copies and "
-              "8-bit state are estimates; GPU-hours are the `plan` section's per-unit times times the config's counts."]
+    lines += ["", "Exact: model state (weights, grads, AdamW state), saved activations and autocast copies of one "
+              "forward. Estimates: checkpointing's recomputation, the LM head's workspace, vLLM shares, 8-bit state. "
+              "GPU-hours: the `plan` section's per-unit times times the config's counts."]
     return "\n".join(lines) + "\n"
 
 

@@ -75,6 +75,40 @@ def test_model_state_bytes_equal_measured_storage_after_one_adamw_step(arch, mas
     assert measured == plan.model_state_bytes(plan.arch_of(tiny_config(arch), "m"), master, "adamw_torch")
 
 
+@pytest.mark.parametrize("master", ["float32", "bfloat16"])
+@pytest.mark.parametrize("arch", ["qwen3", "llama"])
+def test_saved_activations_and_autocast_copies_equal_what_a_forward_pass_saves(arch, master):
+    """Every tensor a bf16-autocast forward of the backbone saves for the backward pass
+    (recorded by a saved-tensors hook), split into autocast's bf16 copies of weights and
+    activations: the planner's bytes, exactly (without checkpointing)."""
+    model = build(arch, getattr(torch, master))
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    # matmul saves its bf16 weight copy transposed; no activation here has two weight dims
+    weight_shapes = {shape for p in model.parameters() if p.dim() == 2 for shape in (tuple(p.shape), tuple(p.shape)[::-1])}
+    saved = {}
+
+    def pack(t):
+        saved[t.untyped_storage().data_ptr()] = (t.untyped_storage().nbytes(), t.dtype, tuple(t.shape))
+        return t
+
+    batch, seq = 3, 40
+    ids = torch.randint(0, TINY[arch]["vocab_size"], (batch, seq))
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast("cpu", dtype=torch.bfloat16):
+        model.model(input_ids=ids)
+    copies = [n for ptr, (n, dtype, shape) in saved.items()
+              if ptr not in params and dtype == torch.bfloat16 and shape in weight_shapes]
+    activations = sum(n for ptr, (n, _, _) in saved.items() if ptr not in params) - sum(copies)
+    a = plan.arch_of(tiny_config(arch), "m")
+    residual = plan.BYTES[master]
+    rope = 2 * seq * a.head_dim * residual  # cos and sin of the positions, shared by the layers
+    ids_bytes = batch * seq * 8
+    assert activations - rope - ids_bytes == plan.activation_bytes(a, batch * seq, False, residual)
+    if master == "float32":  # bf16 weights need no copies
+        assert sum(copies) == a.linear_params * 2
+    else:
+        assert not copies
+
+
 def test_paper_models_have_their_published_sizes():
     """Qwen3-4B: 4.02 B parameters, 3.6 B without the embedding (its model card); Llama-3.2-3B:
     3.21 B (Meta's model card); both from the config.json numbers in config/config.yaml."""
