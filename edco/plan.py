@@ -77,6 +77,10 @@ SCORING = {
 }
 
 
+# plan.seconds_per_sample.<kind>: GPU seconds per pool sample of each estimator kind.
+SAMPLE_TIME_KEYS = ("prefix", "full", "perplexity", "teacher_forced")
+
+
 class PlanError(UserFacingError):
     """A config the planner cannot size; the message names the key to add."""
 
@@ -348,15 +352,16 @@ def _run_hours(config: dict, model: str, paradigm: str, strategy: str, pool: int
     seconds = 0.0
     if scoring:
         kind, when = scoring
-        per = plan["seconds_per_sample"][kind] * (est["prefix_tokens"] / 128 if kind == "prefix" else 1)
+        per_sample = {k: plan["seconds_per_sample"][k] for k in SAMPLE_TIME_KEYS}
+        per = per_sample[kind] * (est["prefix_tokens"] / 128 if kind == "prefix" else 1)
         seconds += (rounds if when == "each" else 1) * pool * per
     section = config[paradigm]
     if paradigm == "sft":
         per_step = section["per_device_train_batch_size"] * section["gradient_accumulation_steps"]
-        steps = math.ceil(n / per_step) * section["epochs_per_round"]
+        steps = math.ceil(n / per_step) * section["num_train_epochs"]
         train = rounds * steps * plan["sft_seconds_per_step"]
     else:
-        train = rounds * section["steps_per_round"] * plan["grpo_seconds_per_step"]
+        train = rounds * section["max_steps"] * plan["grpo_seconds_per_step"]
     return seconds / 3600, train / 3600
 
 
