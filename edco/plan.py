@@ -28,10 +28,14 @@ Snakefile runs it in the controller's environment (Snakemake, jsonschema, pyyaml
 from __future__ import annotations
 
 import copy
+import csv
 import itertools
 import math
 from dataclasses import dataclass, field
+from io import StringIO
+from pathlib import Path
 
+from edco import io
 from edco.config import round_budget
 from edco.errors import UserFacingError
 
@@ -620,10 +624,7 @@ def totals(plan: Plan) -> dict:
 
 
 def _csv_text(rows: list[dict]) -> str:
-    import csv
-    import io as _io
-
-    out = _io.StringIO()
+    out = StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
@@ -683,10 +684,6 @@ def verdict_line(plan: Plan) -> str:
 
 def write_plan(plan: Plan, source: str, out_dir) -> list:
     """plan.md and plan.csv into ``out_dir`` (atomically)."""
-    from pathlib import Path
-
-    from edco import io
-
     out = Path(out_dir)
     paths = [out / "plan.md", out / "plan.csv"]
     io.write_text(paths[0], markdown(plan, source))
