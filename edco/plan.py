@@ -263,12 +263,6 @@ def _gpus(config: dict, model: str) -> int:
     return max(1, config["models"][model]["gpus"])
 
 
-def _shards(config: dict, model: str) -> int:
-    """How many GPUs share the model state: the job's GPUs under FSDP, else 1 (data parallel)."""
-    m = config["models"][model]
-    return _gpus(config, model) if m["sharding"] == "fsdp" else 1
-
-
 def _budget_bytes(config: dict) -> float:
     return config["compute"]["gpu_memory_gb"] * GB
 
@@ -310,14 +304,13 @@ def _rollout_engine_bytes(config: dict) -> float:
 def training_phases(config: dict, model: str, paradigm: str, arch: Arch) -> list[Phase]:
     """Rollouts (RL), a training micro-step and the optimiser step, per GPU."""
     m, section = config["models"][model], config[paradigm]
-    shards = _shards(config, model)
-    state = {k: v / shards for k, v in model_state_bytes(arch, m["master_dtype"], section["optim"]).items()}
+    # Data parallel (gpus > 1): every GPU holds all of it.
+    state = model_state_bytes(arch, m["master_dtype"], section["optim"])
     resident = {"weights (master)": state["weights"], "optimizer state": state["optimizer"]}
     rl_vllm = paradigm == "rl" and section["use_vllm"]
     if paradigm == "rl" and section["beta"] > 0:
-        # TRL builds the KL reference from model_init_kwargs' dtype (edco: models.<m>.dtype);
-        # under FSDP it is sharded like the policy.
-        resident["reference model"] = arch.params * BYTES[m["dtype"]] / shards
+        # TRL builds the KL reference in model_init_kwargs' dtype (edco: models.<m>.dtype).
+        resident["reference model"] = arch.params * BYTES[m["dtype"]]
     phases = []
     if rl_vllm:
         phases.append(Phase("rollouts (vLLM awake)", {**resident, "vLLM rollout engine": _rollout_engine_bytes(config)}))
@@ -334,9 +327,8 @@ def training_phases(config: dict, model: str, paradigm: str, arch: Arch) -> list
     micro = dict(step)
     mixed = m["master_dtype"] == "float32"
     if mixed:
-        # autocast caches a bf16 copy of every projection weight it casts for the whole
-        # forward; FSDP gathers bf16 layers one at a time instead.
-        micro["autocast bf16 weight copies"] = arch.linear_params * COMPUTE_BYTES / (arch.layers if shards > 1 else 1)
+        # autocast caches a bf16 copy of every projection weight it casts for the whole forward.
+        micro["autocast bf16 weight copies"] = arch.linear_params * COMPUTE_BYTES
     micro["activations"] = activation_bytes(arch, tokens, section["gradient_checkpointing"], BYTES[m["master_dtype"]])
     micro["LM head workspace"] = lm_head_bytes(arch, scored)
     phases.append(Phase("training micro-step", micro))
@@ -386,7 +378,7 @@ def train_job(config: dict, name: str, runs: list[tuple]) -> Job:
     arch = arch_of(config, model)
     job = Job("train", name, model, _gpus(config, model), runs)
     job.phases = training_phases(config, model, paradigm, arch)
-    resident = {"weights (master)": arch.params * BYTES[config["models"][model]["master_dtype"]] / _shards(config, model)}
+    resident = {"weights (master)": arch.params * BYTES[config["models"][model]["master_dtype"]]}
     kinds = {SCORING.get(s, ("full", "each"))[0] for s in {r[3] for r in runs} if SCORING.get(s, ("full",)) is not None}
     job.phases += [scoring_phase(config, model, arch, kind, resident) for kind in sorted(kinds)]
     job.phases.append(eval_phase(config, model, arch))
@@ -464,11 +456,10 @@ def vllm_kv_problems(config: dict) -> list[str]:
         weights = arch.params * BYTES[config["models"][model]["dtype"]]
         engines = []
         if "rl" in config["grid"]["paradigms"] and config["rl"]["use_vllm"]:
-            window = config["rl"]["vllm_max_model_length"] or (
-                config["plan"]["max_prompt_tokens"] + config["rl"]["max_completion_length"])
+            window = config["rl"]["vllm_max_model_length"] or arch.max_positions  # vLLM's default: all of it
             engines.append(("rl.vllm_gpu_memory_utilization", config["rl"]["vllm_gpu_memory_utilization"], window))
         if config["estimator"]["backend"] == "vllm":
-            window = config["plan"]["max_prompt_tokens"] + config["estimator"]["full_max_tokens"]
+            window = arch.max_positions  # the scoring engine keeps vLLM's default context
             engines.append(("estimator.vllm_gpu_memory_utilization", config["estimator"]["vllm_gpu_memory_utilization"], window))
         for key, share, window in engines:
             kv = share * budget - weights - VLLM_OVERHEAD_GB * GB
@@ -511,9 +502,6 @@ REMEDIES = [
     ("halve_micro_batch", None),
     ("halve_micro_batch", None),
     ("halve_micro_batch", None),
-    ((("models", "<m>", "gpus"), 2), (("models", "<m>", "sharding"), "fsdp")),
-    ((("models", "<m>", "gpus"), 4), (("models", "<m>", "sharding"), "fsdp")),
-    ((("models", "<m>", "gpus"), 8), (("models", "<m>", "sharding"), "fsdp")),
 ]
 
 
@@ -552,8 +540,6 @@ def settings_that_fit(config: dict, job: Job) -> list[str] | None:
     for remedy in REMEDIES:
         if remedy[0] == "halve_micro_batch":
             done = [_halve_micro_batch(trial, paradigm)] if job.rule == "train" else []
-        elif isinstance(remedy[0][0], tuple):  # several keys at once
-            done = [_apply(trial, path, value, model, paradigm) for path, value in remedy]
         else:
             done = [_apply(trial, remedy[0], remedy[1], model, paradigm)]
         changes += [c for c in done if c]

@@ -181,16 +181,14 @@ def test_the_settings_named_in_a_refusal_make_the_job_fit():
         assert job.rule == "train" and plan.train_job(fixed, job.name, job.runs).peak.total <= 80e9
 
 
-def test_sharding_divides_the_model_state_over_the_gpus():
-    config = fp32_unsharded(load_config(REPO / "config" / "config.yaml"))
+def test_more_gpus_are_data_parallel_and_hold_the_whole_model_each():
+    """gpus > 1 speeds a job up (GPU-hours count every GPU) but every GPU holds all of it."""
+    config = load_config(REPO / "config" / "config.yaml")
     runs = [("law", "qwen3_4b", "sft", "random", 0)]
-    alone = plan.train_job(config, "x", runs).peak.parts
-    config["models"]["qwen3_4b"].update(gpus=4, sharding="fsdp")
-    sharded = plan.train_job(config, "x", runs).peak.parts
-    for part in ("weights (master)", "gradients", "optimizer state"):
-        assert sharded[part] == pytest.approx(alone[part] / 4)
-    config["models"]["qwen3_4b"]["sharding"] = "none"  # data parallel: every GPU holds it all
-    assert plan.train_job(config, "x", runs).peak.parts["optimizer state"] == alone["optimizer state"]
+    one = plan.train_job(config, "x", runs)
+    config["models"]["qwen3_4b"]["gpus"] = 4
+    four = plan.train_job(config, "x", runs)
+    assert four.peak.total == one.peak.total and four.gpu_hours == pytest.approx(4 * one.gpu_hours)
 
 
 def test_checkpointing_and_smaller_micro_batches_lower_the_activations():
