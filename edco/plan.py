@@ -675,3 +675,26 @@ def write_plan(plan: Plan, source: str, out_dir) -> list:
     io.write_text(paths[0], markdown(plan, source))
     io.write_text(paths[1], _csv_text(job_rows(plan)))
     return paths
+
+
+# The README's cost section is this block, rewritten by `python -m edco plan --readme README.md`
+# (tests/test_plan.py checks it is current).
+README_BEGIN = ("<!-- plan:begin (generated: python -m edco plan --config config/config.yaml --readme README.md;"
+                " do not edit by hand) -->")
+README_END = "<!-- plan:end -->"
+
+
+def readme_block(plan: Plan, source: str) -> str:
+    """The plan for the README: ``markdown`` without its title, between the markers."""
+    body = markdown(plan, source).split("\n", 2)[2]  # drop the title and the blank line after it
+    return f"{README_BEGIN}\n{body}{README_END}"
+
+
+def update_readme(plan: Plan, path, source: str = "config/config.yaml") -> None:
+    """Replace the marked block of ``path`` with the current plan."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    start, end = text.find(README_BEGIN), text.find(README_END)
+    if start < 0 or end < start:
+        raise PlanError(f"{path}: no plan block to rewrite; add the two lines {README_BEGIN!r} and {README_END!r}")
+    io.write_text(path, text[:start] + readme_block(plan, source) + text[end + len(README_END):])

@@ -245,3 +245,38 @@ def test_the_planner_imports_no_torch():
     code = ("import sys; import edco.plan, edco.config; "
             "assert not {'torch', 'transformers', 'numpy', 'pandas'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
+
+
+def test_the_readme_cost_section_is_the_current_plan():
+    """README.md quotes the planner's block verbatim; regenerate it with
+    `python -m edco plan --config config/config.yaml --readme README.md`."""
+    readme = (REPO / "README.md").read_text()
+    block = plan.readme_block(plan.make_plan(load_config(REPO / "config" / "config.yaml")), "config/config.yaml")
+    assert block in readme
+
+
+def test_update_readme_rewrites_only_the_block(tmp_path):
+    config = load_config(REPO / "config" / "config.yaml")
+    page = tmp_path / "README.md"
+    page.write_text(f"intro\n{plan.README_BEGIN}\nstale numbers\n{plan.README_END}\nafter\n")
+    plan.update_readme(plan.make_plan(config), page)
+    text = page.read_text()
+    assert text.startswith("intro\n") and text.endswith("\nafter\n") and "stale" not in text and "**Verdict: fits.**" in text
+    page.write_text("no markers")
+    with pytest.raises(plan.PlanError, match="no plan block"):
+        plan.update_readme(plan.make_plan(config), page)
+
+
+def test_the_plan_command(tmp_path):
+    """`python -m edco plan`: prints the plan; --check exits 1 naming the job; --out-dir writes."""
+    ok = subprocess.run([sys.executable, "-m", "edco", "plan", "--check", "--out-dir", str(tmp_path)], cwd=REPO,
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "**Verdict: fits.**" in ok.stdout and (tmp_path / "plan.csv").is_file()
+    variant = tmp_path / "fp32.yaml"
+    import yaml
+
+    variant.write_text(yaml.safe_dump(fp32_unsharded(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))))
+    refused = subprocess.run([sys.executable, "-m", "edco", "plan", "--config", str(variant), "--check"], cwd=REPO,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "**Verdict: does not fit.**" in refused.stdout
+    assert "edco plan: error:" in refused.stderr and "qwen3_4b/rl/random/seed0" in refused.stderr
