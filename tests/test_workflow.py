@@ -109,9 +109,9 @@ def test_every_gpu_job_takes_its_gpus_through_the_lock_and_cpu_jobs_do_not():
     shells = [line.strip().removeprefix("Shell command: ") for line in gpu.stdout.splitlines()
               if line.startswith("Shell command: ")]
     model_jobs = [line for line in shells if any(c in line for c in (" train --config", " evaluate --config",
-                                                                     "estimator_bench.py"))]
-    assert {" train --config", " evaluate --config", "estimator_bench.py"} <= {
-        c for line in model_jobs for c in (" train --config", " evaluate --config", "estimator_bench.py") if c in line}
+                                                                     " estimator-bench --config"))]
+    assert {" train --config", " evaluate --config", " estimator-bench --config"} <= {
+        c for line in model_jobs for c in (" train --config", " evaluate --config", " estimator-bench --config") if c in line}
     assert all(line.startswith("python -m edco.gpulock 1 -- ") for line in model_jobs)
     assert not [line for line in shells if "gpulock" in line and "make-data" in line]
     cpu = subprocess.run([*SNAKEMAKE, "-n", "--printshellcmds", "--configfile", "config/smoke.yaml",
