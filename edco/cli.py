@@ -11,6 +11,7 @@ calls the components; it imports what it needs when it runs (through the COMMAND
     python -m edco evaluate --config config/smoke.yaml --domain law --model qwen3 --checkpoint DIR --out eval.json
     python -m edco strategies
     python -m edco estimator-bench --config config/smoke.yaml --domain law --model qwen3 --out-dir /tmp/bench
+    python -m edco plan --config config/config.yaml
     python -m edco table --config config/smoke.yaml [--cost | --compute | --verdict | --estimator | --config-page]
     python -m edco plots --config config/smoke.yaml [--only NAME] [--pdf]
 """
@@ -39,6 +40,7 @@ COMMANDS = {
     "train": ("edco.trainer", "train", "run all curriculum rounds of one run (or several)"),
     "evaluate": ("edco.evaluate", "evaluate", "evaluate a checkpoint with lm-eval"),
     "strategies": ("edco.curriculum", "strategies", "list the curriculum strategies and their options"),
+    "plan": ("edco.plan", "plan", "peak GPU memory, GPU-hours and disk of every job, from the config"),
     "table": ("edco.report", "table", "tables: main, per-level, cost (--cost), compute-matched (--compute), estimator (--estimator)"),
     "plots": ("edco.report", "plots", "plot accuracy, cost, entropy, selections and training curves"),
     "estimator-bench": ("edco.estimator_bench", "estimator_bench", "time and rank agreement of prefix vs full entropy"),
@@ -180,6 +182,30 @@ def strategies(curriculum, argv: list[str]) -> int:
             print(f"{'':<{width}}    {option} (default {json.dumps(spec['default'])}): {spec['description']}")
     for path, why in curriculum.broken_baselines().items():
         print(f"broken: {path}: {why}", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- resource plan
+def plan(planner, argv: list[str]) -> int:
+    parser = _parser("plan", "The resource plan of a config: peak GPU memory per job (and what peaks), GPU-hours "
+                             "and disk, computed from the config; the verdict against compute.gpu_memory_gb.")
+    parser.add_argument("--config", default="config/config.yaml", help="run configuration (default: the paper's)")
+    parser.add_argument("--out-dir", type=Path, help="also write plan.md and plan.csv here")
+    parser.add_argument("--readme", type=Path, help="rewrite this file's marked plan block (README.md)")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1, naming each job that does not fit and the settings that would")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)  # no torch: the plan is config arithmetic
+    result = planner.make_plan(config)
+    print(planner.markdown(result, args.config), end="")
+    if args.out_dir:
+        for path in planner.write_plan(result, args.config, args.out_dir):
+            print(f"wrote {path}", file=sys.stderr)
+    if args.readme:
+        planner.update_readme(result, args.readme)
+        print(f"rewrote the plan block of {args.readme}", file=sys.stderr)
+    if args.check:
+        planner.check_plan(config, args.config)
     return 0
 
 

@@ -284,12 +284,15 @@ def _cross_reference_errors(config: dict, where: Lines) -> list[str]:
             errors.append(f"{where.at(('grid', 'models', index))}: grid.models: {name!r} is not defined under "
                           f"models (defined: {defined})")
     data = config["data"]
-    if data["source"] != "synthetic":
-        section = data[data["source"]]["domains"]
+    if data["source"] == "synthetic" and data["domain_sources"]:
+        errors.append(f"{where.at(('data', 'domain_sources'))}: data.domain_sources: the synthetic world generates "
+                      f"every domain; remove it or set data.source to local or hub")
+    elif data["source"] != "synthetic":
         for index, domain in enumerate(config["grid"]["domains"]):
-            if domain not in section:
+            source = domain_source(config, domain)
+            if domain not in (data.get(source) or {}).get("domains", {}):  # data.local is optional in the schema
                 errors.append(f"{where.at(('grid', 'domains', index))}: grid.domains: {domain!r} has no entry under "
-                              f"data.{data['source']}.domains")
+                              f"data.{source}.domains")
     for paradigm in ("sft", "rl"):
         for name in config[paradigm]["n_by_model"]:
             if name not in config["models"]:
@@ -313,6 +316,11 @@ def _cross_reference_errors(config: dict, where: Lines) -> list[str]:
 def _synthetic_pool(synthetic: dict) -> int:
     """Training questions per domain of the synthetic world (edco/synthetic.py)."""
     return synthetic["train_per_level"] * len(synthetic["levels"])
+
+
+def domain_source(config: dict, domain: str) -> str:
+    """Where ``domain``'s questions come from: ``data.domain_sources.<domain>``, else ``data.source``."""
+    return config["data"]["domain_sources"].get(domain, config["data"]["source"])
 
 
 def _n_source(config: dict, paradigm: str, model: str) -> tuple[int, str]:

@@ -31,6 +31,7 @@ from string import ascii_uppercase as LETTERS
 from typing import Callable, Iterable
 
 from edco import io, layout, synthetic
+from edco.config import domain_source
 from edco.errors import UserFacingError
 
 MAX_LISTED_ERRORS = 20
@@ -406,7 +407,7 @@ def load_hub(spec: dict) -> tuple[list[dict], list[dict]]:
 
 
 def _load_source(config: dict, domain: str) -> tuple[list[dict], list[dict]]:
-    source = config["data"]["source"]
+    source = domain_source(config, domain)
     if source == "synthetic":
         return synthetic.generate_domain(config["data"]["synthetic"], domain)
     if source == "local":
@@ -432,7 +433,7 @@ def _cap(records: list[dict], limit: int | None) -> list[dict]:
 def make_domain_data(config: dict, domain: str) -> tuple[list[dict], list[dict]]:
     """The domain's (train, test) for ``config``: loaded, validated, overlap-free, capped."""
     train, test = _load_source(config, domain)
-    source = config["data"]["source"]
+    source = domain_source(config, domain)
     _check_pair(_locate(train, f"<{source} {domain} train>"), _locate(test, f"<{source} {domain} test>"))
     return _cap(train, config["data"]["max_train"]), _cap(test, config["data"]["max_test"])
 

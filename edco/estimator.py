@@ -39,6 +39,7 @@ import gc
 import hashlib
 import importlib.util
 import math
+import os
 import tempfile
 import time
 from contextlib import contextmanager
@@ -49,7 +50,7 @@ from tqdm.auto import tqdm
 
 from edco import io, layout, prompts
 from edco.errors import UserFacingError
-from edco.models import load_model, load_model_from
+from edco.models import load_model, load_model_from, save_weights
 
 KINDS = ("prefix", "full", "teacher_forced", "perplexity")
 REFERENCE_KINDS = ("teacher_forced", "perplexity")  # no sampling: scored along the reference answer
@@ -368,26 +369,49 @@ def check_backend(cfg: dict) -> None:
 
 
 @contextmanager
-def vllm_engine(model, tokenizer, cfg: dict, seed: int):
+def _environ(name: str, value: str):
+    """``os.environ[name] = value`` for the block, then as it was."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
+
+
+@contextmanager
+def vllm_engine(model, tokenizer, cfg: dict, seed: int, weights_dtype: str | None = None,
+                scratch_dir: str | None = None):
     """A ``vllm.LLM`` for ``model``: an engine already built, a checkpoint directory, or an
     in-memory torch model (the trainer's current weights between two rounds). The last is
-    saved to a temporary checkpoint that vLLM loads beside the training process on the same
-    GPU, taking ``estimator.vllm_gpu_memory_utilization`` of its memory, and shut down after
-    scoring so that training gets the memory back."""
+    saved, in ``weights_dtype`` (models.<m>.dtype; None = as it is), to a temporary directory
+    under ``scratch_dir`` (compute.scratch_dir; None = the system temp) that vLLM loads beside
+    the training process on the same GPU, taking ``estimator.vllm_gpu_memory_utilization`` of
+    its memory; the engine is shut down and the save removed after scoring, so that training
+    gets both back.
+
+    The engine runs in its own process (VLLM_ENABLE_V1_MULTIPROCESSING=1 while it is built):
+    TRL's colocated rollout engine sets that variable to 0 for the whole process, and an
+    in-process engine's shutdown destroys torch.distributed's process group, which a
+    multi-GPU run's processes share (vllm/distributed/parallel_state.py,
+    cleanup_dist_env_and_memory)."""
     if hasattr(model, "generate") and not isinstance(model, torch.nn.Module):
         yield model
         return
     import vllm
 
-    with tempfile.TemporaryDirectory(prefix="edco-vllm-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="edco-vllm-", dir=scratch_dir) as tmp:
         path = str(model)
         if isinstance(model, torch.nn.Module):
-            model.save_pretrained(tmp, safe_serialization=True)
-            tokenizer.save_pretrained(tmp)
+            save_weights(model, tokenizer, tmp, weights_dtype or str(model.dtype).removeprefix("torch."))
             path = tmp
         # logprobs default to vLLM's raw_logprobs mode: before temperature and top-p, as we need.
-        llm = vllm.LLM(model=path, seed=seed, trust_remote_code=False,
-                       gpu_memory_utilization=cfg["vllm_gpu_memory_utilization"])
+        with _environ("VLLM_ENABLE_V1_MULTIPROCESSING", "1"):
+            llm = vllm.LLM(model=path, seed=seed, trust_remote_code=False,
+                           gpu_memory_utilization=cfg["vllm_gpu_memory_utilization"])
         try:
             yield llm
         finally:
@@ -456,16 +480,19 @@ def vllm_token_entropies(llm, tokenizer, records: list[dict], cfg: dict, kind: s
 
 
 def token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
-                    progress: bool = True) -> list[dict]:
+                    progress: bool = True, weights_dtype: str | None = None,
+                    scratch_dir: str | None = None) -> list[dict]:
     """Per sample ``{"id", "tokens", "entropies" (1-D tensor, bits), "seconds"}`` in input order.
-    ``score_pool`` aggregates these; the estimator benchmark reuses them across aggregations."""
+    ``score_pool`` aggregates these; the estimator benchmark reuses them across aggregations.
+    ``weights_dtype`` and ``scratch_dir``: how and where an in-memory model is saved for a
+    vLLM engine (``vllm_engine``)."""
     if kind not in KINDS:
         raise ValueError(f"estimator kind must be one of {KINDS}, not {kind!r}")
     check_backend(cfg)
     if not records:
         return []
     if cfg["backend"] == "vllm":
-        with vllm_engine(model, tokenizer, cfg, seed) as llm:
+        with vllm_engine(model, tokenizer, cfg, seed, weights_dtype, scratch_dir) as llm:
             return vllm_token_entropies(llm, tokenizer, records, cfg, kind, seed, progress)
     return hf_token_entropies(model, tokenizer, records, cfg, kind, seed, progress)
 
@@ -487,14 +514,16 @@ def scores_from_entropies(per_sample: list[dict], cfg: dict, kind: str = "prefix
 
 
 def score_pool(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
-               progress: bool = True) -> list[dict]:
+               progress: bool = True, weights_dtype: str | None = None, scratch_dir: str | None = None) -> list[dict]:
     """Score every record with estimator ``kind``; ``cfg`` is ``config["estimator"]``.
 
     Returns ``{"id", "score", "n_tokens", "seconds"}`` per record, in input order; higher score
     = more uncertain. With ``backend: vllm``, ``model`` is a ``vllm.LLM``, a checkpoint
-    directory or an in-memory model (saved for vLLM to load; see ``vllm_engine``).
+    directory or an in-memory model (saved for vLLM to load, in ``weights_dtype`` under
+    ``scratch_dir``; see ``vllm_engine``).
     """
-    return scores_from_entropies(token_entropies(model, tokenizer, records, cfg, kind, seed, progress), cfg, kind)
+    per_sample = token_entropies(model, tokenizer, records, cfg, kind, seed, progress, weights_dtype, scratch_dir)
+    return scores_from_entropies(per_sample, cfg, kind)
 
 
 # ----------------------------------------------------------------------------------------------

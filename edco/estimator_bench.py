@@ -16,7 +16,10 @@ Per model, on the domain's training pool (never the test split):
   scores against full scores;
 - Spearman of every estimator (both aggregations) with the pool's known ``difficulty``;
 - batched vs one-at-a-time throughput of the prefix estimator at the config's K on the same
-  samples, median of --repeats interleaved runs.
+  samples, median of --repeats interleaved runs (hf backend only: vLLM batches continuously and
+  ignores estimator.batch_size, so the comparison would measure nothing; the Markdown says so).
+With ``estimator.backend: vllm`` each model gets one engine, built before any timing, and a time
+per sample is ``llm.generate``'s alone (building an engine per estimator and K timed start-ups).
 A prefix of K tokens is capped by what the model generates: ``ended_before_k`` is the share of
 answers that stopped (EOS) before K, and the Markdown says when K exceeds every answer.
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import os
 import platform
+from contextlib import nullcontext
 import random
 import statistics
 import sys
@@ -81,10 +85,14 @@ def spearman_with_difficulty(scores: dict[str, float], difficulty: dict[str, flo
 
 
 def run_estimator(model, tokenizer, records, cfg, kind, seed, progress) -> dict:
-    """Token entropies of one estimator over the pool, and its wall time per sample."""
+    """Token entropies of one estimator over the pool, and its time per sample: the wall time
+    of the call (hf), or of vLLM's generate alone (each sample's ``seconds`` is its share)."""
     t0 = time.perf_counter()
     samples = estimator.token_entropies(model, tokenizer, records, cfg, kind, seed, progress)
-    return {"samples": samples, "seconds_per_sample": (time.perf_counter() - t0) / len(records)}
+    seconds = (time.perf_counter() - t0) / len(records)
+    if cfg["backend"] == "vllm":
+        seconds = statistics.fmean(s["seconds"] for s in samples)
+    return {"samples": samples, "seconds_per_sample": seconds}
 
 
 def scores_of(run: dict, aggregate: str, top_frac: float) -> dict[str, float]:
@@ -144,12 +152,15 @@ def measure_throughput(label: str, model, tokenizer, records: list[dict], cfg: d
 
 
 def load_models(config: dict, name: str, checkpoints: list[str], device: str):
-    """(label, model, tokenizer) for the base model, then each checkpoint."""
-    yield name, *load_model(config, name, device)
+    """(label, model, tokenizer) for the base model, then each checkpoint; with the vLLM
+    backend the model is the directory (or hub id) its engine loads, never a torch model."""
+    vllm = config["estimator"]["backend"] == "vllm"
+    yield name, *(estimator.load_scorer(config, name, None) if vllm else load_model(config, name, device))
     for path in checkpoints:
         # runs/<domain>/<model>/<paradigm>/<strategy>/seed<s>/<final|round..>: the tail says which
         label = f"{name} {'/'.join(Path(path).parts[-3:])}"
-        yield label, *load_model_from(path, device, config["models"][name]["dtype"])
+        yield label, *(estimator.load_scorer(config, name, path) if vllm
+                       else load_model_from(path, device, config["models"][name]["dtype"]))
 
 
 def sample_pool(records: list[dict], limit: int | None, seed: int) -> list[dict]:
@@ -186,11 +197,19 @@ def run_bench(config: dict, config_path: str, domain: str, model: str, checkpoin
             "full_max_tokens": cfg["full_max_tokens"], "batch_size": cfg["batch_size"], "config_k": cfg["prefix_tokens"],
             "torch": torch.__version__, "threads": torch.get_num_threads(), "device": device,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "load_before": _load_average()}
+    vllm = cfg["backend"] == "vllm"
+    if vllm:
+        meta["timing_note"] = ("Backend vLLM: one engine per model, built before any timing; a time per sample is "
+                               "vLLM's generate call alone.")
+        meta["throughput_note"] = ("Not measured with the vLLM backend: vLLM batches continuously whatever "
+                                   "estimator.batch_size says, so batched and one-at-a-time calls are the same call.")
     rows = []
     for label, scorer, tokenizer in load_models(config, model, checkpoints, device):
         print(f"[estimator_bench] {label}: {len(records)} samples, K in {ks}", file=sys.stderr)
-        rows += measure_model(label, scorer, tokenizer, records, cfg, ks, top_n, seed, progress)
-        rows += measure_throughput(label, scorer, tokenizer, records[:n_throughput], cfg, seed, repeats)
+        with estimator.vllm_engine(scorer, tokenizer, cfg, seed) if vllm else nullcontext(scorer) as engine:
+            rows += measure_model(label, engine, tokenizer, records, cfg, ks, top_n, seed, progress)
+            if not vllm:
+                rows += measure_throughput(label, engine, tokenizer, records[:n_throughput], cfg, seed, repeats)
     meta["load_after"] = _load_average()
     return write_outputs(pd.DataFrame(rows), meta, cfg["aggregate"], Path(out_dir))
 

@@ -13,6 +13,11 @@ import importlib.util
 from edco.config import ConfigError
 from edco.curriculum import get_strategy
 
+# The oldest Linux driver each CUDA major version runs on (NVIDIA's CUDA toolkit release notes).
+# PyPI's torch 2.13.0 is a CUDA 13 build (its wheel requires cuda-toolkit 13.0.3, as vLLM 0.31.0's
+# requires nvidia-cutlass-dsl[cu13]): on an older driver it sees no GPU at all.
+MIN_DRIVER = {13: 580, 12: 525, 11: 450}
+
 
 def _vllm_settings(config: dict) -> list[str]:
     """The settings that would start a vLLM engine in this grid."""
@@ -24,6 +29,19 @@ def _vllm_settings(config: dict) -> list[str]:
     if "rl" in grid["paradigms"] and config["rl"]["use_vllm"]:
         wanted.append("rl.use_vllm: true")
     return wanted
+
+
+def no_gpu_reason() -> str:
+    """Why torch sees no CUDA GPU, as far as this process can tell: a CPU build of torch, or a
+    CUDA build whose driver requirement the node may not meet."""
+    import torch
+
+    built = torch.version.cuda
+    if built is None:
+        return f"no CUDA GPU is visible: torch {torch.__version__} is a CPU build; run in envs/gpu.yaml"
+    driver = MIN_DRIVER.get(int(built.split(".")[0]), "?")
+    return (f"no CUDA GPU is visible: torch {torch.__version__} is built for CUDA {built}, which needs an NVIDIA "
+            f"driver >= {driver} (nvidia-smi shows the node's)")
 
 
 def gpu_problems(config: dict) -> list[str]:
@@ -38,12 +56,12 @@ def gpu_problems(config: dict) -> list[str]:
     visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
     problems = []
     if cuda and not visible:
-        problems.append("compute.device: cuda (no CUDA GPU is visible)")
+        problems.append(f"compute.device: cuda ({no_gpu_reason()})")
     for setting in wants_vllm:
         if importlib.util.find_spec("vllm") is None:
             problems.append(f"{setting} (the vllm package is not installed: pip install 'edco-bench[vllm]')")
         elif not visible:
-            problems.append(f"{setting} (vLLM needs a CUDA GPU and none is visible)")
+            problems.append(f"{setting} (vLLM needs a CUDA GPU; {no_gpu_reason()})")
     problems += [f"models.{name}.gpus: {n} ({visible} GPUs visible)" for name, n in gpus.items() if n > max(visible, 1)]
     return problems
 

@@ -375,19 +375,41 @@ def save_model(model, tokenizer, out_dir: str | Path, manifest: dict) -> Path:
     return out_dir
 
 
+def save_weights(model, tokenizer, out_dir: str | Path, dtype: str) -> None:
+    """``model`` and ``tokenizer`` into ``out_dir`` (an existing, usually temporary, directory)
+    with the weights in ``dtype``, leaving the in-memory model as it is: fp32 master weights are
+    saved as bf16 checkpoints without being rounded themselves. Tied weights are written once,
+    and config.json names ``dtype`` so a loader using the checkpoint's own dtype (vLLM's
+    ``dtype="auto"``) gets it."""
+    out_dir = Path(out_dir)
+    if dtype == str(model.dtype).removeprefix("torch."):
+        model.save_pretrained(out_dir, safe_serialization=True)
+    else:
+        target, kept, seen = getattr(torch, dtype), {}, set()
+        for key, tensor in model.state_dict().items():
+            if tensor.data_ptr() not in seen:  # a tied LM head shares the embedding's storage
+                seen.add(tensor.data_ptr())
+                kept[key] = tensor.to(target)
+        model.save_pretrained(out_dir, safe_serialization=True, state_dict=kept)
+        config = io.read_json(out_dir / "config.json")  # save_pretrained writes the model's dtype
+        io.write_json(out_dir / "config.json", {**config, "dtype": dtype})
+    tokenizer.save_pretrained(out_dir)
+
+
 def is_complete(path: str | Path) -> bool:
     """A model directory counts only once its manifest exists (written last)."""
     return (Path(path) / MANIFEST).is_file()
 
 
-def load_model(config: dict, name: str, device: str):
-    """(model, tokenizer) of the config's base model ``name``, weights in ``models.<name>.dtype``;
+def load_model(config: dict, name: str, device: str, dtype: str | None = None):
+    """(model, tokenizer) of the config's base model ``name``, weights in ``dtype`` (the trainer
+    passes ``models.<name>.master_dtype``; None = ``models.<name>.dtype``, for inference);
     errors if ``base-model`` has not finished."""
     path = layout.model_dir(config["run"], name)
     if not is_complete(path):
         raise ModelError(f"base model {name!r} not found at {path} (no {MANIFEST}); run "
                          f"`python -m edco base-model --config <config> --model {name}` first")
-    return load_model_from(path, device, config["models"][name]["dtype"])
+    return load_model_from(path, device, dtype or config["models"][name]["dtype"])
 
 
 def load_model_from(path: str | Path, device: str, dtype: str):

@@ -3,6 +3,7 @@
 # Snakefile is parsed by the controller's environment (Snakemake and its executor plugin),
 # which has no torch; the jobs' own environments (envs/) import the rest.
 import itertools
+import sys
 
 import yaml
 from edco import layout
@@ -42,6 +43,31 @@ LIGHT_ENV = "../envs/light.yaml"
 # The `gpu` resource (snakemake-executor-plugin-slurm turns it into --gpus; locally it is
 # what --resources gpu=N limits): one GPU per scoring / evaluation job on a GPU config.
 JOB_GPUS = 1 if CUDA else 0
+
+# The resource plan (edco/plan.py: config arithmetic, no torch, so the controller's environment
+# runs it). On a GPU config whose planned peak of some job exceeds compute.gpu_memory_gb, parsing
+# warns, naming the job and the settings that would fit, and a real run that would start a GPU
+# job stops before its first job (the onstart handler runs after the DAG is built, never in a dry run; a
+# data-only run passes). `python -m edco plan --config <config>` prints the whole plan.
+from edco.plan import PlanError, make_plan, refusal
+
+PLAN_REFUSAL = refusal(make_plan(CFG), CONFIG_SOURCE) if CUDA else None
+if PLAN_REFUSAL:
+    print(f"Warning: {PLAN_REFUSAL}\nA real run stops before its first GPU job.", file=sys.stderr)
+GPU_RULES = ("train", "evaluate_base", "estimator_bench")
+
+
+onstart:
+    if PLAN_REFUSAL and any(job.rule.name in GPU_RULES for job in workflow.dag.needrun_jobs()):
+        raise PlanError(PLAN_REFUSAL)
+
+
+def gpu_lock(gpus):
+    """The prefix that gives a GPU job its own free GPUs of the node (edco/gpulock.py: a lock
+    per GPU, CUDA_VISIBLE_DEVICES set to the ones taken; SLURM's own setting passes through):
+    Snakemake counts the gpu resource but never says which GPU a job gets, so every job would
+    run on device 0. Nothing on a CPU config."""
+    return f"python -m edco.gpulock {gpus} -- " if gpus else ""
 
 
 wildcard_constraints:
@@ -119,14 +145,17 @@ def train_gpus(wildcards):
 
 def edco_launcher(wildcards):
     """`python -m edco`, or accelerate's launcher with one process per GPU when the model
-    asks for more than one (data-parallel full fine-tuning, bf16)."""
+    asks for more than one (data-parallel full fine-tuning, bf16), behind the job's GPU lock.
+    `--main_process_port 0`: a free port per job; accelerate's default 29500 collides when
+    two multi-GPU jobs start on one node together (its in-use check is racy)."""
     gpus = CFG["models"][wildcards.model]["gpus"]
+    launcher = "python -m edco"
     if gpus > 1:
-        return (
-            f"accelerate launch --multi_gpu --num_processes {gpus} --num_machines 1 --mixed_precision bf16"
-            " --dynamo_backend no -m edco"
+        launcher = (
+            f"accelerate launch --multi_gpu --num_processes {gpus} --num_machines 1 --main_process_port 0"
+            " --mixed_precision bf16 --dynamo_backend no -m edco"
         )
-    return "python -m edco"
+    return gpu_lock(train_gpus(wildcards)) + launcher
 
 
 # --------------------------------------------------------------------------- base models

@@ -27,7 +27,8 @@ rule estimator_bench:
         checkpoint=bench_checkpoint,
         options=bench_options,
         out_dir=str(layout.estimator_dir(RUN, "{domain}", "{model}")),
+        lock=gpu_lock(JOB_GPUS),
     shell:
-        "python -m edco estimator-bench --config {input.config} --domain {wildcards.domain}"
+        "{params.lock}python -m edco estimator-bench --config {input.config} --domain {wildcards.domain}"
         " --model {wildcards.model} --checkpoint {params.checkpoint} --out-dir {params.out_dir}"
         " {params.options} --no-progress > {log} 2>&1"

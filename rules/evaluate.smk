@@ -18,6 +18,7 @@ rule evaluate_base:
         gpu=JOB_GPUS,
     params:
         domains=" ".join(f"--domain {d}" for d in GRID["domains"]),
+        lock=gpu_lock(JOB_GPUS),
     shell:
-        "python -m edco evaluate --config {input.config} {params.domains}"
+        "{params.lock}python -m edco evaluate --config {input.config} {params.domains}"
         " --model {wildcards.model} --checkpoint base > {log} 2>&1"

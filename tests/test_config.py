@@ -201,3 +201,20 @@ def test_nested_command_line_overrides_get_their_yaml_types():
                                        "strategy_options": {"edco_early_stop": {"stop_overlap": None},
                                                             "edco_partial": {"rescore_fraction": 0.25}},
                                        "run": "007"}
+
+
+def test_domain_sources_must_name_configured_domains(tmp_path):
+    """A domain taken from another source needs its entry there; the synthetic world takes none."""
+    from edco.config import domain_source
+
+    raw = yaml.safe_load((SHIPPED[0].parent / "config.yaml").read_text())
+    config = validate_config(raw, "paper.yaml")
+    assert [domain_source(config, d) for d in config["grid"]["domains"]] == ["hub", "hub", "local"]
+    del raw["data"]["local"]["domains"]["law"]
+    raw["data"]["local"]["domains"]["other"] = {"train": ["x.jsonl"], "test": ["y.jsonl"]}
+    with pytest.raises(ConfigError, match=r"grid.domains: 'law' has no entry under data.local.domains"):
+        validate_config(raw, "paper.yaml")
+    smoke = yaml.safe_load((SHIPPED[0].parent / "smoke.yaml").read_text())
+    smoke["data"]["domain_sources"] = {"law": "local"}
+    with pytest.raises(ConfigError, match=r"data.domain_sources: the synthetic world generates every domain"):
+        validate_config(smoke, "smoke.yaml")

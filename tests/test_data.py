@@ -384,3 +384,33 @@ def test_load_local_on_real_data(shared_root):
                      "test": ["medicine/medqa_usmle/test.jsonl", "medicine/medmcqa/test.jsonl"]}}})
     train, test = data.load_local(config, "medicine")
     assert (len(train), len(test)) == (1019 + 2222, 254 + 594)
+
+
+def test_a_domain_can_come_from_local_files_in_a_hub_config(fixtures_dir, fake_hub):
+    """data.domain_sources (issue #17 item 7: the paper's law domain is the original JEC-QA,
+    which no Hub id holds): that domain reads data.local's files, the others stay on the Hub."""
+    config = data_config("hub", domain_sources={"demo": "local"},
+                         local={"root": str(fixtures_dir / "local"),
+                                "domains": {"demo": {"train": ["demo/train.jsonl"], "test": ["demo/test.jsonl"]}}},
+                         hub={"domains": {"communication": [hub_spec(id="netop/TeleQnA", format="teleqna",
+                                                                     train_split=None)]}})
+    train, test = data.make_domain_data(config, "demo")
+    assert [r["id"] for r in train] == [r["id"] for r in data.load_jsonl(fixtures_dir / "local" / "demo" / "train.jsonl")]
+    assert not fake_hub  # the local domain never asked the Hub
+    data.make_domain_data(config, "communication")
+    assert [call[0] for call in fake_hub] == ["netop/TeleQnA"]
+
+
+def test_the_paper_configs_law_pool_fills_every_n(shared_root):
+    """The original JEC-QA KD files hold enough single-answer questions for the paper's N
+    (1750 SFT, 800 Llama RL); the Hub's AGIEval copy holds ~500."""
+    from edco.config import load_config, round_budget
+    from edco.curriculum import check_budget
+
+    config = load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")
+    config["data"]["local"]["root"] = str(shared_root / "data")
+    train, test = data.make_domain_data(config, "law")
+    assert (len(train), len(test)) == (3163, 516)
+    for paradigm in config["grid"]["paradigms"]:
+        for model in config["grid"]["models"]:
+            check_budget(round_budget(config, paradigm, model)[1], len(train), "domain 'law'")

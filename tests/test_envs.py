@@ -58,7 +58,8 @@ def test_env_pins_match_the_package(path):
             assert req.replace(" ", "") == pins[name], f"{path.name}: {req} != pyproject {pins[name]}"
     if path == LIGHT_ENV:
         return
-    expected = set(pins) - ({"vllm"} if path != GPU_ENV else set())
+    gpu_only = {requirement_name(d) for d in pyproject()["optional-dependencies"]["vllm"]}  # vLLM, bitsandbytes
+    expected = set(pins) - (gpu_only if path != GPU_ENV else set())
     missing = expected - {requirement_name(r) for r in requirements(path)}
     assert not missing, f"{path.name} lacks {sorted(missing)}"
 
@@ -107,6 +108,7 @@ def test_rules_name_their_environment():
 def test_torch_is_pinned():
     assert package_pins()["torch"] == "torch==2.13.0"
     assert package_pins()["vllm"] == "vllm==0.31.0"
+    assert package_pins()["bitsandbytes"] == "bitsandbytes==0.50.2"  # the paper config's 8-bit AdamW
 
 
 CONTROLLER_ENV = REPO / "envs" / "snakemake.yaml"

@@ -8,7 +8,9 @@ against a stand-in with vLLM's output shape.
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -407,3 +409,29 @@ def test_vllm_scores_an_in_memory_model_through_a_temporary_checkpoint(tokenizer
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(seen["files"])
     assert seen["memory"] == 0.3 and seen["remote_code"] is False
     assert not seen["path"].exists()  # the temporary checkpoint is gone after scoring
+
+
+def test_vllm_scoring_save_is_bf16_under_scratch_and_the_engine_runs_in_its_own_process(tokenizer, model, bigram,
+                                                                                        monkeypatch, tmp_path):
+    """The trainer's scorer saves its fp32 master weights as models.<m>.dtype (bf16: half the
+    bytes) under compute.scratch_dir, removed after scoring; the engine is built with vLLM's
+    multiprocessing on, even after TRL's rollout engine switched it off for the process."""
+    seen = {}
+
+    class EngineFromCheckpoint(FakeLLM):
+        def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization):
+            path = Path(model)
+            seen.update(path=path, dtype=json.loads((path / "config.json").read_text())["dtype"],
+                        multiprocessing=os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING"))
+            super().__init__(bigram_logits(bigram), tokenizer.eos_token_id)
+
+    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=EngineFromCheckpoint, SamplingParams=FakeSamplingParams))
+    monkeypatch.setattr(E.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(E.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(E.torch.cuda, "empty_cache", lambda: None)
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # as TRL's colocated engine leaves it
+    cfg = dict(CFG, backend="vllm", entropy="top20", vllm_gpu_memory_utilization=0.3)
+    E.score_pool(model, tokenizer, make_records(2), cfg, "prefix", seed=0, progress=False,
+                 weights_dtype="bfloat16", scratch_dir=str(tmp_path))
+    assert seen["dtype"] == "bfloat16" and seen["path"].parent == tmp_path and seen["multiprocessing"] == "1"
+    assert list(tmp_path.iterdir()) == [] and os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"

@@ -97,3 +97,41 @@ def test_a_run_writes_csv_markdown_and_the_k_plot(bench_config):
     assert "| law | qwen3 | 4 |" in table_md.read_text()
     (png,) = write_plots(config, only=["estimator_k"])
     assert png.stat().st_size > 5000
+
+
+def test_under_vllm_one_engine_per_model_times_generation_only(bench_config, tokenizer, monkeypatch):  # noqa: F811
+    """Issue #17 item 8: with the vLLM backend every estimator and K of a model share one engine
+    (before: a checkpoint save and an engine start per call, ~14 per model, inside the timing);
+    the batched-vs-serial comparison, meaningless under vLLM, is replaced by a note."""
+    import sys
+    from types import SimpleNamespace
+
+    from test_estimator import FakeLLM, FakeSamplingParams, bigram_logits
+
+    path, _ = bench_config
+    bigram = make_model(tokenizer, bigram=True)
+    built = []
+
+    class Engine(FakeLLM):
+        def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization):
+            built.append(model)
+            super().__init__(bigram_logits(bigram), tokenizer.eos_token_id)
+
+    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=Engine, SamplingParams=FakeSamplingParams))
+    monkeypatch.setattr(B.estimator.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(B.estimator.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(B.estimator.torch.cuda, "device_count", lambda: 1)  # the job's GPU check
+    monkeypatch.setattr(B.estimator.torch.cuda, "empty_cache", lambda: None)
+    monkeypatch.setattr(B.estimator, "load_scorer", lambda config, name, checkpoint: (checkpoint or name, tokenizer))
+    raw = yaml.safe_load(path.read_text())
+    raw["estimator"].update(backend="vllm", entropy="top20")
+    path.write_text(yaml.safe_dump(raw))
+    out = path.parent / "bench"
+    argv = ["--config", str(path), "--domain", "law", "--model", "qwen3", "--checkpoint", "runs/x/final",
+            "--out-dir", str(out), "--limit", "6", "--repeats", "2", "--no-progress"]
+    assert cli.main(["estimator-bench", *argv]) == 0
+    assert built == ["qwen3", "runs/x/final"]  # one engine per model, from its directory or hub id
+    frame = pd.read_csv(out / "estimator.csv")
+    assert (frame["table"] == "estimators").all()  # no throughput rows
+    md = (out / "estimator.md").read_text()
+    assert "Not measured with the vLLM backend" in md and "vLLM's generate call alone" in md

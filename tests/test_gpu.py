@@ -38,7 +38,7 @@ def test_every_gpu_setting_is_named(no_gpu_no_vllm):
     config["rl"]["use_vllm"] = True
     config["models"]["qwen3"]["gpus"] = 2
     assert gpu_problems(validate_config(config)) == [
-        "compute.device: cuda (no CUDA GPU is visible)",
+        f"compute.device: cuda (no CUDA GPU is visible: torch {torch.__version__} is a CPU build; run in envs/gpu.yaml)",
         "estimator.backend: vllm (the vllm package is not installed: pip install 'edco-bench[vllm]')",
         "rl.use_vllm: true (the vllm package is not installed: pip install 'edco-bench[vllm]')",
         "models.qwen3.gpus: 2 (0 GPUs visible)",
@@ -74,5 +74,16 @@ def test_a_job_stops_before_loading_anything(no_gpu_no_vllm, tmp_path, monkeypat
         assert cli.main(command) == 1
         err = capsys.readouterr().err
         assert err.startswith(f"edco {command[0]}: error: {path}: GPU-only settings cannot run on this machine: "
-                              f"compute.device: cuda (no CUDA GPU is visible)"), err
+                              f"compute.device: cuda (no CUDA GPU is visible"), err
     assert not (tmp_path / "results").exists()
+
+
+def test_a_cuda_build_without_a_gpu_names_the_driver_it_needs(no_gpu_no_vllm, monkeypatch):
+    """PyPI's torch 2.13.0 is a CUDA 13 build: on a driver older than 580 it sees no GPU, and
+    the message says so (the CPU build here stands in, its version.cuda set as the CUDA wheel's)."""
+    config = copy.deepcopy(SMOKE)
+    config["compute"]["device"] = "cuda"
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    problem = gpu_problems(validate_config(config))[0]
+    assert problem == (f"compute.device: cuda (no CUDA GPU is visible: torch {torch.__version__} is built for "
+                       "CUDA 13.0, which needs an NVIDIA driver >= 580 (nvidia-smi shows the node's))")

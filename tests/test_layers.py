@@ -27,6 +27,8 @@ GROUPS = {
     "gpu": ("edco.gpu",),
     "estimator_bench": ("edco.estimator_bench",),
     "report": ("edco.report",),
+    "plan": ("edco.plan",),  # the resource planner: config arithmetic only (no torch)
+    "gpulock": ("edco.gpulock",),  # the per-GPU lock wrapper a job's command runs through
 }
 ALLOWED = {
     "estimator": set(),
@@ -36,6 +38,8 @@ ALLOWED = {
     "gpu": {"curriculum"},  # which strategies score with a model (a vLLM engine)
     "estimator_bench": {"estimator", "curriculum", "report"},
     "report": set(),
+    "plan": set(),
+    "gpulock": set(),
 }
 # Heavy or optional third-party libraries a function may import when it needs them.
 LAZY_OK = {"torch", "transformers", "trl", "vllm", "lm_eval", "datasets", "matplotlib", "seaborn", "accelerate",

@@ -78,7 +78,8 @@ def test_trainer_uses_the_curriculum_sampler(world, tmp_path):
     config, train, model_name = world
     model, tokenizer = load_model(config, model_name, "cpu")
     cfg = dict(config["rl"], max_steps=4)
-    grpo = trainer.make_grpo_trainer(model, tokenizer, train[:3], cfg, 0, "cpu", str(tmp_path / "o"))
+    grpo = trainer.make_grpo_trainer(model, tokenizer, train[:3], cfg, 0, "cpu", str(tmp_path / "o"),
+                                     config["models"][model_name])
     assert list(grpo._get_train_sampler()) == [0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2, 0, 0, 1, 1]
     seen = [row["prompt"][0]["content"] for batch in grpo.get_train_dataloader() for row in batch]
     assert seen == [chat_messages(train[k])[0]["content"] for k in [0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2, 0, 0, 1, 1]]
@@ -92,7 +93,8 @@ def test_a_round_generates_for_the_prompts_in_curriculum_order(world, tmp_path, 
     records = list(reversed(train[:5]))  # not the pool's order: the given order must win
     cfg = dict(config["rl"], max_steps=3, per_device_train_batch_size=batch,
                gradient_accumulation_steps=accumulation)
-    grpo = trainer.make_grpo_trainer(model, tokenizer, records, cfg, 0, "cpu", str(tmp_path / "o"))
+    grpo = trainer.make_grpo_trainer(model, tokenizer, records, cfg, 0, "cpu", str(tmp_path / "o"),
+                                     config["models"][model_name])
     generated = []
     real = grpo._generate_and_score_completions
 
@@ -128,7 +130,7 @@ def test_every_parameter_changes_and_grpo_metrics_are_logged(world):
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     with tempfile.TemporaryDirectory() as tmp:
         grpo = trainer.make_grpo_trainer(model, tokenizer, train[:4], config["rl"], 0, "cpu", tmp,
-                                         reward_funcs=[distinct_text_reward])
+                                         config["models"][model_name], reward_funcs=[distinct_text_reward])
         grpo.train()
     logs = [row for row in grpo.state.log_history if "loss" in row]
     assert len(logs) == config["rl"]["max_steps"]
@@ -145,7 +147,8 @@ def test_the_kl_reference_is_the_model_at_the_start_of_the_round(world, tmp_path
     model, tokenizer = load_model(config, model_name, "cpu")
     with torch.no_grad():
         model.model.norm.weight.mul_(1.5)  # as if an earlier round had trained it
-    grpo = trainer.make_grpo_trainer(model, tokenizer, train[:2], config["rl"], 0, "cpu", str(tmp_path / "o"))
+    grpo = trainer.make_grpo_trainer(model, tokenizer, train[:2], config["rl"], 0, "cpu", str(tmp_path / "o"),
+                                     config["models"][model_name])
     assert torch.equal(grpo.ref_model.model.norm.weight, model.model.norm.weight)
     assert model.config._name_or_path != str(tmp_path / "o" / "reference")  # restored
 

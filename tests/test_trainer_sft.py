@@ -45,8 +45,11 @@ def test_trl_defaults_are_overridden_explicitly(tmp_path, checkpointing):
     """TRL defaults bf16 and gradient checkpointing to True: on CPU bf16 is off, and
     checkpointing is what the paradigm's config says, for both trainers."""
     config = tiny_config("t")
-    for make, section in ((trainer.sft_config, "sft"), (trainer.grpo_config, "rl")):
-        args = make({**config[section], "gradient_checkpointing": checkpointing}, 0, str(tmp_path), "cpu")
+    model_cfg = next(iter(config["models"].values()))
+    for section in ("sft", "rl"):
+        cfg = {**config[section], "gradient_checkpointing": checkpointing}
+        args = (trainer.sft_config(cfg, 0, str(tmp_path), "cpu") if section == "sft"
+                else trainer.grpo_config(cfg, 0, str(tmp_path), "cpu", model_cfg))
         assert args.bf16 is False and args.gradient_checkpointing is checkpointing
 
 

@@ -4,6 +4,7 @@ that stop the workflow before any job with the key named."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -95,8 +96,64 @@ def test_train_launches_through_accelerate_when_a_model_asks_for_gpus(tmp_path):
     qwen = [line for line in trains if "--model qwen3_4b" in line]
     llama = [line for line in trains if "--model llama3_2_3b" in line]
     assert qwen and llama
-    assert all(line.startswith("accelerate launch --multi_gpu --num_processes 2 ") and " -m edco train " in line for line in qwen)
-    assert all(line.startswith("python -m edco train ") for line in llama)
+    # Each through its GPU lock (the job's own GPUs), accelerate on a free port per job.
+    assert all(line.startswith("python -m edco.gpulock 2 -- accelerate launch --multi_gpu --num_processes 2 ")
+               and " --main_process_port 0 " in line and " -m edco train " in line for line in qwen)
+    assert all(line.startswith("python -m edco.gpulock 1 -- python -m edco train ") for line in llama)
+
+
+def test_every_gpu_job_takes_its_gpus_through_the_lock_and_cpu_jobs_do_not():
+    gpu = subprocess.run([*SNAKEMAKE, "-n", "--printshellcmds", "--config", "run=lock_dry"], cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    assert gpu.returncode == 0, gpu.stderr + gpu.stdout
+    shells = [line.strip().removeprefix("Shell command: ") for line in gpu.stdout.splitlines()
+              if line.startswith("Shell command: ")]
+    model_jobs = [line for line in shells if any(c in line for c in (" train --config", " evaluate --config",
+                                                                     " estimator-bench --config"))]
+    assert {" train --config", " evaluate --config", " estimator-bench --config"} <= {
+        c for line in model_jobs for c in (" train --config", " evaluate --config", " estimator-bench --config") if c in line}
+    assert all(line.startswith("python -m edco.gpulock 1 -- ") for line in model_jobs)
+    assert not [line for line in shells if "gpulock" in line and "make-data" in line]
+    cpu = subprocess.run([*SNAKEMAKE, "-n", "--printshellcmds", "--configfile", "config/smoke.yaml",
+                          "--config", "run=lock_dry_cpu"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert cpu.returncode == 0 and "gpulock" not in cpu.stdout
+
+
+def fp32_unsharded_paper(tmp_path: Path) -> Path:
+    """The paper config before issue #17's memory fixes: fp32 everywhere, torch AdamW, the
+    rollout engine awake through training, 64 completions per micro-batch."""
+    raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for model in raw["models"].values():
+        model["dtype"] = "float32"
+    raw["sft"]["optim"] = raw["rl"]["optim"] = "adamw_torch"
+    raw["rl"].update(vllm_enable_sleep_mode=False, per_device_train_batch_size=64, gradient_accumulation_steps=1)
+    raw["run"] = "refused"
+    path = tmp_path / "fp32.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_a_real_run_that_does_not_fit_stops_before_any_job_and_a_dry_run_warns(tmp_path):
+    """The plan runs in Snakemake's own process (pure Python, no torch): a real run stops while
+    the workflow is parsed, naming the job and the settings that would fit; nothing is written."""
+    path = fp32_unsharded_paper(tmp_path)
+    real = subprocess.run([*SNAKEMAKE, "--cores", "1", "--configfile", str(path)], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    out = real.stdout + real.stderr
+    assert real.returncode != 0
+    assert "the resource plan does not fit" in out and "job train communication/qwen3_4b/rl/random/seed0" in out
+    assert "rl.optim: adamw_bnb_8bit" in out and "Finished job" not in out
+    assert not (REPO / "results" / "refused").exists()
+    try:  # a run that starts no GPU job is not refused
+        config_only = subprocess.run([*SNAKEMAKE, "--cores", "1", "--configfile", str(path), "--until", "resolved_config"],
+                                     cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert config_only.returncode == 0, config_only.stderr
+        assert (REPO / "results" / "refused" / "config.yaml").is_file()
+    finally:
+        shutil.rmtree(REPO / "results" / "refused", ignore_errors=True)
+    dry = dry_run("--configfile", str(path))
+    assert dry.returncode == 0 and job_counts(dry.stdout)["train"] == 144
+    assert "the resource plan does not fit" in dry.stderr and "A real run stops before its first GPU job." in dry.stderr
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the CPU-only failure")
@@ -114,9 +171,11 @@ def test_a_gpu_job_stops_on_a_cpu_machine_with_the_settings_named():
 
 
 def test_the_snakefile_runs_no_gpu_check_of_its_own():
-    """A data-only run of a GPU config must not need a GPU where Snakemake runs (issue #17)."""
+    """A data-only run of a GPU config must not need a GPU where Snakemake runs (issue #17): the
+    only onstart is the resource plan's refusal (pure Python, and only when a GPU job would run)."""
     snakefile = (REPO / "Snakefile").read_text() + "".join(p.read_text() for p in (REPO / "rules").glob("*.smk"))
-    assert "onstart" not in snakefile and "check_gpu_settings(" not in snakefile
+    assert "check_gpu_settings(" not in snakefile and not re.search(r"^\s*(import torch|from torch)", snakefile, re.M)
+    assert snakefile.count("onstart:") == 1 and "raise PlanError(PLAN_REFUSAL)" in snakefile
 
 
 GPU_RULES = {"train", "evaluate_base", "estimator_bench"}

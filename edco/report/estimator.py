@@ -81,7 +81,8 @@ def bench_markdown(frame: pd.DataFrame, meta: dict) -> str:
         f"full answers capped at {meta['full_max_tokens']} tokens; batch size {meta['batch_size']}.",
         f"Machine: {meta['machine']}; torch {meta['torch']}, {meta['threads']} thread(s), device {meta['device']}; "
         f"load average {meta['load_before']} before, {meta['load_after']} after (other jobs share the CPU, "
-        f"so absolute times are indicative; ratios measured side by side are more robust).", "",
+        f"so absolute times are indicative; ratios measured side by side are more robust).",
+        *([meta["timing_note"]] if "timing_note" in meta else []), "",
         "## Prefix length K vs full-sequence entropy", "",
         "Speed-up = full time ÷ prefix time per sample. Prefix and full use different prompts (raw quick-answer "
         "vs chat template), so even a prefix covering the whole answer need not rank like full. "
@@ -91,5 +92,6 @@ def bench_markdown(frame: pd.DataFrame, meta: dict) -> str:
         f"## Every estimator vs known difficulty (prefix at the config's K = {meta['config_k']})", "",
         markdown(formatted(at_config_k, difficulty)), "",
         "## Batched vs one-at-a-time scoring (prefix estimator, same samples)", "",
+        meta["throughput_note"] if "throughput_note" in meta else
         markdown(formatted(frame[frame["table"] == "throughput"], throughput)), "",
     ])

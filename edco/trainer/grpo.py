@@ -4,21 +4,25 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import logging
 import math
+import os
 import tempfile
 from pathlib import Path
 
 import torch
 
 from edco.errors import UserFacingError
+from edco.models import save_weights
 from edco.prompts import chat_messages, parse_answer
 from edco.trainer.args import passthrough, shared_trainer_args
 
 # rl.<key> -> GRPOConfig(<key>=...): the same name on both sides.
 GRPO_KEYS = ("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_generations",
-             "max_steps", "beta", "epsilon", "temperature", "max_completion_length", "use_vllm")
+             "max_steps", "beta", "epsilon", "temperature", "max_completion_length", "use_vllm", "optim", "loss_type",
+             "vllm_gpu_memory_utilization", "vllm_enable_sleep_mode", "vllm_max_model_length")
 
 log = logging.getLogger("edco.trainer")
 
@@ -76,14 +80,25 @@ def check_grpo(cfg: dict, tokenizer, device: str) -> None:
         if not str(device).startswith("cuda") or not torch.cuda.is_available():
             raise UserFacingError(f"rl.use_vllm: true needs a CUDA GPU (compute.device is {device!r}, "
                                   f"CUDA available: {torch.cuda.is_available()}); {fix}")
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not cfg["vllm_enable_sleep_mode"]:
+            raise UserFacingError(
+                "rl.use_vllm with several processes (models.<m>.gpus > 1) needs rl.vllm_enable_sleep_mode: true: "
+                "a round's rollout engine can then be put to sleep when the round ends; shutting it down would end "
+                "accelerate's process group, and left awake each round's engine keeps its share of the GPU")
 
 
-def grpo_config(cfg: dict, seed: int, output_dir: str, device: str):
+def grpo_config(cfg: dict, seed: int, output_dir: str, device: str, model_cfg: dict):
+    """TRL's GRPOConfig from the ``rl`` section and the model's ``models.<m>`` entry."""
     from trl import GRPOConfig
 
     return GRPOConfig(
         output_dir=output_dir,
         **passthrough(cfg, GRPO_KEYS),
+        # The KL reference in models.<m>.dtype (bf16 in the paper config: 8 GB for 4B, not 16).
+        # TRL builds it from model_init_kwargs even for a policy passed as a model, defaulting
+        # to the policy's dtype, our fp32 master weights (trl grpo_trainer.py: setdefault
+        # "dtype"); its log line that these kwargs "will be ignored" is about the policy only.
+        model_init_kwargs={"dtype": model_cfg["dtype"]},
         lr_scheduler_type="constant",  # paper: 1e-6 constant
         # One generation batch per optimiser step (TRL's default, stated): the step's prompt
         # set is the curriculum unit; TRL only shuffles rows *within* a generation batch.
@@ -143,27 +158,32 @@ def _curriculum_grpo_trainer_class():
 
 
 def make_grpo_trainer(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str, output_dir: str,
-                      reward_funcs=None):
+                      model_cfg: dict, reward_funcs=None):
     """A GRPO trainer over ``records`` in order. The KL reference is the policy as it is now
     (the start of the round), as the official code starts each round's job from the previous
-    checkpoint; TRL would reload ``config._name_or_path`` instead (the base model, or a
-    round checkpoint this loop has since deleted), so the weights are saved under
-    ``output_dir`` and the reference is loaded from there."""
+    checkpoint. TRL loads two things by name: the reference from ``model.config._name_or_path``
+    and its vLLM rollout engine from ``model.name_or_path`` (trl vllm_generation.py:
+    ``LLM(model=model.name_or_path)``), an attribute transformers copies once, when the model is
+    loaded: the base model, or on a resumed run the round checkpoint this loop deletes a round
+    later. So the current weights and the tokenizer (vLLM loads it from the same directory) are
+    saved under ``output_dir``, in ``models.<m>.dtype``, and both names point there while the
+    trainer is built."""
     check_grpo(cfg, tokenizer, device)
     reference = Path(output_dir) / "reference"
-    model.save_pretrained(reference, safe_serialization=True)
-    name_or_path = model.config._name_or_path
-    model.config._name_or_path = str(reference)
+    reference.mkdir(parents=True)
+    save_weights(model, tokenizer, reference, model_cfg["dtype"])
+    names = model.name_or_path, model.config._name_or_path
+    model.name_or_path = model.config._name_or_path = str(reference)
     try:
         return _curriculum_grpo_trainer_class()(
             model=model,
             reward_funcs=reward_funcs or [correct_letter_reward],
-            args=grpo_config(cfg, seed, output_dir, device),
+            args=grpo_config(cfg, seed, output_dir, device, model_cfg),
             train_dataset=grpo_dataset(records),
             processing_class=tokenizer,
         )
     finally:
-        model.config._name_or_path = name_or_path
+        model.name_or_path, model.config._name_or_path = names
 
 
 def rollout_tokens(logs: list[dict], cfg: dict) -> int:
@@ -171,15 +191,43 @@ def rollout_tokens(logs: list[dict], cfg: dict) -> int:
     return round(sum(row.get("completions/mean_length", 0.0) for row in logs) * grpo_generation_batch(cfg))
 
 
-def train_grpo(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str) -> list[dict]:
+def release_rollout_engine(trainer) -> None:
+    """Give back the GPU memory of a finished round's colocated vLLM engine now. Each round
+    builds a new GRPOTrainer and with it a new engine; vLLM freezes the garbage collector's
+    heap when an in-process engine starts (vllm/v1/engine/core.py: ``freeze_gc_heap``), so a
+    dropped engine is never collected: every round would leave its share of the GPU taken.
+    One process: shut the engine down (which unfreezes the heap). Several (accelerate): its
+    shutdown would destroy the process group the processes share, so it is put to sleep
+    (weights and KV cache released; check_grpo requires sleep mode there)."""
+    generation = getattr(trainer, "vllm_generation", None)
+    llm = getattr(generation, "llm", None)
+    if llm is None:
+        return
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        llm.sleep(level=2)
+    else:
+        llm.llm_engine.engine_core.shutdown()
+    generation.llm = trainer.vllm_generation = None
+    del llm
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def train_grpo(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str, model_cfg: dict,
+               scratch_dir: str | None = None) -> list[dict]:
     """GRPO on ``records`` in the given order for ``cfg["max_steps"]`` optimiser steps;
     ``model`` is updated in place. Returns per-step logs (loss, grad_norm, reward, entropy, kl,
-    completion lengths, ...), one row per optimiser step."""
+    completion lengths, ...), one row per optimiser step. The round's reference save goes to
+    ``scratch_dir`` (compute.scratch_dir; None = the system temp directory) and is removed."""
     visits = cfg["max_steps"] * grpo_prompts_per_step(cfg)
     log.info("GRPO round: %d steps x %d prompts = %d prompt visits over the %d selected samples (%.2f passes)%s",
              cfg["max_steps"], grpo_prompts_per_step(cfg), visits, len(records), visits / len(records),
              "; the tail of the selection is not reached" if visits < len(records) else "")
-    with tempfile.TemporaryDirectory(prefix="edco-grpo-") as tmp:
-        trainer = make_grpo_trainer(model, tokenizer, records, cfg, seed, device, tmp)
-        trainer.train()
-        return [row for row in trainer.state.log_history if "loss" in row]
+    with tempfile.TemporaryDirectory(prefix="edco-grpo-", dir=scratch_dir) as tmp:
+        trainer = make_grpo_trainer(model, tokenizer, records, cfg, seed, device, tmp, model_cfg)
+        try:
+            trainer.train()
+            return [row for row in trainer.state.log_history if "loss" in row]
+        finally:
+            release_rollout_engine(trainer)

@@ -12,6 +12,7 @@ round, as the official code starts a fresh job from the previous checkpoint.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -27,7 +28,7 @@ from edco import curriculum, io, layout
 from edco.config import round_budget
 from edco.errors import UserFacingError
 from edco.estimator import score_pool
-from edco.models import load_model, load_model_from
+from edco.models import load_model, load_model_from, save_weights
 from edco.trainer import grpo, sft
 
 log = logging.getLogger("edco.trainer")
@@ -75,10 +76,10 @@ def _last_done_round(run_path: Path, rounds: int) -> int:
     return max(done, default=0)
 
 
-def _save_checkpoint(model, tokenizer, path: Path) -> None:
+def _save_checkpoint(model, tokenizer, path: Path, dtype: str) -> None:
+    """A round's checkpoint in ``models.<m>.dtype`` (bf16 on GPUs: 8 GB for 4B, not 16)."""
     with io.atomic_dir(path) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        save_weights(model, tokenizer, tmp, dtype)
 
 
 def _read_scores(path: Path) -> dict[str, float]:
@@ -156,6 +157,10 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
     rounds, n = round_budget(config, paradigm, model_name)
     procs = Processes(config)
     device = procs.device
+    model_cfg, scratch = config["models"][model_name], config["compute"]["scratch_dir"]
+    # The policy trains in master_dtype (fp32: at lr 1e-6 most bf16 AdamW updates round to
+    # zero); checkpoints, the GRPO reference and scoring engines get models.<m>.dtype.
+    master = model_cfg["master_dtype"]
 
     pool = io.read_jsonl(layout.data_file(run, domain, "train"))
     curriculum.check_budget(n, len(pool), f"domain {domain!r}")
@@ -171,9 +176,10 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         checkpoint = layout.round_dir(run_path, start) / CHECKPOINT
         if not checkpoint.exists():  # killed between moving the last checkpoint and run.json
             checkpoint = run_path / "final"
-        model, tokenizer = load_model_from(checkpoint, device, config["models"][model_name]["dtype"])
+        model, tokenizer = load_model_from(checkpoint, device, master)
     else:
-        model, tokenizer = load_model(config, model_name, device)
+        model, tokenizer = load_model(config, model_name, device, master)
+    scorer = functools.partial(score_pool, weights_dtype=model_cfg["dtype"], scratch_dir=scratch)
     if paradigm == "rl":
         grpo.check_grpo(config["rl"], tokenizer, device)  # before any scoring or training
 
@@ -182,7 +188,7 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         log.info("round %d/%d  %s  -> %s", r, rounds, strategy_name, out)
         ctx = curriculum.RoundContext(round=r, n=n, rounds=rounds, seed=seed, config=config, model=model,
                                       tokenizer=tokenizer, previous=_previous_selections(run_path, r - 1),
-                                      feedback=_previous_feedback(run_path, r - 1), scorer=score_pool)
+                                      feedback=_previous_feedback(run_path, r - 1), scorer=scorer)
         t0 = time.perf_counter()
         selection = procs.from_main(strategy.select(ctx) if procs.is_main else None)
         t1 = time.perf_counter()
@@ -192,8 +198,11 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
                              {"id": list(selection.scores), "score": list(selection.scores.values())})
             io.write_jsonl(out / "selection.jsonl", _selection_rows(selection))
         t2 = time.perf_counter()
-        train_round = sft.train_sft if paradigm == "sft" else grpo.train_grpo
-        steps = train_round(model, tokenizer, [by_id[i] for i in selection.ids], config[paradigm], seed * 1000 + r, device)
+        records, round_seed = [by_id[i] for i in selection.ids], seed * 1000 + r
+        if paradigm == "sft":
+            steps = sft.train_sft(model, tokenizer, records, config["sft"], round_seed, device)
+        else:
+            steps = grpo.train_grpo(model, tokenizer, records, config["rl"], round_seed, device, model_cfg, scratch)
         t3 = time.perf_counter()
         if str(device).startswith("cuda"):  # the round's optimiser states are gone: give the next
             torch.cuda.empty_cache()          # round's scorer (a vLLM engine) their memory
@@ -201,7 +210,7 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         if not procs.is_main:
             procs.wait()  # for the main process to write the round
             continue
-        _save_checkpoint(model, tokenizer, out / CHECKPOINT)
+        _save_checkpoint(model, tokenizer, out / CHECKPOINT, model_cfg["dtype"])
         io.write_jsonl(out / "metrics.jsonl", steps)
         io.write_json(out / "timing.json", {
             "scoring_seconds": t1 - t0, "selecting_seconds": t2 - t1, "training_seconds": t3 - t2,

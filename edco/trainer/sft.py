@@ -14,7 +14,7 @@ from edco.trainer.args import passthrough, shared_trainer_args
 
 # sft.<key> -> SFTConfig(<key>=...): the same name on both sides.
 SFT_KEYS = ("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",
-            "weight_decay", "lr_scheduler_type", "warmup_steps", "max_length")
+            "weight_decay", "lr_scheduler_type", "warmup_steps", "max_length", "optim")
 
 
 def sft_dataset(records: list[dict]):
