@@ -22,8 +22,9 @@ def fixtures_dir() -> Path:
 
 @pytest.fixture
 def shared_root() -> Path:
-    """../shared (real staged data); skipped outside the development workspace, fatal in CI."""
-    root = Path(__file__).resolve().parents[1].parent / "shared"
+    """../shared (real staged data), or $EDCO_SHARED (a git worktree elsewhere); skipped outside
+    the development workspace, fatal in CI."""
+    root = Path(os.environ.get("EDCO_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
     if not root.is_dir():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{root} is required in CI")

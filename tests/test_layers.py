@@ -16,7 +16,7 @@ PACKAGES = ("edco", "baselines")
 
 # Ground, in order: a ground module imports only ground modules to its left.
 GROUND = ("edco", "edco.errors", "edco.io", "edco.layout", "edco.config", "edco.prompts", "edco.synthetic",
-          "edco.data", "edco.models")
+          "edco.data", "edco.gguf", "edco.models")
 CLI = ("edco.cli", "edco.__main__")
 # Components by group, and the other groups each may import (ARCHITECTURE, "Allowed among components").
 GROUPS = {
@@ -43,7 +43,7 @@ ALLOWED = {
 }
 # Heavy or optional third-party libraries a function may import when it needs them.
 LAZY_OK = {"torch", "transformers", "trl", "vllm", "lm_eval", "datasets", "matplotlib", "seaborn", "accelerate",
-           "pandas", "pyarrow", "scipy", "tokenizers", "peft"}
+           "pandas", "pyarrow", "scipy", "tokenizers", "peft", "gguf"}
 
 
 def module_name(root: Path, path: Path) -> str:

@@ -35,17 +35,20 @@ def completion_content(completion) -> str:
 
 
 def correct_letter_reward(completions, answer, **kwargs) -> list[float]:
-    """GRPO reward (DESIGN §1.3): 1.0 when the last "Answer: X" of the completion is the
-    reference letter, else 0.0. ``answer`` is the dataset column, one entry per completion."""
-    return [1.0 if parse_answer(completion_content(c)) == a else 0.0
-            for c, a in zip(completions, answer, strict=True)]
+    """GRPO reward (DESIGN §1.3): 1.0 when the option ``edco.prompts.parse_answer`` reads from the
+    completion is the reference letter, else 0.0. ``answer`` and ``options`` are dataset columns,
+    one entry per completion (the same parser reads evaluation answers)."""
+    options = kwargs.get("options") or [None] * len(answer)
+    return [1.0 if parse_answer(completion_content(c), o) == a else 0.0
+            for c, a, o in zip(completions, answer, options, strict=True)]
 
 
 def grpo_dataset(records: list[dict]):
-    """TRL conversational prompt rows; ``answer`` reaches the reward function as a column."""
+    """TRL conversational prompt rows; ``answer`` and ``options`` reach the reward function as columns."""
     from datasets import Dataset
 
-    return Dataset.from_list([{"prompt": chat_messages(r), "answer": r["answer"]} for r in records])
+    return Dataset.from_list([{"prompt": chat_messages(r), "answer": r["answer"], "options": r["options"]}
+                              for r in records])
 
 
 def grpo_generation_batch(cfg: dict) -> int:

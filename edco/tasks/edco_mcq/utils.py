@@ -1,7 +1,8 @@
-"""Prompt functions of the edco_mcq tasks: thin wrappers over ``edco.prompts`` so that
-training, scoring and evaluation show a model exactly the same question text."""
+"""Prompt functions and the answer filter of the edco_mcq tasks: thin wrappers over
+``edco.prompts`` so that training, scoring and evaluation show a model exactly the same question
+text, and evaluation reads replies exactly as the GRPO reward does."""
 
-from edco.prompts import format_question, options_of, user_message
+from edco.prompts import INVALID, format_question, options_of, parse_answer, user_message
 
 
 def doc_to_user_message(doc: dict) -> str:
@@ -18,3 +19,10 @@ def doc_to_letters(doc: dict) -> list[str]:
 
 def doc_to_answer_index(doc: dict) -> int:
     return doc_to_letters(doc).index(doc["answer"])
+
+
+def answer_letters(resps: list[list[str]], docs: list[dict]) -> list[list[str]]:
+    """lm-eval ``custom`` filter (``filter_fn``): every reply -> the letter it chooses among its
+    question's options, or ``[invalid]`` when it chooses none (counted as unparseable)."""
+    return [[parse_answer(r, options_of(doc)) or INVALID for r in replies]
+            for replies, doc in zip(resps, docs, strict=True)]
