@@ -98,6 +98,12 @@ class Strategy:
     def update(self, round_metrics: dict) -> None:
         """Feedback after a round was trained (e.g. for bandits); default: nothing."""
 
+    def training_config(self, paradigm: str, cfg: dict) -> dict:
+        """The trainer settings (the ``sft`` / ``rl`` section) this strategy's rounds train with.
+        Every strategy keeps the paradigm's budget (DESIGN §1.4); only a compute-matched
+        reference (``random_matched``) changes it, on purpose, and the cost table says so."""
+        return cfg
+
     def score(self, ctx: RoundContext, records: list[dict], kind: str, seed: int) -> tuple[dict[str, float], int]:
         """(id -> score, tokens generated) of ``records`` by estimator ``kind`` with the
         round's model."""

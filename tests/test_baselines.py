@@ -368,3 +368,18 @@ def test_bandit_and_partial_edco_run_end_to_end(world, monkeypatch):  # noqa: F8
     assert all(0 < t for t in tokens) and tokens[1] < tokens[0] and tokens[2] < tokens[0]
     for r in (1, 2, 3):
         assert sorted(round_loop._read_scores(layout.round_dir(partial, r) / "scores.parquet")) == sorted(level_of)
+
+
+def test_random_matched_scales_the_step_setting_of_each_paradigm():
+    from baselines.random_matched import RandomMatched
+
+    config = {"strategy_options": {"random_matched": {"compute_ratio": 1.5}}}
+    strategy = RandomMatched([{"id": "a"}], config, 0)
+    assert strategy.training_config("sft", {"num_train_epochs": 4, "learning_rate": 1.0}) == \
+        {"num_train_epochs": 6, "learning_rate": 1.0}
+    assert strategy.training_config("rl", {"max_steps": 16})["max_steps"] == 24
+    # every other strategy keeps the paradigm's budget
+    from baselines.random import RandomStrategy
+
+    cfg = {"max_steps": 16}
+    assert RandomStrategy([{"id": "a"}], config, 0).training_config("rl", cfg) is cfg

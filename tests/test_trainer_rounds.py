@@ -79,6 +79,20 @@ def test_rounds_write_artefacts_and_respect_the_budget(world):
     assert (path / "final" / "config.json").is_file()
 
 
+def test_random_matched_trains_random_s_draws_for_compute_ratio_times_the_steps(world):
+    """The compute-matched reference (issue 18): random's selections, 2x the optimiser steps and
+    sample visits when compute_ratio is 2; every other strategy keeps the paradigm's budget."""
+    config, _, _ = world
+    config["strategy_options"] = {"random_matched": {"compute_ratio": 2.0}}
+    plain, matched = run(config), run(config, "random_matched")
+    totals = [io.read_json(p / "run.json")["totals"] for p in (plain, matched)]
+    assert totals[1]["optimizer_steps"] == 2 * totals[0]["optimizer_steps"]
+    assert totals[1]["sample_visits"] == 2 * totals[0]["sample_visits"]
+    for r in (1, 2):
+        assert io.read_jsonl(layout.round_dir(plain, r) / "selection.jsonl") == \
+            io.read_jsonl(layout.round_dir(matched, r) / "selection.jsonl")
+
+
 def test_killed_run_resumes_to_the_same_result(world, monkeypatch, tmp_path):
     config, _, _ = world
     reference = run(config, seed=1)

@@ -71,13 +71,32 @@ def test_write_verdict_writes_tables_and_the_forest_plot(tree):
 
 def test_a_lead_is_called_a_lead_when_only_the_uncorrected_p_passes():
     row = {"diff": 0.05, "low": 0.01, "high": 0.09, "p": 0.02, "p_holm": 0.2, "cells": 6, "re_diff": 0.04,
-           "re_low": -0.01, "re_high": 0.09, "re_p_holm": 0.3}
+           "re_low": -0.01, "re_high": 0.09, "re_p_holm": 0.3, "reference": "random"}
     assert verdict_text(row).startswith("a lead, not a result: above random")
     assert verdict_text({**row, "p": 0.3, "p_holm": 1.0}).startswith("no difference shown")
     assert verdict_text({**row, "p_holm": 0.01}) == ("beats random on these cells; not shown across cells (random "
                                                      "effects p(Holm) = 0.3, +0.040 [-0.01, +0.09])")
     assert verdict_text({**row, "diff": -0.05, "re_diff": -0.04, "p_holm": 0.01, "re_p_holm": 0.02}).startswith(
         "worse than random, on these cells and across cells")
+
+
+def test_a_random_matched_arm_adds_the_compute_matched_rows(tree):
+    """With random_matched in the grid every strategy (random included: does more compute help
+    random?) is also tested against it, pooled and per cell; the rows against random stay as
+    they were (random_matched is a reference there, not a row); Holm over all pooled rows."""
+    for model in ("m1", "m2"):
+        for seed in SEEDS:
+            write_eval(layout.eval_file("r", "law", model, "sft", "random_matched", seed), set(range(40)))
+    tree = config(("random", "good", "same", "random_matched"))
+    frame = verdict_frame(load.questions(load.evaluations(tree, base=False)))
+    pooled = frame[frame["domain"] == ALL_CELLS].set_index(["strategy", "reference"])
+    assert set(pooled.index) == {("good", "random"), ("same", "random"),
+                                 ("good", "random_matched"), ("same", "random_matched"), ("random", "random_matched")}
+    assert pooled.loc[("good", "random_matched"), "diff"] == pytest.approx(5 / 60)
+    assert pooled.loc[("good", "random_matched"), "verdict"].startswith("beats random_matched (random at ≥ its compute)")
+    assert pooled.loc[("random", "random_matched"), "diff"] == pytest.approx(-10 / 60)
+    assert len(frame[(frame["domain"] != ALL_CELLS) & (frame["reference"] == "random_matched")]) == 6
+    assert "random_matched" in write_verdict(tree)[1].read_text()
 
 
 def test_no_verdict_without_random_or_with_one_seed():

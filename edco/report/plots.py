@@ -398,10 +398,15 @@ def plot_verdict(frame, run: str = ""):
     (cells in general, Hartung-Knapp); zero dashed. ``frame``: stats.verdict_frame."""
     from matplotlib.lines import Line2D
 
-    require(frame, ["paradigm", "mode", "strategy", "domain", "diff", "low", "high", "re_diff", "re_low", "re_high"],
-            "verdict")
+    require(frame, ["paradigm", "mode", "strategy", "reference", "domain", "diff", "low", "high", "re_diff", "re_low",
+                    "re_high"], "verdict")
+    # A row against random_matched (the compute-matched reference) is its own line, coloured as its strategy.
+    label = [s if r == "random" else f"{s} vs {r}" for s, r in zip(frame["strategy"], frame["reference"])]
+    colour_of = dict(zip(label, frame["strategy"]))
+    frame = frame.assign(strategy=label)
     strategies = order(frame["strategy"])
-    palette = strategy_colours(strategies)
+    colours = strategy_colours(order(colour_of.values()))
+    palette = {name: colours[colour_of[name]] for name in strategies}
     keys = order(zip(frame["paradigm"], frame["mode"]))
     fig, axes = panels(keys, min(len(keys), 2), width=4.6, height=0.7 * len(strategies) + 1.6, sharex=True)
     for key, ax in axes.items():

@@ -34,8 +34,10 @@ from edco.report.render import estimate, fmt
 ALPHA = 0.05
 #: The ``domain`` / ``model`` of a verdict row pooled over every cell.
 ALL_CELLS = "all cells"
-#: The verdict compares every strategy with this one.
+#: The verdict compares every strategy with these: random, and (when the grid runs it) random
+#: trained to at least the costliest strategy's compute (baselines/random_matched.py, issue 18).
 REFERENCE = "random"
+MATCHED = "random_matched"
 
 
 def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
@@ -180,39 +182,31 @@ def cell_matrices(questions: pd.DataFrame) -> dict[tuple, np.ndarray]:
 
 # --------------------------------------------------------------------------- the verdict
 def verdict_frame(questions: pd.DataFrame) -> pd.DataFrame:
-    """Does a strategy beat random? One row per (paradigm, mode, strategy) pooled over every
-    domain x model cell (domain = model = ALL_CELLS; first), then one row per cell.
+    """Does a strategy beat random? One row per (paradigm, mode, strategy, reference) pooled
+    over every domain x model cell (domain = model = ALL_CELLS; first), then one row per cell.
+    ``reference`` is ``random`` (equal optimiser steps) or, where the grid ran it,
+    ``random_matched`` (random at least at the strategy's total compute: the compute-matched row).
 
-    Cell rows: ``accuracy``, ``random``, ``diff``, ``low``, ``high``, ``p``, ``se``, ``df``
-    (seeds_questions_test). Pooled rows: the same for the fixed-effects pool (the mean of the
-    cells' differences; seeds paired across cells, questions shared by the cells of a domain),
-    ``re_*`` for the random-effects pool (hartung_knapp over the cells, ``tau2``), ``p_holm``
-    and ``re_p_holm`` (Holm over the pooled rows of the table), ``cells_better`` /
+    Cell rows: ``accuracy``, ``reference_accuracy``, ``diff``, ``low``, ``high``, ``p``, ``se``,
+    ``df`` (seeds_questions_test). Pooled rows: the same for the fixed-effects pool (the mean of
+    the cells' differences; seeds paired across cells, questions shared by the cells of a
+    domain), ``re_*`` for the random-effects pool (hartung_knapp over the cells, ``tau2``),
+    ``p_holm`` and ``re_p_holm`` (Holm over every pooled row of the table), ``cells_better`` /
     ``cells_worse`` (cells whose own difference is positive / negative at p < ALPHA), and the
     ``verdict`` phrase."""
     matrices = cell_matrices(questions)
-    families = dict.fromkeys((p, mode, s) for _, _, p, s, mode in matrices if s != REFERENCE)
     pooled, cells = [], []
-    for paradigm, mode, strategy in families:
-        pairs = []  # (domain, model, strategy's array, random's array) of every cell that ran both
-        for domain, model, p, s, m in matrices:
-            reference = (domain, model, paradigm, REFERENCE, mode)
-            if (p, s, m) == (paradigm, strategy, mode) and reference in matrices:
-                pairs.append((domain, model, matrices[(domain, model, p, s, m)], matrices[reference]))
-        if not pairs:
-            continue
-        family = {"paradigm": paradigm, "mode": mode, "strategy": strategy}
-        rows = [{**family, "domain": d, "model": m, "accuracy": a.mean(), "random": b.mean(), **versus(a, b)}
-                for d, m, a, b in pairs]
-        fixed = seeds_questions_test([(a, b, d) for d, _, a, b in pairs])
-        random_effects = hartung_knapp([r["diff"] for r in rows], [r["se"] ** 2 for r in rows])
-        pooled.append({**family, "domain": ALL_CELLS, "model": ALL_CELLS,
-                       "accuracy": float(np.mean([r["accuracy"] for r in rows])),
-                       "random": float(np.mean([r["random"] for r in rows])), **fixed,
-                       **{f"re_{key}": value for key, value in random_effects.items()},
-                       "cells_better": sum(r["diff"] > 0 and r["p"] < ALPHA for r in rows),
-                       "cells_worse": sum(r["diff"] < 0 and r["p"] < ALPHA for r in rows), "cells": len(rows)})
-        cells += rows
+    for reference in (REFERENCE, MATCHED):
+        families = dict.fromkeys((p, mode, s) for _, _, p, s, mode in matrices if s not in (reference, MATCHED))
+        for paradigm, mode, strategy in families:
+            family = {"paradigm": paradigm, "mode": mode, "strategy": strategy, "reference": reference}
+            pairs = [(d, m, matrices[(d, m, p, s, md)], matrices[(d, m, paradigm, reference, mode)])
+                     for d, m, p, s, md in matrices
+                     if (p, s, md) == (paradigm, strategy, mode) and (d, m, paradigm, reference, mode) in matrices]
+            if pairs:
+                rows = _verdict_cells(family, pairs)
+                pooled.append(_verdict_pool(family, pairs, rows))
+                cells += rows
     for key in ("p", "re_p"):
         for row, adjusted in zip(pooled, holm([r[key] if r[key] == r[key] else 1.0 for r in pooled])):
             row[f"{key}_holm"] = adjusted
@@ -221,12 +215,31 @@ def verdict_frame(questions: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(pooled + cells)
 
 
+def _verdict_cells(family: dict, pairs: list) -> list[dict]:
+    """One row per domain x model cell: (domain, model, strategy's array, reference's array)."""
+    return [{**family, "domain": d, "model": m, "accuracy": a.mean(), "reference_accuracy": b.mean(), **versus(a, b)}
+            for d, m, a, b in pairs]
+
+
+def _verdict_pool(family: dict, pairs: list, rows: list[dict]) -> dict:
+    """The pooled row of one family: fixed effects over the cells and Hartung-Knapp."""
+    fixed = seeds_questions_test([(a, b, d) for d, _, a, b in pairs])
+    random_effects = hartung_knapp([r["diff"] for r in rows], [r["se"] ** 2 for r in rows])
+    return {**family, "domain": ALL_CELLS, "model": ALL_CELLS,
+            "accuracy": float(np.mean([r["accuracy"] for r in rows])),
+            "reference_accuracy": float(np.mean([r["reference_accuracy"] for r in rows])), **fixed,
+            **{f"re_{key}": value for key, value in random_effects.items()},
+            "cells_better": sum(r["diff"] > 0 and r["p"] < ALPHA for r in rows),
+            "cells_worse": sum(r["diff"] < 0 and r["p"] < ALPHA for r in rows), "cells": len(rows)}
+
+
 def verdict_text(row: dict) -> str:
     """One phrase: beats / worse than random when the fixed-effects pool passes Holm, saying
     whether the random-effects pool (the claim for cells in general) does too; a lead when
     only the uncorrected p passes; otherwise no difference shown, with the bounding interval."""
+    reference = row["reference"] + (" (random at ≥ its compute)" if row["reference"] == MATCHED else "")
     if row["p_holm"] < ALPHA:
-        side = "beats random" if row["diff"] > 0 else "worse than random"
+        side = f"beats {reference}" if row["diff"] > 0 else f"worse than {reference}"
         if row["cells"] < 2:
             return f"{side} (one cell: no pool across cells)"
         if row["re_p_holm"] < ALPHA and (row["re_diff"] > 0) == (row["diff"] > 0):
@@ -235,7 +248,7 @@ def verdict_text(row: dict) -> str:
                 f"{fmt(row['re_p_holm'], '.2g')}, {estimate(row['re_diff'], row['re_low'], row['re_high'])})")
     if row["p"] < ALPHA:
         side = "above" if row["diff"] > 0 else "below"
-        return (f"a lead, not a result: {side} random at p = {fmt(row['p'], '.2g')} uncorrected, "
+        return (f"a lead, not a result: {side} {reference} at p = {fmt(row['p'], '.2g')} uncorrected, "
                 f"p = {fmt(row['p_holm'], '.2g')} after Holm")
     return (f"no difference shown (the 95 % interval bounds it to [{fmt(row['low'], '+.3f')}, "
             f"{fmt(row['high'], '+.3f')}])")
