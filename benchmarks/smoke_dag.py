@@ -6,7 +6,8 @@
 Runs `snakemake --cores N --configfile CONFIG --config run=<CONFIG run>_dagbench` in a
 fresh results directory, samples the resident memory of the whole process tree (every job
 that runs side by side, summed) every 0.2 s, and reads Snakemake's per-job benchmark files.
-Writes results/benchmarks/smoke_dag.json and prints a summary.
+Writes results/benchmarks/<run>_dag.json (wall and CPU seconds, every job, and where the time
+went: benchmarks/dag_profile.py on the run and its Snakemake log) and prints a summary.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -77,6 +79,7 @@ def main() -> int:
     sampler.start()
     _, stderr = proc.communicate()
     wall = time.perf_counter() - start
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # every job's CPU, Snakemake's own included
     stop.set()
     sampler.join()
     if proc.returncode != 0:
@@ -84,8 +87,14 @@ def main() -> int:
         return proc.returncode
 
     jobs = read_job_benchmarks(root)
+    logs = sorted((REPO / ".snakemake" / "log").glob("*.snakemake.log"), key=lambda p: p.stat().st_mtime)
+    sys.path.insert(0, str(REPO))
+    from benchmarks.dag_profile import summarise
+
+    profile = summarise(root, logs[-1] if logs else None)  # where the time went: per rule, per phase
     result = {
         "config": args.config, "cores": args.cores, "wall_seconds": round(wall, 1),
+        "cpu_seconds": round(children.ru_utime + children.ru_stime, 1),
         "peak_rss_mb_all_jobs": round(peak.get("peak", 0) / 2**20, 1),
         "max_rss_mb_one_job": max((j["max_rss_mb"] for j in jobs), default=None),
         "job_seconds_sum": round(sum(j["seconds"] for j in jobs), 1),
@@ -93,6 +102,7 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "command": " ".join(["python", "benchmarks/smoke_dag.py", "--config", args.config, "--cores", str(args.cores)]),
         "jobs": jobs,
+        "profile": profile,
     }
     from edco.io import write_json
 
@@ -100,7 +110,7 @@ def main() -> int:
     write_json(out, result)
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"smoke DAG: {wall:.0f} s wall on {args.cores} cores, peak RSS (all jobs) "
+    print(f"smoke DAG: {wall:.0f} s wall ({result['cpu_seconds']:.0f} s CPU) on {args.cores} cores, peak RSS (all jobs) "
           f"{result['peak_rss_mb_all_jobs']:.0f} MiB, largest job {result['max_rss_mb_one_job']} MiB -> {out}")
     return 0
 

@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/smoke_world.py --config config/smoke.yaml
     .venv/bin/python benchmarks/smoke_world.py --config config/smoke.yaml --models qwen3 --domains law --seeds 0 1
 
-For each model of the grid: build + base-pretrain it (or load results/<run>/models/<model>
-when a complete one is there), then greedy-evaluate it on a held-out general sample and on
+For each model of the grid: build + base-pretrain it (or load the one this benchmark saved
+for the same model config and world, under results/<run>/benchmarks/base_models/), then greedy-evaluate it on a held-out general sample and on
 every domain's test split (chat prompt, ``edco.prompts.parse_answer``); then, per domain and
 seed, fine-tune a copy with the *random* curriculum exactly as the config's SFT budget says
 (rounds x N samples, num_train_epochs passes in a fixed order, constant LR, fresh AdamW each
@@ -14,6 +14,11 @@ every phase, to results/<run>/benchmarks/smoke_world.json (atomically).
 SFT runs in ``edco.models.train_steps`` (same loss, optimiser defaults and order as the TRL
 trainer, but the LM head only on completion tokens); ``--trainer trl`` uses the suite's real
 trainer (``edco.trainer.train_sft``) instead, to measure what a grid run costs.
+``--paradigms sft rl`` adds GRPO with the random curriculum (always the suite's TRL trainer,
+``edco.trainer.train_grpo``, with the config's ``rl`` budget). ``--names Q S`` samples S answers
+(temperature 1, as GRPO rolls out) to each domain's first Q training questions from the base
+model and counts those that name the question's entity (benchmarks/sample_answers.py): a
+base model that does not is one GRPO cannot teach (results/reference/cpu_study/grpo_diagnosis).
 One torch thread (``compute.threads``) so the other core stays free; on a shared machine
 compare the CPU seconds, which load on the other core barely changes.
 """
@@ -24,6 +29,7 @@ import argparse
 import copy
 import logging
 import random
+import re
 import sys
 import time
 from collections import defaultdict
@@ -33,10 +39,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.sample_answers import names_reference_entity, sample_texts  # noqa: E402
 from edco import io, layout, models, synthetic  # noqa: E402
 from edco.config import load_config, round_budget  # noqa: E402
 from edco.prompts import chat_messages, parse_answer, quick_answer_prompt  # noqa: E402
 
+FACT_NAME = re.compile(r"(\w+) is \d")  # "lamton is 1": a recalled fact names lamton
 GENERAL_EVAL_SIZE = 300  # fresh general questions (same entities, new draws): the base model's check
 
 
@@ -98,54 +106,122 @@ def quick_answer_check(model, tokenizer, records: list[dict], config: dict) -> d
             "example": texts[-1]}
 
 
-def accuracy_by_level(model, tokenizer, records: list[dict], config: dict) -> dict:
+def accuracy_by_level(model, tokenizer, records: list[dict], config: dict, examples: dict | None = None) -> dict:
+    """Greedy accuracy per level and overall; ``examples`` (if given) gets the first answer
+    of every level and the share of answers naming the question's entity."""
     ev = config["evaluate"]
     texts = greedy_texts(model, tokenizer, records, ev["max_gen_toks"], ev["batch_size"])
     hits = defaultdict(list)
     for record, text in zip(records, texts):
         hits[record["difficulty"]].append(parse_answer(text) == record["answer"])
+        if examples is not None:
+            examples.setdefault(f"L{record['difficulty']}", text)
+    if examples is not None:
+        examples["names_entity"] = round(sum(names_reference_entity(t, r) for t, r in zip(texts, records)) / len(records), 3)
+        examples["names_in_order"] = names_in_order(texts, records)
     by_level = {str(k): round(sum(v) / len(v), 3) for k, v in sorted(hits.items())}
     by_level["all"] = round(sum(sum(v) for v in hits.values()) / len(records), 3)
     return by_level
 
 
-def random_sft(model, tokenizer, pool: list[dict], config: dict, seed: int, trainer: str, name: str) -> int:
-    """The random strategy's rounds (as baselines/random.py draws them); returns optimiser steps."""
-    (rounds, n), sft = round_budget(config, "sft", name), config["sft"]
-    by_id = {r["id"]: r for r in pool}
-    steps = 0
-    for r in range(1, rounds + 1):
-        ids = random.Random(f"random-{seed}-{r}").sample(sorted(by_id), n)
-        chosen = [by_id[i] for i in ids]
-        if trainer == "trl":
-            from edco.trainer import train_sft
+def names_in_order(texts: list[str], records: list[dict]) -> dict[str, float]:
+    """Per level, the share of answers whose recalled facts name exactly the question's
+    entities in the reference order (what a chain needs before any value can be right)."""
+    ok = defaultdict(list)
+    for text, record in zip(texts, records):
+        ok[f"L{record['difficulty']}"].append(FACT_NAME.findall(text) == FACT_NAME.findall(record["explanation"]))
+    return {level: round(sum(v) / len(v), 3) for level, v in sorted(ok.items())}
 
-            steps += len(train_sft(model, tokenizer, chosen, sft, seed * 1000 + r, "cpu"))
-            continue
-        examples = [models.encode_chat(tokenizer, rec) for rec in chosen]
-        per_step = sft["per_device_train_batch_size"] * sft["gradient_accumulation_steps"]
-        order = [list(range(i, min(i + per_step, n))) for i in range(0, n, per_step)]
-        losses = models.train_steps(model, examples, order * sft["num_train_epochs"],
-                                    learning_rate=sft["learning_rate"], schedule="constant",
-                                    weight_decay=sft["weight_decay"], pad_id=tokenizer.pad_token_id,
-                                    progress=False, log_every=0)
-        steps += len(losses)
-    return steps
+
+def sft_round(model, tokenizer, chosen: list[dict], config: dict, seed: int, trainer: str, name: str) -> list[dict]:
+    """One SFT round on ``chosen`` in order; one log row per optimiser step."""
+    sft = config["sft"]
+    if trainer == "trl":
+        from edco.trainer.sft import train_sft
+
+        return train_sft(model, tokenizer, chosen, sft, seed, "cpu")
+    examples = [models.encode_chat(tokenizer, rec) for rec in chosen]
+    per_step = sft["per_device_train_batch_size"] * sft["gradient_accumulation_steps"]
+    order = [list(range(i, min(i + per_step, len(chosen)))) for i in range(0, len(chosen), per_step)]
+    losses = models.train_steps(model, examples, order * sft["num_train_epochs"],
+                                learning_rate=sft["learning_rate"], schedule="constant",
+                                weight_decay=sft["weight_decay"], pad_id=tokenizer.pad_token_id,
+                                progress=False, log_every=0)
+    return [{"loss": loss} for loss in losses]
+
+
+def grpo_round(model, tokenizer, chosen: list[dict], config: dict, seed: int, trainer: str, name: str) -> list[dict]:
+    """One GRPO round with the suite's trainer (TRL); one log row per optimiser step."""
+    from edco.trainer.grpo import train_grpo
+
+    return train_grpo(model, tokenizer, chosen, config["rl"], seed, "cpu", config["models"][name])
+
+
+def random_rounds(model, tokenizer, pool: list[dict], test: list[dict], config: dict, seed: int, paradigm: str,
+                  trainer: str, name: str, curve: bool) -> dict:
+    """The random strategy's rounds (as baselines/random.py draws them): optimiser steps, and
+    for GRPO the mean reward of the first and last quarter of the steps; with ``curve`` the
+    test accuracy after every round (the learning curve at the budgets of 1..R rounds)."""
+    rounds, n = round_budget(config, paradigm, name)
+    by_id = {r["id"]: r for r in pool}
+    train_round = sft_round if paradigm == "sft" else grpo_round
+    logs, points = [], []
+    for r in range(1, rounds + 1):
+        chosen = [by_id[i] for i in random_ids(pool, n, seed, r)]
+        logs += train_round(model, tokenizer, chosen, config, seed * 1000 + r, trainer, name)
+        if curve and r < rounds:
+            points.append({"round": r, "steps": len(logs), "accuracy": accuracy_by_level(model, tokenizer, test, config)})
+    out = {"steps": len(logs), "curve": points}
+    if paradigm == "rl":
+        rewards = [row.get("reward", float("nan")) for row in logs]
+        quarter = max(1, len(rewards) // 4)
+        out.update(reward_first=round(sum(rewards[:quarter]) / quarter, 3),
+                   reward_last=round(sum(rewards[-quarter:]) / quarter, 3))
+    return out
+
+
+def random_ids(pool: list[dict], n: int, seed: int, r: int) -> list[str]:
+    """Round r's selection of the random strategy (as baselines/random.py draws it)."""
+    return random.Random(f"random-{seed}-{r}").sample(sorted(r["id"] for r in pool), n)
+
+
+def naming(model, tokenizer, records: list[dict], samples: int, seed: int) -> dict:
+    """Sampled answers (temperature 1) that name the question's entity, and right letters."""
+    torch.manual_seed(seed)
+    named = right = total = 0
+    for record in records:
+        for text in sample_texts(model, tokenizer, record, samples, 1.0, 48):
+            named += names_reference_entity(text, record)
+            right += parse_answer(text) == record["answer"]
+            total += 1
+    return {"names_entity": round(named / total, 3), "right_letter": round(right / total, 3), "samples": total,
+            "example": text}
+
+
+def base_cache_dir(config: dict, name: str) -> Path:
+    """Where this benchmark keeps a base model it built: keyed by everything the model depends
+    on (models.<name>, the synthetic world, the grid's domains), so another world never
+    reuses it (the run's own results/<run>/models/ says nothing about the world it saw)."""
+    import hashlib
+    import json
+
+    key = {"model": config["models"][name], "synthetic": config["data"]["synthetic"], "domains": config["grid"]["domains"]}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    return layout.run_root(config["run"]) / "benchmarks" / "base_models" / f"{name}-{digest}"
 
 
 def base_model(config: dict, name: str, general: list[dict], domain_train: list[dict], rebuild: bool):
-    path = layout.model_dir(config["run"], name)
+    path = base_cache_dir(config, name)
     if models.is_complete(path) and not rebuild:
         manifest = io.read_json(path / models.MANIFEST)
-        if manifest.get("config") == config["models"][name]:
-            model, tokenizer = models.load_model_from(path, "cpu", config["models"][name]["dtype"])
-            print(f"[{name}] loaded {path} (pretrained in {manifest.get('pretrain_seconds')} s)")
-            return model, tokenizer, manifest, None
-        print(f"[{name}] {path} was built from another models.{name} config: building afresh")
+        model, tokenizer = models.load_model_from(path, "cpu", "float32")
+        print(f"[{name}] loaded {path} (pretrained in {manifest.get('pretrain_seconds')} s)")
+        return model, tokenizer, manifest, None
     with Clock() as clock:
         model, tokenizer, manifest = models.build_base_model(config, name, general, domain_train, progress=False)
+    models.save_model(model, tokenizer, path, manifest)
     print(f"[{name}] built + pretrained: {manifest['params']:,} params, vocab {manifest['vocab']}, "
-          f"{clock.wall:.1f} s wall / {clock.cpu:.1f} s cpu, final loss {manifest['final_loss']:.3f}")
+          f"{clock.wall:.1f} s wall / {clock.cpu:.1f} s cpu, final loss {manifest['final_loss']:.3f} -> {path}")
     return model, tokenizer, manifest, clock
 
 
@@ -155,8 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="*", help="default: grid.models")
     parser.add_argument("--domains", nargs="*", help="default: grid.domains")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0], help="SFT seeds (default 0)")
-    parser.add_argument("--rebuild", action="store_true", help="build base models even if saved ones exist")
-    parser.add_argument("--trainer", choices=["loop", "trl"], default="loop")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="build base models even if this benchmark saved ones for the same config")
+    parser.add_argument("--trainer", choices=["loop", "trl"], default="loop", help="SFT trainer")
+    parser.add_argument("--paradigms", nargs="*", choices=["sft", "rl"], default=["sft"])
+    parser.add_argument("--curve", action="store_true",
+                        help="also evaluate after every round (train time then includes those evaluations)")
+    parser.add_argument("--names", nargs=2, type=int, metavar=("Q", "S"),
+                        help="sample S answers to each domain's first Q training questions from the base model")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override config values, e.g. curriculum.rounds=3 sft.num_train_epochs=16 "
                              "(YAML values; the result is validated like a config file)")
@@ -193,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "cpu": manifest.get("pretrain_cpu_seconds")},
                  "build_seconds": clock.as_dict() if clock else {"loaded": True,
                                                                   "pretrain": manifest.get("pretrain_seconds")},
-                 "base": {}, "sft": {}}
+                 "base": {}}
         with Clock() as c:
             entry["base"]["general"] = accuracy_by_level(model, tokenizer, held_out, config)
         entry["eval_general_seconds"] = c.as_dict()
@@ -206,25 +288,46 @@ def main(argv: list[str] | None = None) -> int:
         print_row(*rows[-1])
         # Every base evaluation before any fine-tuning: an ignorant model's answers are near-ties,
         # and those were seen to flip after a fine-tune + restore in the same process.
+        entry["base_greedy"] = {}
         for domain in domains:
+            examples = entry["base_greedy"][domain] = {}
             with Clock() as c:
-                entry["base"][domain] = accuracy_by_level(model, tokenizer, data[domain][1], config)
+                entry["base"][domain] = accuracy_by_level(model, tokenizer, data[domain][1], config, examples)
             rows.append((name, domain, "base", entry["base"][domain], c))
             print_row(*rows[-1])
-        base_state = copy.deepcopy(model.state_dict())
-        for domain in domains:
-            train, test = data[domain]
-            for seed in args.seeds:
-                model.load_state_dict(base_state)
-                with Clock() as train_clock:
-                    steps = random_sft(model, tokenizer, train, config, seed, args.trainer, name)
+            print(f"[{name}] {domain}: greedy base answers naming the question's entities in order {examples['names_in_order']}")
+        if args.names:
+            entry["base_names"] = {}
+            for domain in domains:
                 with Clock() as c:
-                    acc = accuracy_by_level(model, tokenizer, test, config)
-                entry["sft"].setdefault(domain, {})[str(seed)] = {
-                    "accuracy": acc, "steps": steps, "train_seconds": train_clock.as_dict(),
-                    "eval_seconds": c.as_dict()}
-                rows.append((name, domain, f"sft s{seed}", acc, train_clock))
-                print_row(*rows[-1])
+                    entry["base_names"][domain] = naming(model, tokenizer, data[domain][0][: args.names[0]],
+                                                         args.names[1], seed=0)
+                entry["base_names"][domain]["seconds"] = c.as_dict()
+                print(f"[{name}] {domain}: base answers naming the entity {entry['base_names'][domain]['names_entity']:.2f}, "
+                      f"right letter {entry['base_names'][domain]['right_letter']:.2f} "
+                      f"(e.g. {entry['base_names'][domain]['example']!r})")
+        base_state = copy.deepcopy(model.state_dict())
+        for paradigm in args.paradigms:
+            entry.setdefault(paradigm, {})
+            for domain in domains:
+                train, test = data[domain]
+                for seed in args.seeds:
+                    model.load_state_dict(base_state)
+                    with Clock() as train_clock:
+                        trained = random_rounds(model, tokenizer, train, test, config, seed, paradigm,
+                                                args.trainer, name, args.curve)
+                    examples = {}
+                    with Clock() as c:
+                        acc = accuracy_by_level(model, tokenizer, test, config, examples)
+                    entry[paradigm].setdefault(domain, {})[str(seed)] = {
+                        "accuracy": acc, **trained, "greedy": examples, "train_seconds": train_clock.as_dict(),
+                        "eval_seconds": c.as_dict()}
+                    for point in trained["curve"]:
+                        print_row(name, domain, f"{paradigm} s{seed} r{point['round']}", point["accuracy"], None)
+                    rows.append((name, domain, f"{paradigm} s{seed}", acc, train_clock))
+                    print_row(*rows[-1])
+                    print(f"[{name}] {domain} {paradigm} s{seed}: names in order {examples['names_in_order']}"
+                          + (f", reward {trained['reward_first']} -> {trained['reward_last']}" if paradigm == "rl" else ""))
         model.load_state_dict(base_state)
         report["models"][name] = entry
         io.write_json(out, report)  # after every model: a killed run keeps what it measured
@@ -259,7 +362,8 @@ def with_overrides(config: dict, pairs: list[str]) -> dict:
 
 def print_row(name, where, phase, acc, clock) -> None:
     levels = "  ".join(f"L{k}={v:.2f}" for k, v in acc.items() if k != "all")
-    print(f"[{name}] {where:<13} {phase:<7} {levels}  all={acc['all']:.2f}  ({clock.wall:.1f} s wall, {clock.cpu:.1f} s cpu)")
+    timing = f"  ({clock.wall:.1f} s wall, {clock.cpu:.1f} s cpu)" if clock else ""
+    print(f"[{name}] {where:<13} {phase:<7} {levels}  all={acc['all']:.2f}{timing}")
 
 
 def print_table(rows, levels) -> None:

@@ -452,14 +452,29 @@ def _training_records(config: dict) -> tuple[list[dict], list[dict]]:
     return (io.read_jsonl(general_path) if general_path else []), domain_train
 
 
+def pretrain_seed(model_cfg: dict, run_seed: int | None = None) -> int:
+    """The pretraining seed (initialisation and batch order) of the base model a run of seed
+    ``run_seed`` starts from. ``pretrain.per_seed`` false (default): ``pretrain.seed``, one
+    base model serves every seed. True: ``pretrain.seed + run_seed``, so the study's seeds
+    sample base models too (and seed 0 keeps the shared model of ``pretrain.seed: 0``);
+    ``run_seed`` None means the shared model. The tokenizer never depends on it."""
+    pretrain = model_cfg["pretrain"]
+    if not pretrain["per_seed"] or run_seed is None:
+        return pretrain["seed"]
+    return pretrain["seed"] + run_seed
+
+
 def build_base_model(config: dict, name: str, general: list[dict] | None = None,
-                     domain_train: list[dict] | None = None, progress: bool = True):
+                     domain_train: list[dict] | None = None, progress: bool = True, seed: int | None = None):
     """Tokenizer + model + base pretraining of tiny model ``name``; returns (model, tok, manifest).
 
     The tokenizer learns from the general split and the domains' *training* splits (never a
     test split); pretraining sees the general split only. Records default to the run's files.
+    ``seed``: the run seed whose base model this is (``pretrain_seed``); None = the shared one.
+    The manifest's ``config`` records the pretraining seed actually used.
     """
     model_cfg = config["models"][name]
+    model_cfg = {**model_cfg, "pretrain": {**model_cfg["pretrain"], "seed": pretrain_seed(model_cfg, seed)}}
     if general is None or domain_train is None:
         general, domain_train = _training_records(config)
     t0 = time.perf_counter()

@@ -17,10 +17,15 @@ model does not learn in minutes). Test questions reuse the training facts in new
 compositions (level >= 2: an entity set no training question uses) or new phrasings
 (level 1: an (entity, template) pair no training question uses).
 
-The general split (base pretraining) uses *other* entities whose values are stated in the
-question, so a base model learns the format, the recall-then-add chain and the mod-4
-arithmetic, but none of the domain facts. ``edco.prompts.quick_answer_text`` is the short
-answer taught for the paper's quick-answer prompt (the prefix estimator's input).
+The general split (base pretraining) teaches the format, the recall-then-add chain and the
+mod-4 arithmetic, but none of the domain facts. By default it also makes the base model a
+starting point GRPO can improve (results/reference/world_design): its answer to a domain
+question names that question's entities, in order, and is unsure of their values. Four kinds
+of general question (``generate_general``): facts stated in the question, listed in shuffled
+order, about general *and* domain entities with values drawn per question; facts recalled
+about general entities, which keep one class each; and "unknown" questions about domain
+entities, which state nothing and answer with values drawn afresh. ``edco.prompts.quick_answer_text``
+is the short answer taught for the paper's quick-answer prompt (the prefix estimator's input).
 
 Everything is a function of ``cfg["seed"]``: same config, same records, byte for byte.
 """
@@ -163,12 +168,14 @@ def _join(names: list[str]) -> str:
 
 
 def _record(rid: str, source: str, flavour: Flavour, template: str, names: list[str],
-            values: list[int], stated: bool) -> dict:
-    """One contract record. ``stated``: the facts are given in the question (general split)."""
+            values: list[int], stated: bool, fact_order: list[int] | None = None) -> dict:
+    """One contract record. ``stated``: the facts are given in the question (general split),
+    in ``fact_order`` (indices into ``names``; default the question's order)."""
     total = sum(values) % N_CLASSES
     question = template.format(attr=flavour.attribute, noun=flavour.noun, names=_join(names))
     if stated:
-        question = "Facts: " + " ".join(f"{n} is {v}." for n, v in zip(names, values)) + "\n" + question
+        order = fact_order or range(len(names))
+        question = "Facts: " + " ".join(f"{names[i]} is {values[i]}." for i in order) + "\n" + question
     # "Facts: " opens both the general split's stated facts and every chain, so each name
     # follows a space in both places and is the same token when recalled as when read.
     # Recall a fact, add it to the running sum, recall the next ("a is 2. b is 3. 2 + 3 = 1.
@@ -296,6 +303,14 @@ def _fresh_names(rng: random.Random, k: int, avoid: set[str]) -> list[str]:
     return out
 
 
+def _stated_names(rng: random.Random, k: int, cfg: dict, names: list[str], domain_names: list[str],
+                  avoid: set[str]) -> list[str]:
+    """The k entities of one stated general question (see ``generate_general``)."""
+    if cfg["general_fresh_names"]:
+        return _fresh_names(rng, k, avoid)
+    return rng.sample(names + domain_names if cfg["general_domain_names"] else names, k)
+
+
 def general_facts(cfg: dict) -> dict[str, int]:
     """name -> hidden class of the general entities, used only by recall questions
     (``general_recall``); balanced like a domain's."""
@@ -304,17 +319,27 @@ def general_facts(cfg: dict) -> dict[str, int]:
 
 
 def generate_general(cfg: dict, sample: str = "train") -> list[dict]:
-    """The base-pretraining split: the same question shapes with the values stated in the
-    question, over entities that belong to no domain; random values per question, so the
-    only thing to learn is reading, chaining and adding, not memorising.
+    """The base-pretraining split: the domain questions' shapes, ``general_size`` of them,
+    balanced over levels and answer letters. Each question is one of
 
-    Two experimental options (off by default; neither made GRPO learn by itself,
-    results/reference/cpu_study/grpo_diagnosis): a ``general_recall`` share states nothing,
-    its entities keeping one hidden class each (``general_facts``), so the model learns to
-    recall a fact about the entity it is asked about; ``general_fresh_names`` gives every
-    stated question new names, so the model must copy names rather than pick from ones it
-    has memorised. Both aim at what GRPO lacks here: a base model whose answer to a domain
-    question names that question's entity.
+    - *stated*: "Facts: a is 2. b is 0." before the question, values drawn per question, so
+      there is nothing to memorise, only reading, chaining and adding. Its entities are the
+      general ones, with ``general_domain_names`` also the domains' (the base model then
+      reads and writes every domain name, and learns none of their classes: the stated
+      values are random); with ``general_shuffle_facts`` the facts come in another order
+      than the question's, so the chain must follow the question's names and look each
+      value up, as a domain question (which states nothing) needs;
+    - *recalled* (share ``general_recall``): nothing stated, about general entities, which
+      keep one class each (``general_facts``): the base model learns to recall a fact about
+      the entity asked, a circuit the domain's facts can later be written into;
+    - *unknown* (share ``general_unknown``): nothing stated, about domain entities (general
+      ones without ``general_domain_names``), values drawn afresh per question: the base
+      model names the entity asked and is unsure of its value, so GRPO's rollouts differ
+      where the reward does.
+
+    Without the four options every question is stated, over general entities only: the split
+    of the reference results before results/reference/world_design (a test pins it).
+    ``general_fresh_names`` (experimental) gives every stated question new names instead.
 
     ``sample`` names an independent draw over the same entities (e.g. "heldout" for
     checking the base model on questions it was not trained on)."""
@@ -323,6 +348,7 @@ def generate_general(cfg: dict, sample: str = "train") -> list[dict]:
     names = every_name["general"]
     hidden = _hidden_classes(cfg, "general", names)
     avoid = {n for ns in every_name.values() for n in ns}
+    domain_names = [n for d in DOMAINS for n in every_name[d]]
     flavours = [GENERAL, *DOMAINS.values()]
     levels = cfg["levels"]
     rng = random.Random(f"{cfg['seed']}/general" + ("" if sample == "train" else f"/{sample}"))
@@ -335,15 +361,20 @@ def generate_general(cfg: dict, sample: str = "train") -> list[dict]:
             # Draws in the order they were made before general_recall existed (rng.random()
             # only when it is on), so a config without it keeps its split, hence its models.
             recall = cfg["general_recall"] > 0 and rng.random() < cfg["general_recall"]
+            unknown = not recall and cfg["general_unknown"] > 0 and rng.random() < cfg["general_unknown"]
             chosen = rng.sample(names, k) if recall else None
             values = [hidden[c] for c in chosen] if recall else [rng.randrange(N_CLASSES) for _ in range(k)]
             if not quota.take(sum(values) % N_CLASSES):
                 continue
             templates = SINGLE_TEMPLATES if k == 1 else SUM_TEMPLATES
             flavour, template = rng.choice(flavours), rng.choice(templates)
-            chosen = chosen or (_fresh_names(rng, k, avoid) if cfg["general_fresh_names"] else rng.sample(names, k))
+            if unknown and cfg["general_domain_names"]:  # unsure of the domain's entities, not of recalled ones
+                chosen = rng.sample(domain_names, k)
+            chosen = chosen or _stated_names(rng, k, cfg, names, domain_names, avoid)
+            stated = not (recall or unknown)
+            order = rng.sample(range(k), k) if stated and cfg["general_shuffle_facts"] else None
             prefix = "general" if sample == "train" else f"general-{sample}"
             out.append(_record(f"{prefix}-L{k}-{len(out):06d}", "synthetic-general", flavour, template,
-                               chosen, values, stated=not recall))
+                               chosen, values, stated=stated, fact_order=order))
     rng.shuffle(out)
     return out

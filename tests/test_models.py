@@ -185,6 +185,29 @@ def test_hub_model_gets_a_manifest_only(tmp_path, monkeypatch):
     assert json.loads((out / models.MANIFEST).read_text())["path"] == "Qwen/Qwen3-4B"
 
 
+@pytest.mark.parametrize("per_seed, run_seed, expected", [
+    (False, None, 5), (False, 3, 5),   # shared: one base model for every seed
+    (True, None, 5), (True, 0, 5), (True, 3, 8),   # per seed: seed + s; seed 0 is the shared model
+])
+def test_pretrain_seed(per_seed, run_seed, expected):
+    cfg = {**model_cfg("qwen3"), "pretrain": {"seed": 5, "per_seed": per_seed}}
+    assert models.pretrain_seed(cfg, run_seed) == expected
+
+
+def test_base_models_per_seed_share_the_tokenizer_not_the_weights(records):
+    cfg = model_cfg("llama")
+    config = {"models": {"m": {**cfg, "pretrain": {**cfg["pretrain"], "per_seed": True}}}}
+    general = [r for r in records if r["source"] == "synthetic-general"]
+    domain = [r for r in records if r["source"] != "synthetic-general"]
+    built = {s: models.build_base_model(config, "m", general, domain, progress=False, seed=s) for s in (0, 1)}
+    again = models.build_base_model(config, "m", general, domain, progress=False, seed=1)
+    (m0, tok0, man0), (m1, tok1, man1) = built[0], built[1]
+    assert tok0.get_vocab() == tok1.get_vocab()
+    assert [man0["config"]["pretrain"]["seed"], man1["config"]["pretrain"]["seed"]] == [0, 1]
+    w0, w1, w1_again = (m.get_input_embeddings().weight for m in (m0, m1, again[0]))
+    assert not torch.equal(w0, w1) and torch.equal(w1, w1_again)
+
+
 def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
     from edco.config import load_config
 
