@@ -120,7 +120,7 @@ def random_sft(model, tokenizer, pool: list[dict], config: dict, seed: int, trai
         if trainer == "trl":
             from edco.trainer import train_sft
 
-            steps += len(train_sft(model, tokenizer, chosen, sft, seed * 1000 + r, "cpu"))
+            steps += len(train_sft(model, tokenizer, chosen, sft, seed * 1000 + r, "cpu", config["models"][name]))
             continue
         examples = [models.encode_chat(tokenizer, rec) for rec in chosen]
         per_step = sft["per_device_train_batch_size"] * sft["gradient_accumulation_steps"]

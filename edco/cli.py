@@ -35,7 +35,7 @@ from edco.errors import UserFacingError
 COMMANDS = {
     "validate-data": ("edco.data", "validate_data", "check JSONL files against the data contract"),
     "make-data": ("edco.data", "make_data", "write a domain's train/test JSONL for a config"),
-    "base-model": ("edco.models", "base_model", "build (and base-pretrain) a model"),
+    "base-model": ("edco.models", "base_model", "build (and base-pretrain) a model, or convert its GGUF"),
     "score": ("edco.estimator", "score", "score a pool with an entropy estimator"),
     "train": ("edco.trainer", "train", "run all curriculum rounds of one run (or several)"),
     "evaluate": ("edco.evaluate", "evaluate", "evaluate a checkpoint with lm-eval"),
@@ -96,7 +96,7 @@ def make_data(data, argv: list[str]) -> int:
 
 # --------------------------------------------------------------------------- models
 def base_model(models, argv: list[str]) -> int:
-    parser = _parser("base-model", "Build and base-pretrain a tiny model (or record a hub id).")
+    parser = _parser("base-model", "Build and base-pretrain a tiny model, convert a GGUF, or record a hub id.")
     parser.add_argument("--config", required=True)
     parser.add_argument("--model", required=True, help="a key of the config's `models` section")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar (logs only)")
@@ -107,6 +107,10 @@ def base_model(models, argv: list[str]) -> int:
     out = layout.model_dir(config["run"], args.model)
     if manifest["source"] == "hub":
         print(f"base-model: {args.model} is hub model {manifest['path']}; wrote {out / models.MANIFEST}")
+        return 0
+    if manifest["source"] == "gguf":
+        print(f"base-model: {args.model}: {manifest['params']:,} parameters ({manifest['arch']}) from "
+              f"{manifest['gguf']['file']}, standing in for {manifest['hub_id']} -> {out}")
         return 0
     loss = manifest["final_loss"] if manifest["final_loss"] is None else round(manifest["final_loss"], 4)
     print(f"base-model: {args.model}: {manifest['params']:,} parameters, pretrain "

@@ -119,13 +119,17 @@ def generated_mask(tokens: torch.Tensor, eos_ids: list[int]) -> torch.Tensor:
 # Prompts and seeds (shared by both backends, so they see the same token ids)
 
 
-def prompt_ids(tokenizer, record: dict, kind: str) -> list[int]:
-    """Token ids of the prompt an estimator conditions on."""
+def prompt_ids(tokenizer, record: dict, kind: str, template_kwargs: dict) -> list[int]:
+    """Token ids of the prompt an estimator conditions on. ``template_kwargs`` are the model's
+    chat-template arguments (``edco.prompts.chat_template_kwargs(models.<m>)``: thinking off
+    unless configured), so that full and teacher-forced entropy see the prompt training and
+    evaluation use; the prefix estimator's raw prompt has no template."""
     if kind == "prefix":
         # Raw text, no chat template; the tokenizer adds BOS where its model expects one.
         return tokenizer(prompts.quick_answer_prompt(record))["input_ids"]
     if kind in ("full", *REFERENCE_KINDS):
-        text = tokenizer.apply_chat_template(prompts.chat_messages(record), add_generation_prompt=True, tokenize=False)
+        text = prompts.render_chat(tokenizer, prompts.chat_messages(record), template_kwargs,
+                                   add_generation_prompt=True)
         # The template already carries BOS where the model has one.
         return tokenizer(text, add_special_tokens=False)["input_ids"]
     raise ValueError(f"estimator kind must be one of {KINDS}, not {kind!r}")
@@ -309,12 +313,12 @@ def length_order(lengths: list[int]) -> list[int]:
 
 
 def hf_token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
-                       progress: bool = True) -> list[dict]:
+                       progress: bool = True, *, template_kwargs: dict) -> list[dict]:
     """Per sample ``{"id", "tokens", "entropies", "seconds"}`` in input order, with the hf backend.
     ``tokens`` are the scored tokens: the sampled answer, or the reference answer."""
     eos_ids = eos_token_ids(model, tokenizer)
     pad_id = pad_token_id(tokenizer, eos_ids)
-    inputs = [prompt_ids(tokenizer, r, kind) for r in records]
+    inputs = [prompt_ids(tokenizer, r, kind, template_kwargs) for r in records]
     answers = [completion_ids(tokenizer, r) for r in records] if kind in REFERENCE_KINDS else None
     lengths = [len(p) + (len(answers[i]) if answers else 0) for i, p in enumerate(inputs)]
     order = length_order(lengths)
@@ -433,7 +437,7 @@ def _shutdown_vllm(llm) -> None:
 
 
 def vllm_token_entropies(llm, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
-                         progress: bool = True, sampling_params=None) -> list[dict]:
+                         progress: bool = True, sampling_params=None, *, template_kwargs: dict) -> list[dict]:
     """Per sample ``{"id", "tokens", "entropies", "seconds"}`` in input order, with vLLM.
 
     ``sampling_params`` is ``vllm.SamplingParams`` (injectable so the path runs on CPU against a
@@ -444,7 +448,8 @@ def vllm_token_entropies(llm, tokenizer, records: list[dict], cfg: dict, kind: s
     if sampling_params is None:
         from vllm import SamplingParams as sampling_params
 
-    inputs = [prompt_ids(tokenizer, r, kind) for r in records]
+    # The same token ids as the hf backend: vLLM never renders a chat template itself here.
+    inputs = [prompt_ids(tokenizer, r, kind, template_kwargs) for r in records]
     seeds = [sample_seed(seed, r["id"]) for r in records]
     common = dict(n=1, temperature=cfg["temperature"], top_p=cfg["top_p"])
     if kind in REFERENCE_KINDS:
@@ -481,11 +486,11 @@ def vllm_token_entropies(llm, tokenizer, records: list[dict], cfg: dict, kind: s
 
 def token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
                     progress: bool = True, weights_dtype: str | None = None,
-                    scratch_dir: str | None = None) -> list[dict]:
+                    scratch_dir: str | None = None, *, template_kwargs: dict) -> list[dict]:
     """Per sample ``{"id", "tokens", "entropies" (1-D tensor, bits), "seconds"}`` in input order.
     ``score_pool`` aggregates these; the estimator benchmark reuses them across aggregations.
     ``weights_dtype`` and ``scratch_dir``: how and where an in-memory model is saved for a
-    vLLM engine (``vllm_engine``)."""
+    vLLM engine (``vllm_engine``); ``template_kwargs``: the chat template's (``prompt_ids``)."""
     if kind not in KINDS:
         raise ValueError(f"estimator kind must be one of {KINDS}, not {kind!r}")
     check_backend(cfg)
@@ -493,8 +498,9 @@ def token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: str,
         return []
     if cfg["backend"] == "vllm":
         with vllm_engine(model, tokenizer, cfg, seed, weights_dtype, scratch_dir) as llm:
-            return vllm_token_entropies(llm, tokenizer, records, cfg, kind, seed, progress)
-    return hf_token_entropies(model, tokenizer, records, cfg, kind, seed, progress)
+            return vllm_token_entropies(llm, tokenizer, records, cfg, kind, seed, progress,
+                                        template_kwargs=template_kwargs)
+    return hf_token_entropies(model, tokenizer, records, cfg, kind, seed, progress, template_kwargs=template_kwargs)
 
 
 def scores_from_entropies(per_sample: list[dict], cfg: dict, kind: str = "prefix") -> list[dict]:
@@ -514,15 +520,18 @@ def scores_from_entropies(per_sample: list[dict], cfg: dict, kind: str = "prefix
 
 
 def score_pool(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
-               progress: bool = True, weights_dtype: str | None = None, scratch_dir: str | None = None) -> list[dict]:
+               progress: bool = True, weights_dtype: str | None = None, scratch_dir: str | None = None, *,
+               template_kwargs: dict) -> list[dict]:
     """Score every record with estimator ``kind``; ``cfg`` is ``config["estimator"]``.
 
     Returns ``{"id", "score", "n_tokens", "seconds"}`` per record, in input order; higher score
     = more uncertain. With ``backend: vllm``, ``model`` is a ``vllm.LLM``, a checkpoint
     directory or an in-memory model (saved for vLLM to load, in ``weights_dtype`` under
-    ``scratch_dir``; see ``vllm_engine``).
+    ``scratch_dir``; see ``vllm_engine``). ``template_kwargs``: the model's chat-template
+    arguments, ``edco.prompts.chat_template_kwargs(config["models"][name])``.
     """
-    per_sample = token_entropies(model, tokenizer, records, cfg, kind, seed, progress, weights_dtype, scratch_dir)
+    per_sample = token_entropies(model, tokenizer, records, cfg, kind, seed, progress, weights_dtype, scratch_dir,
+                                 template_kwargs=template_kwargs)
     return scores_from_entropies(per_sample, cfg, kind)
 
 
@@ -562,6 +571,7 @@ def score_to_file(config: dict, domain: str, model_name: str, kind: str, out: st
         raise UserFacingError(f"{pool_path}: no training pool; run `python -m edco make-data` for {domain!r} first")
     records = io.read_jsonl(pool_path)
     model, tokenizer = load_scorer(config, model_name, checkpoint)
-    scores = score_pool(model, tokenizer, records, config["estimator"], kind, seed)
+    scores = score_pool(model, tokenizer, records, config["estimator"], kind, seed,
+                        template_kwargs=prompts.chat_template_kwargs(config["models"][model_name]))
     write_scores(out, scores)
     return scores

@@ -44,6 +44,7 @@ import pandas as pd
 from scipy import stats
 
 from edco import curriculum, estimator, io, layout
+from edco.prompts import chat_template_kwargs
 from edco.config import round_budget
 from edco.models import load_model, load_model_from
 from edco.report import bench_markdown, plot_estimator_k, save_figure
@@ -84,11 +85,12 @@ def spearman_with_difficulty(scores: dict[str, float], difficulty: dict[str, flo
 # Measurements
 
 
-def run_estimator(model, tokenizer, records, cfg, kind, seed, progress) -> dict:
+def run_estimator(model, tokenizer, records, cfg, kind, seed, progress, template_kwargs) -> dict:
     """Token entropies of one estimator over the pool, and its time per sample: the wall time
     of the call (hf), or of vLLM's generate alone (each sample's ``seconds`` is its share)."""
     t0 = time.perf_counter()
-    samples = estimator.token_entropies(model, tokenizer, records, cfg, kind, seed, progress)
+    samples = estimator.token_entropies(model, tokenizer, records, cfg, kind, seed, progress,
+                                        template_kwargs=template_kwargs)
     seconds = (time.perf_counter() - t0) / len(records)
     if cfg["backend"] == "vllm":
         seconds = statistics.fmean(s["seconds"] for s in samples)
@@ -104,14 +106,14 @@ def mean_tokens(run: dict) -> float:
 
 
 def measure_model(label: str, model, tokenizer, records: list[dict], cfg: dict, ks: list[int], top_n: int,
-                  seed: int, progress: bool) -> list[dict]:
+                  seed: int, progress: bool, template_kwargs: dict) -> list[dict]:
     """Rows of the estimator table for one model."""
     difficulty = {r["id"]: r["difficulty"] for r in records if r.get("difficulty") is not None}
-    runs = {("full", None): run_estimator(model, tokenizer, records, cfg, "full", seed, progress),
-            ("teacher_forced", None): run_estimator(model, tokenizer, records, cfg, "teacher_forced", seed, progress)}
+    runs = {(kind, None): run_estimator(model, tokenizer, records, cfg, kind, seed, progress, template_kwargs)
+            for kind in ("full", "teacher_forced")}
     for k in ks:
         runs[("prefix", k)] = run_estimator(model, tokenizer, records, dict(cfg, prefix_tokens=k), "prefix", seed,
-                                            progress)
+                                            progress, template_kwargs)
     full_seconds = runs[("full", None)]["seconds_per_sample"]
     rows = []
     for (kind, k), run in runs.items():
@@ -132,14 +134,15 @@ def measure_model(label: str, model, tokenizer, records: list[dict], cfg: dict, 
 
 
 def measure_throughput(label: str, model, tokenizer, records: list[dict], cfg: dict, seed: int,
-                       repeats: int) -> list[dict]:
+                       repeats: int, template_kwargs: dict) -> list[dict]:
     """Prefix estimator at the config's K, batched vs one at a time, on the same samples; the two
     alternate within each repeat so that load from other processes hits both alike."""
     timings = {cfg["batch_size"]: [], 1: []}
     for _ in range(repeats):
         for batch_size in timings:
             t0 = time.perf_counter()
-            estimator.score_pool(model, tokenizer, records, dict(cfg, batch_size=batch_size), "prefix", seed, False)
+            estimator.score_pool(model, tokenizer, records, dict(cfg, batch_size=batch_size), "prefix", seed, False,
+                                 template_kwargs=template_kwargs)
             timings[batch_size].append((time.perf_counter() - t0) / len(records))
     medians = {b: statistics.median(t) for b, t in timings.items()}
     ratio = medians[1] / medians[cfg["batch_size"]]
@@ -203,13 +206,14 @@ def run_bench(config: dict, config_path: str, domain: str, model: str, checkpoin
                                "vLLM's generate call alone.")
         meta["throughput_note"] = ("Not measured with the vLLM backend: vLLM batches continuously whatever "
                                    "estimator.batch_size says, so batched and one-at-a-time calls are the same call.")
-    rows = []
+    rows, template_kwargs = [], chat_template_kwargs(config["models"][model])
     for label, scorer, tokenizer in load_models(config, model, checkpoints, device):
         print(f"[estimator_bench] {label}: {len(records)} samples, K in {ks}", file=sys.stderr)
         with estimator.vllm_engine(scorer, tokenizer, cfg, seed) if vllm else nullcontext(scorer) as engine:
-            rows += measure_model(label, engine, tokenizer, records, cfg, ks, top_n, seed, progress)
+            rows += measure_model(label, engine, tokenizer, records, cfg, ks, top_n, seed, progress, template_kwargs)
             if not vllm:
-                rows += measure_throughput(label, engine, tokenizer, records[:n_throughput], cfg, seed, repeats)
+                rows += measure_throughput(label, engine, tokenizer, records[:n_throughput], cfg, seed, repeats,
+                                           template_kwargs)
     meta["load_after"] = _load_average()
     return write_outputs(pd.DataFrame(rows), meta, cfg["aggregate"], Path(out_dir))
 

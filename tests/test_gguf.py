@@ -147,6 +147,35 @@ def test_default_cache_follows_edco_cache(monkeypatch, tmp_path):
     assert edco_gguf.cache_dir() == tmp_path / "gguf"
 
 
+# --------------------------------------------------------------------------- source: gguf in a config
+def gguf_config(arch="llama") -> dict:
+    from edco.config import section_defaults
+
+    model = {**section_defaults("models", "*"), "source": "gguf", "arch": arch, "hub_id": SMOLLM2_HUB_ID,
+             "gguf": dict(SMOLLM2)}
+    return {"run": "r", "models": {"smollm2": model}}
+
+
+def test_base_model_converts_a_gguf_source_into_the_run(tmp_path, monkeypatch):
+    from edco import layout, models
+
+    monkeypatch.chdir(tmp_path)
+    calls = []
+
+    def converted(spec, out_dir, hub_id, where, extra):
+        calls.append((spec, out_dir, hub_id, where))
+        return {**extra, "source": "gguf", "hub_id": hub_id, "arch": "llama", "params": 1,
+                "gguf": {"file": "/cache/SmolLM2-135M-Instruct.Q4_1.gguf"}}
+
+    monkeypatch.setattr(models, "ensure_converted", converted)
+    manifest = models.write_base_model(gguf_config(), "smollm2", progress=False)
+    assert calls == [(SMOLLM2, layout.model_dir("r", "smollm2"), SMOLLM2_HUB_ID, "models.smollm2.gguf")]
+    assert manifest["name"] == "smollm2" and manifest["config"]["gguf"] == SMOLLM2
+    with pytest.raises(GGUFError, match=r"models\.smollm2\.arch: 'qwen3', but its GGUF holds a 'llama' model "
+                                        r"\(/cache/SmolLM2-135M-Instruct\.Q4_1\.gguf\); set arch: llama"):
+        models.write_base_model(gguf_config("qwen3"), "smollm2", progress=False)
+
+
 # --------------------------------------------------------------------------- the real SmolLM2 GGUF
 @pytest.fixture(scope="session")
 def smollm2_gguf():
