@@ -253,10 +253,37 @@ def estimator_bench(bench, argv: list[str]) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = parser.parse_args(argv)
     config = _job_config(args.config, gpu_check=True)
+    answers = None
+    if config["estimator_bench"]["validity"]:
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # lm-eval reads the benchmarked questions from a file
+        answers = _pool_answers(config, args.model)
     paths = bench.run_bench(config, args.config, args.domain, args.model, args.checkpoint, args.out_dir, args.seed,
-                            args.limit, args.repeats, args.throughput_samples, not args.no_progress)
+                            args.limit, args.repeats, args.throughput_samples, not args.no_progress, answers)
     print(f"estimator-bench: wrote {', '.join(map(str, paths))}", file=sys.stderr)
     return 0
+
+
+def _pool_answers(config: dict, model_name: str):
+    """The estimator benchmark's validity labels: a model's answers to the benchmarked pool
+    questions, evaluated as the test split is (edco.evaluate, every mode of evaluate.modes, no
+    limit), as ``(model, tokenizer, records) -> {mode: {id: correct}}``. Wired here: the
+    benchmark (a component) does not import the evaluation (another)."""
+    import tempfile
+
+    from edco import io
+    from edco.evaluate import evaluate_model
+
+    settings = {**config, "evaluate": {**config["evaluate"], "limit": None}}
+
+    def answers(model, tokenizer, records: list[dict]) -> dict[str, dict[str, bool]]:
+        with tempfile.TemporaryDirectory(prefix="edco-bench-answers-") as tmp:
+            questions = Path(tmp) / "pool.jsonl"
+            io.write_jsonl(questions, records)
+            report = evaluate_model(model, tokenizer, settings, model_name, "pool", questions)
+        return {mode: {q["id"]: q[mode]["correct"] for q in report["questions"] if mode in q}
+                for mode in report["summary"]}
+
+    return answers
 
 
 # --------------------------------------------------------------------------- reporting

@@ -195,8 +195,12 @@ class EntropySampler:
         self.generators = [torch.Generator().manual_seed(s) for s in seeds]
         self.temperature, self.top_p, self.entropy = temperature, top_p, entropy
         self.entropies: list[torch.Tensor] = []  # one [B] tensor per step
+        # (wall, CPU) clock when step t's logits arrive: the prefill and the forwards of steps < t
+        # are done, so a run capped at t + 1 tokens would cost this much (estimator benchmark).
+        self.clock: list[tuple[float, float]] = []
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        self.clock.append((time.perf_counter(), time.process_time()))
         self.entropies.append(token_entropy(scores, self.entropy).cpu())
         uniforms = torch.stack([torch.rand((), generator=g, dtype=torch.float64) for g in self.generators])
         tokens = sample_nucleus(scores, self.temperature, self.top_p, uniforms.to(scores.device))
@@ -251,9 +255,10 @@ def model_device(model) -> torch.device:
 
 def sampled_answers(model, prompts_ids: list[list[int]], seeds: list[int], max_new_tokens: int,
                     temperature: float, top_p: float, entropy: str, eos_ids: list[int],
-                    pad_id: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+                    pad_id: int, clock: list | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Sample one answer per prompt (one batch); return each answer's (tokens, token entropies),
-    cut after its first EOS."""
+    cut after its first EOS. ``clock``, when given, receives the (wall, CPU) clock of every step
+    (``EntropySampler.clock``)."""
     from transformers import GenerationConfig, LogitsProcessorList
 
     ids, mask = left_pad(prompts_ids, pad_id, model_device(model))
@@ -263,6 +268,8 @@ def sampled_answers(model, prompts_ids: list[list[int]], seeds: list[int], max_n
     with plain_generation(model):
         out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
                              logits_processor=LogitsProcessorList([sampler]))
+    if clock is not None:
+        clock.extend(sampler.clock)
     tokens = out.sequences[:, ids.shape[1]:].cpu()
     steps = tokens.shape[1]  # a deferred stop check may run (and undo) one extra step
     entropies = torch.stack(sampler.entropies[:steps], dim=1)
@@ -314,8 +321,11 @@ def length_order(lengths: list[int]) -> list[int]:
 
 def hf_token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
                        progress: bool = True, *, template_kwargs: dict) -> list[dict]:
-    """Per sample ``{"id", "tokens", "entropies", "seconds"}`` in input order, with the hf backend.
-    ``tokens`` are the scored tokens: the sampled answer, or the reference answer."""
+    """Per sample ``{"id", "tokens", "entropies", "seconds", "cpu_seconds"}`` in input order, with
+    the hf backend. ``tokens`` are the scored tokens: the sampled answer, or the reference answer.
+    A sample's seconds are its equal share of its batch's. Sampled kinds add ``step_seconds`` and
+    ``step_cpu_seconds``: that share of the batch's clock at each generation step (see
+    ``EntropySampler.clock``), from which a shorter cap's cost is read."""
     eos_ids = eos_token_ids(model, tokenizer)
     pad_id = pad_token_id(tokenizer, eos_ids)
     inputs = [prompt_ids(tokenizer, r, kind, template_kwargs) for r in records]
@@ -327,7 +337,8 @@ def hf_token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: s
     with eval_mode(model):
         for start in range(0, len(order), cfg["batch_size"]):
             batch = order[start:start + cfg["batch_size"]]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
+            clock: list[tuple[float, float]] = []
             if kind in REFERENCE_KINDS:
                 batch_answers = [answers[i] for i in batch]
                 batch_prompts = [inputs[i] for i in batch]
@@ -340,12 +351,41 @@ def hf_token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: s
                 max_new = cfg["prefix_tokens"] if kind == "prefix" else cfg["full_max_tokens"]
                 scored = sampled_answers(model, [inputs[i] for i in batch],
                                          [sample_seed(seed, records[i]["id"]) for i in batch], max_new,
-                                         cfg["temperature"], cfg["top_p"], cfg["entropy"], eos_ids, pad_id)
-            share = (time.perf_counter() - t0) / len(batch)
+                                         cfg["temperature"], cfg["top_p"], cfg["entropy"], eos_ids, pad_id, clock)
+            share = {"seconds": (time.perf_counter() - t0) / len(batch),
+                     "cpu_seconds": (time.process_time() - c0) / len(batch)}
+            if clock:
+                share["step_seconds"] = [(wall - t0) / len(batch) for wall, _ in clock]
+                share["step_cpu_seconds"] = [(cpu - c0) / len(batch) for _, cpu in clock]
             for i, (tokens, ent) in zip(batch, scored):
-                results[i] = {"id": records[i]["id"], "tokens": tokens, "entropies": ent, "seconds": share}
+                results[i] = {"id": records[i]["id"], "tokens": tokens, "entropies": ent, **share}
             bar.update(len(batch))
     bar.close()
+    return results
+
+
+def prefill_seconds(model, tokenizer, records: list[dict], cfg: dict, kind: str, *,
+                    template_kwargs: dict) -> list[dict]:
+    """Per sample ``{"id", "seconds", "cpu_seconds"}``: one forward pass over the prompt of
+    estimator ``kind`` and nothing else (the logits of its last position only), in the batches
+    ``hf_token_entropies`` forms. The floor under every estimator that reads that prompt: what
+    a generated answer adds is the rest of its cost."""
+    eos_ids = eos_token_ids(model, tokenizer)
+    pad_id = pad_token_id(tokenizer, eos_ids)
+    inputs = [prompt_ids(tokenizer, r, kind, template_kwargs) for r in records]
+    order = length_order([len(p) for p in inputs])
+    results: list[dict | None] = [None] * len(records)
+    with eval_mode(model):
+        for start in range(0, len(order), cfg["batch_size"]):
+            batch = order[start:start + cfg["batch_size"]]
+            t0, c0 = time.perf_counter(), time.process_time()
+            ids, mask = left_pad([inputs[i] for i in batch], pad_id, model_device(model))
+            model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(dim=1) - 1).clamp(min=0),
+                  logits_to_keep=1)
+            share = {"seconds": (time.perf_counter() - t0) / len(batch),
+                     "cpu_seconds": (time.process_time() - c0) / len(batch)}
+            for i in batch:
+                results[i] = {"id": records[i]["id"], **share}
     return results
 
 
@@ -476,7 +516,7 @@ def vllm_token_entropies(llm, tokenizer, records: list[dict], cfg: dict, kind: s
         else:
             entropies = torch.tensor([top_logprob_entropy([lp.logprob for lp in step.values()]) for step in steps])
         results.append({"id": record["id"], "tokens": torch.tensor(list(tokens)), "entropies": entropies,
-                        "seconds": share})
+                        "seconds": share, "cpu_seconds": math.nan})  # the GPU's time: no CPU share
     return results
 
 
