@@ -98,12 +98,17 @@ def bench_run():
 
 
 def bench_checkpoint_run(wildcards):
-    """run.json of that run (written last: the run is complete)."""
+    """run.json of that run (written last: the run is complete); none without estimator_bench.checkpoint."""
+    if not CFG["estimator_bench"]["checkpoint"]:
+        return []
     return run_json(wildcards.domain, wildcards.model, *bench_run())
 
 
 def bench_checkpoint(wildcards):
-    return str(layout.run_dir(RUN, wildcards.domain, wildcards.model, *bench_run()) / "final")
+    """--checkpoint <that run's final model>, or nothing."""
+    if not CFG["estimator_bench"]["checkpoint"]:
+        return ""
+    return "--checkpoint " + str(layout.run_dir(RUN, wildcards.domain, wildcards.model, *bench_run()) / "final")
 
 
 def bench_options(wildcards):

@@ -142,6 +142,36 @@ def test_a_wheel_without_the_file_lists_its_ggufs(tmp_path, monkeypatch):
         edco_gguf.resolve({"pip": "pkg==1.0", "file": "other.gguf"}, "gguf", tmp_path)
 
 
+def test_a_gguf_is_converted_once_into_the_cache_and_linked_into_each_model_dir(tmp_path, monkeypatch):
+    from edco import io
+
+    source = tmp_path / "m.gguf"
+    source.write_bytes(b"GGUF-bytes")
+    converted = []
+
+    def fake_convert(path, out_dir, *, hub_id, spec, digest, dtype):
+        converted.append(out_dir)
+        with io.atomic_dir(out_dir) as tmp:
+            (tmp / "model.safetensors").write_bytes(b"weights")
+            io.write_json(tmp / edco_gguf.MANIFEST, {"source": "gguf", "hub_id": hub_id, "path": str(out_dir),
+                                                       "gguf": {"spec": spec, "file": str(path), "sha256": digest},
+                                                       "arch": "llama"})
+
+    monkeypatch.setattr(edco_gguf, "convert", fake_convert)
+    cache = tmp_path / "cache"
+    first = edco_gguf.ensure_converted({"path": str(source)}, tmp_path / "run" / "a", hub_id="x/a", cache=cache,
+                                       extra={"name": "a"})
+    second = edco_gguf.ensure_converted({"path": str(source)}, tmp_path / "run" / "b", hub_id="x/b", cache=cache,
+                                        extra={"name": "b"})
+    assert converted == [cache / "converted" / f"{edco_gguf.sha256(source)[:16]}-float32"]
+    for manifest, name in ((first, "a"), (second, "b")):
+        out = tmp_path / "run" / name
+        assert (manifest["name"], manifest["hub_id"], manifest["path"]) == (name, f"x/{name}", str(out))
+        assert io.read_json(out / edco_gguf.MANIFEST) == manifest
+        assert (out / "model.safetensors").stat().st_ino == (converted[0] / "model.safetensors").stat().st_ino
+    assert edco_gguf.ensure_converted({"path": str(source)}, tmp_path / "run" / "a", hub_id="x/a", cache=cache) == first
+
+
 def test_default_cache_follows_edco_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("EDCO_CACHE", str(tmp_path))
     assert edco_gguf.cache_dir() == tmp_path / "gguf"
