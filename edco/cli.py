@@ -23,6 +23,7 @@ import importlib
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -169,8 +170,19 @@ def train(trainer, argv: list[str]) -> int:
             from edco.evaluate import evaluate_to_file
 
             out = layout.eval_file(config["run"], args.domain, args.model, args.paradigm, strategy, seed)
-            evaluate_to_file(config, args.domain, args.model, str(path / "final"), out)
+            evaluate_to_file(config, args.domain, args.model, str(_final_model(path)), out)
+            if not layout.keeps_final(config, args.paradigm, strategy, seed):
+                shutil.rmtree(path / "final")  # compute.keep_final: false
     return 0
+
+
+def _final_model(run_path: Path) -> Path:
+    """A finished run's final model, or an error saying that compute.keep_final removed it."""
+    final = run_path / "final"
+    if not final.is_dir():
+        raise UserFacingError(f"{final}: the final model was removed after its evaluation (compute.keep_final: false); "
+                              f"delete {run_path} to train the run again")
+    return final
 
 
 def strategies(curriculum, argv: list[str]) -> int:

@@ -172,6 +172,12 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         _start_or_resume(run_path, config_fingerprint(config, strategy_name))
     procs.wait()
     start = _last_done_round(run_path, rounds)
+    if start == rounds:  # complete: nothing to load or train (compute.keep_final may have removed its model)
+        log.info("%s: every round is done", run_path)
+        if procs.is_main:
+            _finish(run_path, rounds, config, domain, model_name, paradigm, strategy_name, seed)
+        procs.wait()
+        return run_path
     if start:
         log.info("resuming %s after round %d", run_path, start)
         checkpoint = layout.round_dir(run_path, start) / CHECKPOINT
