@@ -23,6 +23,7 @@ import importlib
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from edco.errors import UserFacingError
 COMMANDS = {
     "validate-data": ("edco.data", "validate_data", "check JSONL files against the data contract"),
     "make-data": ("edco.data", "make_data", "write a domain's train/test JSONL for a config"),
-    "base-model": ("edco.models", "base_model", "build (and base-pretrain) a model"),
+    "base-model": ("edco.models", "base_model", "build (and base-pretrain) a model, or convert its GGUF"),
     "score": ("edco.estimator", "score", "score a pool with an entropy estimator"),
     "train": ("edco.trainer", "train", "run all curriculum rounds of one run (or several)"),
     "evaluate": ("edco.evaluate", "evaluate", "evaluate a checkpoint with lm-eval"),
@@ -96,7 +97,7 @@ def make_data(data, argv: list[str]) -> int:
 
 # --------------------------------------------------------------------------- models
 def base_model(models, argv: list[str]) -> int:
-    parser = _parser("base-model", "Build and base-pretrain a tiny model (or record a hub id).")
+    parser = _parser("base-model", "Build and base-pretrain a tiny model, convert a GGUF, or record a hub id.")
     parser.add_argument("--config", required=True)
     parser.add_argument("--model", required=True, help="a key of the config's `models` section")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar (logs only)")
@@ -107,6 +108,10 @@ def base_model(models, argv: list[str]) -> int:
     out = layout.model_dir(config["run"], args.model)
     if manifest["source"] == "hub":
         print(f"base-model: {args.model} is hub model {manifest['path']}; wrote {out / models.MANIFEST}")
+        return 0
+    if manifest["source"] == "gguf":
+        print(f"base-model: {args.model}: {manifest['params']:,} parameters ({manifest['arch']}) from "
+              f"{manifest['gguf']['file']}, standing in for {manifest['hub_id']} -> {out}")
         return 0
     loss = manifest["final_loss"] if manifest["final_loss"] is None else round(manifest["final_loss"], 4)
     print(f"base-model: {args.model}: {manifest['params']:,} parameters, pretrain "
@@ -165,8 +170,19 @@ def train(trainer, argv: list[str]) -> int:
             from edco.evaluate import evaluate_to_file
 
             out = layout.eval_file(config["run"], args.domain, args.model, args.paradigm, strategy, seed)
-            evaluate_to_file(config, args.domain, args.model, str(path / "final"), out)
+            evaluate_to_file(config, args.domain, args.model, str(_final_model(path)), out)
+            if not layout.keeps_final(config, args.paradigm, strategy, seed):
+                shutil.rmtree(path / "final")  # compute.keep_final: false
     return 0
+
+
+def _final_model(run_path: Path) -> Path:
+    """A finished run's final model, or an error saying that compute.keep_final removed it."""
+    final = run_path / "final"
+    if not final.is_dir():
+        raise UserFacingError(f"{final}: the final model was removed after its evaluation (compute.keep_final: false); "
+                              f"delete {run_path} to train the run again")
+    return final
 
 
 def strategies(curriculum, argv: list[str]) -> int:
@@ -249,10 +265,37 @@ def estimator_bench(bench, argv: list[str]) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = parser.parse_args(argv)
     config = _job_config(args.config, gpu_check=True)
+    answers = None
+    if config["estimator_bench"]["validity"]:
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # lm-eval reads the benchmarked questions from a file
+        answers = _pool_answers(config, args.model)
     paths = bench.run_bench(config, args.config, args.domain, args.model, args.checkpoint, args.out_dir, args.seed,
-                            args.limit, args.repeats, args.throughput_samples, not args.no_progress)
+                            args.limit, args.repeats, args.throughput_samples, not args.no_progress, answers)
     print(f"estimator-bench: wrote {', '.join(map(str, paths))}", file=sys.stderr)
     return 0
+
+
+def _pool_answers(config: dict, model_name: str):
+    """The estimator benchmark's validity labels: a model's answers to the benchmarked pool
+    questions, evaluated as the test split is (edco.evaluate, every mode of evaluate.modes, no
+    limit), as ``(model, tokenizer, records) -> {mode: {id: correct}}``. Wired here: the
+    benchmark (a component) does not import the evaluation (another)."""
+    import tempfile
+
+    from edco import io
+    from edco.evaluate import evaluate_model
+
+    settings = {**config, "evaluate": {**config["evaluate"], "limit": None}}
+
+    def answers(model, tokenizer, records: list[dict]) -> dict[str, dict[str, bool]]:
+        with tempfile.TemporaryDirectory(prefix="edco-bench-answers-") as tmp:
+            questions = Path(tmp) / "pool.jsonl"
+            io.write_jsonl(questions, records)
+            report = evaluate_model(model, tokenizer, settings, model_name, "pool", questions)
+        return {mode: {q["id"]: q[mode]["correct"] for q in report["questions"] if mode in q}
+                for mode in report["summary"]}
+
+    return answers
 
 
 # --------------------------------------------------------------------------- reporting

@@ -119,13 +119,17 @@ def generated_mask(tokens: torch.Tensor, eos_ids: list[int]) -> torch.Tensor:
 # Prompts and seeds (shared by both backends, so they see the same token ids)
 
 
-def prompt_ids(tokenizer, record: dict, kind: str) -> list[int]:
-    """Token ids of the prompt an estimator conditions on."""
+def prompt_ids(tokenizer, record: dict, kind: str, template_kwargs: dict) -> list[int]:
+    """Token ids of the prompt an estimator conditions on. ``template_kwargs`` are the model's
+    chat-template arguments (``edco.prompts.chat_template_kwargs(models.<m>)``: thinking off
+    unless configured), so that full and teacher-forced entropy see the prompt training and
+    evaluation use; the prefix estimator's raw prompt has no template."""
     if kind == "prefix":
         # Raw text, no chat template; the tokenizer adds BOS where its model expects one.
         return tokenizer(prompts.quick_answer_prompt(record))["input_ids"]
     if kind in ("full", *REFERENCE_KINDS):
-        text = tokenizer.apply_chat_template(prompts.chat_messages(record), add_generation_prompt=True, tokenize=False)
+        text = prompts.render_chat(tokenizer, prompts.chat_messages(record), template_kwargs,
+                                   add_generation_prompt=True)
         # The template already carries BOS where the model has one.
         return tokenizer(text, add_special_tokens=False)["input_ids"]
     raise ValueError(f"estimator kind must be one of {KINDS}, not {kind!r}")
@@ -191,8 +195,12 @@ class EntropySampler:
         self.generators = [torch.Generator().manual_seed(s) for s in seeds]
         self.temperature, self.top_p, self.entropy = temperature, top_p, entropy
         self.entropies: list[torch.Tensor] = []  # one [B] tensor per step
+        # (wall, CPU) clock when step t's logits arrive: the prefill and the forwards of steps < t
+        # are done, so a run capped at t + 1 tokens would cost this much (estimator benchmark).
+        self.clock: list[tuple[float, float]] = []
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        self.clock.append((time.perf_counter(), time.process_time()))
         self.entropies.append(token_entropy(scores, self.entropy).cpu())
         uniforms = torch.stack([torch.rand((), generator=g, dtype=torch.float64) for g in self.generators])
         tokens = sample_nucleus(scores, self.temperature, self.top_p, uniforms.to(scores.device))
@@ -247,9 +255,10 @@ def model_device(model) -> torch.device:
 
 def sampled_answers(model, prompts_ids: list[list[int]], seeds: list[int], max_new_tokens: int,
                     temperature: float, top_p: float, entropy: str, eos_ids: list[int],
-                    pad_id: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+                    pad_id: int, clock: list | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Sample one answer per prompt (one batch); return each answer's (tokens, token entropies),
-    cut after its first EOS."""
+    cut after its first EOS. ``clock``, when given, receives the (wall, CPU) clock of every step
+    (``EntropySampler.clock``)."""
     from transformers import GenerationConfig, LogitsProcessorList
 
     ids, mask = left_pad(prompts_ids, pad_id, model_device(model))
@@ -259,6 +268,8 @@ def sampled_answers(model, prompts_ids: list[list[int]], seeds: list[int], max_n
     with plain_generation(model):
         out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
                              logits_processor=LogitsProcessorList([sampler]))
+    if clock is not None:
+        clock.extend(sampler.clock)
     tokens = out.sequences[:, ids.shape[1]:].cpu()
     steps = tokens.shape[1]  # a deferred stop check may run (and undo) one extra step
     entropies = torch.stack(sampler.entropies[:steps], dim=1)
@@ -309,12 +320,15 @@ def length_order(lengths: list[int]) -> list[int]:
 
 
 def hf_token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
-                       progress: bool = True) -> list[dict]:
-    """Per sample ``{"id", "tokens", "entropies", "seconds"}`` in input order, with the hf backend.
-    ``tokens`` are the scored tokens: the sampled answer, or the reference answer."""
+                       progress: bool = True, *, template_kwargs: dict) -> list[dict]:
+    """Per sample ``{"id", "tokens", "entropies", "seconds", "cpu_seconds"}`` in input order, with
+    the hf backend. ``tokens`` are the scored tokens: the sampled answer, or the reference answer.
+    A sample's seconds are its equal share of its batch's. Sampled kinds add ``step_seconds`` and
+    ``step_cpu_seconds``: that share of the batch's clock at each generation step (see
+    ``EntropySampler.clock``), from which a shorter cap's cost is read."""
     eos_ids = eos_token_ids(model, tokenizer)
     pad_id = pad_token_id(tokenizer, eos_ids)
-    inputs = [prompt_ids(tokenizer, r, kind) for r in records]
+    inputs = [prompt_ids(tokenizer, r, kind, template_kwargs) for r in records]
     answers = [completion_ids(tokenizer, r) for r in records] if kind in REFERENCE_KINDS else None
     lengths = [len(p) + (len(answers[i]) if answers else 0) for i, p in enumerate(inputs)]
     order = length_order(lengths)
@@ -323,7 +337,8 @@ def hf_token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: s
     with eval_mode(model):
         for start in range(0, len(order), cfg["batch_size"]):
             batch = order[start:start + cfg["batch_size"]]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
+            clock: list[tuple[float, float]] = []
             if kind in REFERENCE_KINDS:
                 batch_answers = [answers[i] for i in batch]
                 batch_prompts = [inputs[i] for i in batch]
@@ -336,12 +351,41 @@ def hf_token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: s
                 max_new = cfg["prefix_tokens"] if kind == "prefix" else cfg["full_max_tokens"]
                 scored = sampled_answers(model, [inputs[i] for i in batch],
                                          [sample_seed(seed, records[i]["id"]) for i in batch], max_new,
-                                         cfg["temperature"], cfg["top_p"], cfg["entropy"], eos_ids, pad_id)
-            share = (time.perf_counter() - t0) / len(batch)
+                                         cfg["temperature"], cfg["top_p"], cfg["entropy"], eos_ids, pad_id, clock)
+            share = {"seconds": (time.perf_counter() - t0) / len(batch),
+                     "cpu_seconds": (time.process_time() - c0) / len(batch)}
+            if clock:
+                share["step_seconds"] = [(wall - t0) / len(batch) for wall, _ in clock]
+                share["step_cpu_seconds"] = [(cpu - c0) / len(batch) for _, cpu in clock]
             for i, (tokens, ent) in zip(batch, scored):
-                results[i] = {"id": records[i]["id"], "tokens": tokens, "entropies": ent, "seconds": share}
+                results[i] = {"id": records[i]["id"], "tokens": tokens, "entropies": ent, **share}
             bar.update(len(batch))
     bar.close()
+    return results
+
+
+def prefill_seconds(model, tokenizer, records: list[dict], cfg: dict, kind: str, *,
+                    template_kwargs: dict) -> list[dict]:
+    """Per sample ``{"id", "seconds", "cpu_seconds"}``: one forward pass over the prompt of
+    estimator ``kind`` and nothing else (the logits of its last position only), in the batches
+    ``hf_token_entropies`` forms. The floor under every estimator that reads that prompt: what
+    a generated answer adds is the rest of its cost."""
+    eos_ids = eos_token_ids(model, tokenizer)
+    pad_id = pad_token_id(tokenizer, eos_ids)
+    inputs = [prompt_ids(tokenizer, r, kind, template_kwargs) for r in records]
+    order = length_order([len(p) for p in inputs])
+    results: list[dict | None] = [None] * len(records)
+    with eval_mode(model):
+        for start in range(0, len(order), cfg["batch_size"]):
+            batch = order[start:start + cfg["batch_size"]]
+            t0, c0 = time.perf_counter(), time.process_time()
+            ids, mask = left_pad([inputs[i] for i in batch], pad_id, model_device(model))
+            model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(dim=1) - 1).clamp(min=0),
+                  logits_to_keep=1)
+            share = {"seconds": (time.perf_counter() - t0) / len(batch),
+                     "cpu_seconds": (time.process_time() - c0) / len(batch)}
+            for i in batch:
+                results[i] = {"id": records[i]["id"], **share}
     return results
 
 
@@ -433,7 +477,7 @@ def _shutdown_vllm(llm) -> None:
 
 
 def vllm_token_entropies(llm, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
-                         progress: bool = True, sampling_params=None) -> list[dict]:
+                         progress: bool = True, sampling_params=None, *, template_kwargs: dict) -> list[dict]:
     """Per sample ``{"id", "tokens", "entropies", "seconds"}`` in input order, with vLLM.
 
     ``sampling_params`` is ``vllm.SamplingParams`` (injectable so the path runs on CPU against a
@@ -444,7 +488,8 @@ def vllm_token_entropies(llm, tokenizer, records: list[dict], cfg: dict, kind: s
     if sampling_params is None:
         from vllm import SamplingParams as sampling_params
 
-    inputs = [prompt_ids(tokenizer, r, kind) for r in records]
+    # The same token ids as the hf backend: vLLM never renders a chat template itself here.
+    inputs = [prompt_ids(tokenizer, r, kind, template_kwargs) for r in records]
     seeds = [sample_seed(seed, r["id"]) for r in records]
     common = dict(n=1, temperature=cfg["temperature"], top_p=cfg["top_p"])
     if kind in REFERENCE_KINDS:
@@ -471,7 +516,7 @@ def vllm_token_entropies(llm, tokenizer, records: list[dict], cfg: dict, kind: s
         else:
             entropies = torch.tensor([top_logprob_entropy([lp.logprob for lp in step.values()]) for step in steps])
         results.append({"id": record["id"], "tokens": torch.tensor(list(tokens)), "entropies": entropies,
-                        "seconds": share})
+                        "seconds": share, "cpu_seconds": math.nan})  # the GPU's time: no CPU share
     return results
 
 
@@ -481,11 +526,11 @@ def vllm_token_entropies(llm, tokenizer, records: list[dict], cfg: dict, kind: s
 
 def token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
                     progress: bool = True, weights_dtype: str | None = None,
-                    scratch_dir: str | None = None) -> list[dict]:
+                    scratch_dir: str | None = None, *, template_kwargs: dict) -> list[dict]:
     """Per sample ``{"id", "tokens", "entropies" (1-D tensor, bits), "seconds"}`` in input order.
     ``score_pool`` aggregates these; the estimator benchmark reuses them across aggregations.
     ``weights_dtype`` and ``scratch_dir``: how and where an in-memory model is saved for a
-    vLLM engine (``vllm_engine``)."""
+    vLLM engine (``vllm_engine``); ``template_kwargs``: the chat template's (``prompt_ids``)."""
     if kind not in KINDS:
         raise ValueError(f"estimator kind must be one of {KINDS}, not {kind!r}")
     check_backend(cfg)
@@ -493,8 +538,9 @@ def token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: str,
         return []
     if cfg["backend"] == "vllm":
         with vllm_engine(model, tokenizer, cfg, seed, weights_dtype, scratch_dir) as llm:
-            return vllm_token_entropies(llm, tokenizer, records, cfg, kind, seed, progress)
-    return hf_token_entropies(model, tokenizer, records, cfg, kind, seed, progress)
+            return vllm_token_entropies(llm, tokenizer, records, cfg, kind, seed, progress,
+                                        template_kwargs=template_kwargs)
+    return hf_token_entropies(model, tokenizer, records, cfg, kind, seed, progress, template_kwargs=template_kwargs)
 
 
 def scores_from_entropies(per_sample: list[dict], cfg: dict, kind: str = "prefix") -> list[dict]:
@@ -514,15 +560,18 @@ def scores_from_entropies(per_sample: list[dict], cfg: dict, kind: str = "prefix
 
 
 def score_pool(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed: int,
-               progress: bool = True, weights_dtype: str | None = None, scratch_dir: str | None = None) -> list[dict]:
+               progress: bool = True, weights_dtype: str | None = None, scratch_dir: str | None = None, *,
+               template_kwargs: dict) -> list[dict]:
     """Score every record with estimator ``kind``; ``cfg`` is ``config["estimator"]``.
 
     Returns ``{"id", "score", "n_tokens", "seconds"}`` per record, in input order; higher score
     = more uncertain. With ``backend: vllm``, ``model`` is a ``vllm.LLM``, a checkpoint
     directory or an in-memory model (saved for vLLM to load, in ``weights_dtype`` under
-    ``scratch_dir``; see ``vllm_engine``).
+    ``scratch_dir``; see ``vllm_engine``). ``template_kwargs``: the model's chat-template
+    arguments, ``edco.prompts.chat_template_kwargs(config["models"][name])``.
     """
-    per_sample = token_entropies(model, tokenizer, records, cfg, kind, seed, progress, weights_dtype, scratch_dir)
+    per_sample = token_entropies(model, tokenizer, records, cfg, kind, seed, progress, weights_dtype, scratch_dir,
+                                 template_kwargs=template_kwargs)
     return scores_from_entropies(per_sample, cfg, kind)
 
 
@@ -562,6 +611,7 @@ def score_to_file(config: dict, domain: str, model_name: str, kind: str, out: st
         raise UserFacingError(f"{pool_path}: no training pool; run `python -m edco make-data` for {domain!r} first")
     records = io.read_jsonl(pool_path)
     model, tokenizer = load_scorer(config, model_name, checkpoint)
-    scores = score_pool(model, tokenizer, records, config["estimator"], kind, seed)
+    scores = score_pool(model, tokenizer, records, config["estimator"], kind, seed,
+                        template_kwargs=prompts.chat_template_kwargs(config["models"][model_name]))
     write_scores(out, scores)
     return scores

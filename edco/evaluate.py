@@ -21,6 +21,7 @@ from pathlib import Path
 
 from edco import io, layout
 from edco.models import load_model, load_model_from
+from edco.prompts import INVALID, chat_template_kwargs
 
 log = logging.getLogger("edco.evaluate")
 
@@ -44,31 +45,48 @@ def task_config(mode: str, domain: str, test_file: Path, max_gen_toks: int) -> d
 
 
 def _per_question(samples: list[dict], mode: str) -> dict[str, dict]:
-    """id -> {pred, correct} from lm-eval's logged samples."""
+    """id -> {pred, correct} from lm-eval's logged samples; generative answers also keep the
+    model's reply, so an unparseable one can be read."""
     out = {}
     for s in samples:
         doc = s["doc"]
         if mode == "generate":
-            pred = s["filtered_resps"][0]
-            correct = bool(s["exact_match"])
-        else:
-            letters = [k for k, v in doc["options"].items() if v is not None]
-            lls = [r[0] for r in s["filtered_resps"]]
-            pred = letters[max(range(len(lls)), key=lls.__getitem__)]
-            correct = bool(s["acc"])
-        out[doc["id"]] = {"pred": pred, "correct": correct}
+            out[doc["id"]] = {"pred": s["filtered_resps"][0], "correct": bool(s["exact_match"]),
+                              "reply": s["resps"][0][0]}
+            continue
+        letters = [k for k, v in doc["options"].items() if v is not None]
+        lls = [r[0] for r in s["filtered_resps"]]
+        out[doc["id"]] = {"pred": letters[max(range(len(lls)), key=lls.__getitem__)], "correct": bool(s["acc"])}
     return out
 
 
-def evaluate_model(model, tokenizer, config: dict, domain: str, test_file: Path) -> dict:
+def unparsed_share(answers: dict[str, dict]) -> float:
+    """Share of answers from which no option could be read (``pred`` None or ``[invalid]``,
+    the generative task's fallback): a model that answers in a form the parser does not read
+    scores 0 on those questions, which is a different finding from choosing wrong."""
+    return sum(a["pred"] in (None, INVALID) for a in answers.values()) / max(1, len(answers))
+
+
+def make_lm(model, tokenizer, config: dict, model_name: str):
+    """lm-eval's HFLM over an in-memory model, rendering chat prompts with the model's chat-template
+    arguments (thinking off unless configured, the Llama date pinned), as training and scoring do.
+    They go in as ``chat_template_args`` (HFLM hands them to every ``apply_chat_template``), not as
+    HFLM's own ``enable_thinking``, which would refuse the log-likelihood mode; that mode is raw
+    text, and a generated think block is stripped by the answer parser (edco.prompts.clean_reply)."""
+    from lm_eval.models.huggingface import HFLM
+
+    return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=config["evaluate"]["batch_size"],
+                device=config["compute"]["device"],
+                chat_template_args=chat_template_kwargs(config["models"][model_name]))
+
+
+def evaluate_model(model, tokenizer, config: dict, model_name: str, domain: str, test_file: Path) -> dict:
     """Run every configured mode on ``test_file``; return summary + per-question results."""
     import lm_eval
-    from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
     ecfg = config["evaluate"]
-    device = config["compute"]["device"]
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=ecfg["batch_size"], device=device)
+    lm = make_lm(model, tokenizer, config, model_name)
     rows = {r["id"]: r for r in io.read_jsonl(test_file)}
     per_question: dict[str, dict] = {qid: {"id": qid, "difficulty": r.get("difficulty")} for qid, r in rows.items()}
     summary = {}
@@ -89,10 +107,12 @@ def evaluate_model(model, tokenizer, config: dict, domain: str, test_file: Path)
         summary[mode] = {
             "accuracy": result["results"][name][METRIC[mode]],
             "n": len(answers),
+            "unparsed": unparsed_share(answers),
             "seconds": time.perf_counter() - t0,
             "per_level": _accuracy_per_level(answers, rows),
         }
-        log.info("%s %s: accuracy %.3f on %d questions", domain, mode, summary[mode]["accuracy"], len(answers))
+        log.info("%s %s: accuracy %.3f on %d questions (%.0f %% unparseable)", domain, mode,
+                 summary[mode]["accuracy"], len(answers), 100 * summary[mode]["unparsed"])
     evaluated = [q for q in per_question.values() if any(m in q for m in ecfg["modes"])]
     return {"summary": summary, "questions": evaluated}
 
@@ -115,7 +135,7 @@ def evaluate_to_file(config: dict, domain: str, model_name: str, checkpoint: str
         model, tokenizer = load_model_from(checkpoint, device, config["models"][model_name]["dtype"])
     test_file = layout.data_file(config["run"], domain, "test")
     log.info("evaluating %s (%s) on %s -> %s", model_name, checkpoint, test_file, out)
-    report = evaluate_model(model, tokenizer, config, domain, test_file)
+    report = evaluate_model(model, tokenizer, config, model_name, domain, test_file)
     report.update({"domain": domain, "model": model_name, "checkpoint": checkpoint})
     io.write_json(out, report)
     return Path(out)

@@ -11,10 +11,13 @@ safetensors with its tokenizer, chat template and generation config.
     manifest = ensure_converted(spec, "results/real/models/smollm2",
                                 hub_id="HuggingFaceTB/SmolLM2-135M-Instruct")
 
-Fetched files are cached under ``$EDCO_CACHE/gguf`` (default ``~/.cache/edco/gguf``). The model
-directory is written to a temp dir and renamed; ``manifest.json`` (written last) records the
-GGUF's sha256, the spec, the hub id it stands for, the architecture and the parameter count.
-A directory whose manifest names the same sha256 is not converted again.
+Fetched files are cached under ``$EDCO_CACHE/gguf`` (default ``~/.cache/edco/gguf``), and so is
+each file's conversion (``converted/<sha256 prefix>-<dtype>/``, made once under a file lock even
+when two jobs ask at the same time): a model directory is hard links to it (a copy across file
+systems), so the two paper models a SmolLM2 stands in for, and every run, pay the ~30 s of
+dequantisation once. The model directory is written to a temp dir and renamed; ``manifest.json``
+(written last) records the GGUF's sha256, the spec, the hub id it stands for, the architecture
+and the parameter count. A directory whose manifest names the same sha256 is not made again.
 
 Two repairs of transformers 5.17's GGUF tokenizer conversion, both checked against the GGUF's own
 metadata: its Llama converter sets eos to the *bos* token (``integrations/ggml.py``: ``eos_token =
@@ -27,6 +30,7 @@ converter sets no special tokens at all. Here bos / eos / pad / unk are always t
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -170,14 +174,46 @@ def read_header(path: Path) -> dict:
 # --------------------------------------------------------------------------- convert
 def ensure_converted(spec: Mapping, out_dir: str | Path, hub_id: str, where: str = "gguf",
                      cache: Path | None = None, dtype: str = "float32", extra: dict | None = None) -> dict:
-    """Resolve ``spec`` and convert it into ``out_dir`` unless ``out_dir``'s manifest already
-    names the same GGUF (sha256); returns the manifest."""
+    """Resolve ``spec`` and make ``out_dir`` its converted model (from the conversion cache,
+    converting it there first if needed) unless ``out_dir``'s manifest already names the same
+    GGUF (sha256); returns the manifest."""
+    cache = cache or cache_dir()
     path = resolve(spec, where, cache)
     digest = sha256(path)
     manifest_file = Path(out_dir) / MANIFEST
     if manifest_file.is_file() and io.read_json(manifest_file).get("gguf", {}).get("sha256") == digest:
         return io.read_json(manifest_file)
-    return convert(path, out_dir, hub_id=hub_id, spec=dict(spec), digest=digest, dtype=dtype, extra=extra)
+    converted = _cached_conversion(path, digest, hub_id, dict(spec), dtype, cache)
+    cached = io.read_json(converted / MANIFEST)
+    manifest = {**cached, **(extra or {}), "hub_id": hub_id, "path": str(out_dir),
+                "gguf": {**cached["gguf"], "spec": dict(spec), "file": str(path)}, "converted_from": str(converted)}
+    with io.atomic_dir(out_dir) as tmp:
+        for item in converted.iterdir():
+            if item.name != MANIFEST:
+                _link_or_copy(item, tmp / item.name)
+        io.write_json(tmp / MANIFEST, manifest)
+    return manifest
+
+
+def _cached_conversion(path: Path, digest: str, hub_id: str, spec: dict, dtype: str, cache: Path) -> Path:
+    """The cache's conversion of the GGUF with this sha256, converted now if absent. A lock file
+    makes a second job that asks meanwhile wait for the first one's result."""
+    target = cache / "converted" / f"{digest[:16]}-{dtype}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f"{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / MANIFEST).is_file():
+            convert(path, target, hub_id=hub_id, spec=spec, digest=digest, dtype=dtype)
+    return target
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link (no bytes copied; nothing ever writes into a model directory), or a copy
+    where the cache is on another file system."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def convert(path: Path, out_dir: str | Path, *, hub_id: str, spec: dict, digest: str | None = None,

@@ -129,6 +129,23 @@ def plot_names(config: dict) -> list[str]:
     return names
 
 
+def bench_run(config: dict) -> tuple[str, str, int] | None:
+    """(paradigm, strategy, seed) of the fine-tuned run whose final model the estimator benchmark
+    also measures, per domain x model: the first paradigm and seed, ``random`` if in the grid
+    (else the first strategy); None when the benchmark measures the base model alone."""
+    bench, grid = config["estimator_bench"], config["grid"]
+    if not (bench["enabled"] and bench["checkpoint"]):
+        return None
+    strategy = "random" if "random" in grid["strategies"] else grid["strategies"][0]
+    return grid["paradigms"][0], strategy, config["seeds"][0]
+
+
+def keeps_final(config: dict, paradigm: str, strategy: str, seed: int) -> bool:
+    """Whether a finished run keeps its final model after its evaluation: always with
+    ``compute.keep_final``, else only the estimator benchmark's run (``bench_run``)."""
+    return config["compute"]["keep_final"] or bench_run(config) == (paradigm, strategy, seed)
+
+
 def has_verdict(config: dict) -> bool:
     """The verdict (tables/verdict.*, plots/verdict.png) needs random in the grid, another
     strategy, and at least two seeds."""

@@ -12,7 +12,8 @@ family's chat template; the paper's quick-answer prompt is raw text.
 The output directory is written to a temp dir and renamed, and ``manifest.json`` is written
 last inside it: a model directory without a manifest is treated as absent.
 A ``source: hub`` model gets a manifest naming the hub id and nothing else; loading it
-(``load_model``) is the only step that would need the network.
+(``load_model``) is the only step that would need the network. A ``source: gguf`` model is a
+pretrained instruct model's GGUF converted into the same directory (edco/gguf.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tqdm.auto import tqdm
 
 from edco import io, layout
 from edco.errors import UserFacingError
+from edco.gguf import GGUFError, ensure_converted
 from edco.prompts import chat_messages, completion_text, quick_answer_prompt, quick_answer_text, user_message
 
 log = logging.getLogger("edco.models")
@@ -492,10 +494,22 @@ def build_base_model(config: dict, name: str, general: list[dict] | None = None,
     return model, tokenizer, manifest
 
 
+def write_gguf_model(model_cfg: dict, name: str, out: Path) -> dict:
+    """A gguf model's file converted into ``out`` (edco.gguf; not again when ``out``'s manifest
+    names the same file), checked to be the architecture the config says it is."""
+    manifest = ensure_converted(model_cfg["gguf"], out, hub_id=model_cfg["hub_id"], where=f"models.{name}.gguf",
+                                extra={"name": name, "config": model_cfg})
+    if manifest["arch"] != model_cfg["arch"]:
+        raise GGUFError(f"models.{name}.arch: {model_cfg['arch']!r}, but its GGUF holds a {manifest['arch']!r} "
+                        f"model ({manifest['gguf']['file']}); set arch: {manifest['arch']}")
+    return manifest
+
+
 def write_base_model(config: dict, name: str, progress: bool = True) -> dict:
     """``python -m edco base-model``: build and base-pretrain tiny model ``name`` into
-    ``results/<run>/models/<name>/``, or, for a hub model, write a manifest naming its id (the
-    first job that loads it fetches it: only that step needs the network). Returns the manifest."""
+    ``results/<run>/models/<name>/``; for a hub model, write a manifest naming its id (the
+    first job that loads it fetches it: only that step needs the network); for a gguf model,
+    convert its file there once (edco.gguf). Returns the manifest."""
     if name not in config["models"]:
         raise ModelError(f"--model {name!r}: not under models (defined: {', '.join(config['models'])})")
     model_cfg, out = config["models"][name], layout.model_dir(config["run"], name)
@@ -505,6 +519,8 @@ def write_base_model(config: dict, name: str, progress: bool = True) -> dict:
         with io.atomic_dir(out) as tmp:
             io.write_json(tmp / MANIFEST, manifest)
         return manifest
+    if model_cfg["source"] == "gguf":
+        return write_gguf_model(model_cfg, name, out)
     log.info("building %s (%s) -> %s", name, model_cfg["arch"], out)
     model, tokenizer, manifest = build_base_model(config, name, progress=progress)
     save_model(model, tokenizer, out, manifest)

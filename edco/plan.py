@@ -159,7 +159,7 @@ def arch_of(config: dict, name: str) -> Arch:
     model = config["models"][name]
     size = model.get("size") or {}  # optional for hub models in the schema; needed here
     missing = [k for k in ARCH_KEYS if k not in size]
-    if model["source"] == "hub" and "vocab_size" not in size:
+    if model["source"] in ("hub", "gguf") and "vocab_size" not in size:
         missing.append("vocab_size")
     if missing:
         raise PlanError(

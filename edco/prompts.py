@@ -100,8 +100,8 @@ def chat_template_kwargs(model_cfg: dict) -> dict:
     ``enable_thinking`` is off unless the config turns it on: the paper's answers carry no
     thinking block. Consumers: ``render_chat`` (the suite's own calls), TRL GRPO
     (``GRPOConfig.chat_template_kwargs``) and SFT (a ``chat_template_kwargs`` dataset column),
-    lm-eval (``HFLM(enable_thinking=..., chat_template_args=...)``), vLLM
-    (``LLM.chat(chat_template_kwargs=...)``).
+    lm-eval (``HFLM(chat_template_args=...)``, edco.evaluate.make_lm) and the estimator's prompt
+    ids (edco.estimator.prompt_ids), which its vLLM backend sends as token ids.
     """
     return {"enable_thinking": bool(model_cfg["enable_thinking"]), "date_string": PINNED_DATE}
 

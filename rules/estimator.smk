@@ -1,6 +1,6 @@
-# The estimator benchmark (DESIGN §1.1 claims): per domain x model, on the base model and on
-# the first seed of the grid's first run (a fine-tuned model); rules/report.smk merges them
-# into tables/estimator.* and plots/estimator_k.png.
+# The estimator benchmark (DESIGN §1.1 claims): per domain x model, on the base model and (with
+# estimator_bench.checkpoint) on the first seed of the grid's first run (a fine-tuned model);
+# rules/report.smk merges them into tables/estimator.* and plots/estimator_k.png.
 
 
 include: "report_common.smk"
@@ -30,5 +30,5 @@ rule estimator_bench:
         lock=gpu_lock(JOB_GPUS),
     shell:
         "{params.lock}python -m edco estimator-bench --config {input.config} --domain {wildcards.domain}"
-        " --model {wildcards.model} --checkpoint {params.checkpoint} --out-dir {params.out_dir}"
+        " --model {wildcards.model} {params.checkpoint} --out-dir {params.out_dir}"
         " {params.options} --no-progress > {log} 2>&1"

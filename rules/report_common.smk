@@ -91,19 +91,19 @@ def report_outputs():
 
 # --------------------------------------------------------------------------- estimator benchmark
 # It measures the base model and the first seed of the grid's first run (a fine-tuned model).
-def bench_run():
-    """(paradigm, strategy, seed) of the fine-tuned run the benchmark also measures."""
-    strategy = "random" if "random" in GRID["strategies"] else GRID["strategies"][0]
-    return GRID["paradigms"][0], strategy, CFG["seeds"][0]
+BENCH_RUN = layout.bench_run(CFG)  # (paradigm, strategy, seed) of the fine-tuned run it measures, or None
 
 
 def bench_checkpoint_run(wildcards):
-    """run.json of that run (written last: the run is complete)."""
-    return run_json(wildcards.domain, wildcards.model, *bench_run())
+    """run.json of that run (written last: the run is complete); none without estimator_bench.checkpoint."""
+    return run_json(wildcards.domain, wildcards.model, *BENCH_RUN) if BENCH_RUN else []
 
 
 def bench_checkpoint(wildcards):
-    return str(layout.run_dir(RUN, wildcards.domain, wildcards.model, *bench_run()) / "final")
+    """--checkpoint <that run's final model>, or nothing."""
+    if not BENCH_RUN:
+        return ""
+    return "--checkpoint " + str(layout.run_dir(RUN, wildcards.domain, wildcards.model, *BENCH_RUN) / "final")
 
 
 def bench_options(wildcards):

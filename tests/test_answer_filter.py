@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from edco import io
-from edco.evaluate import _per_question, task_config
+from edco.evaluate import _per_question, task_config, unparsed_share
 from edco.prompts import INVALID
 
 ROWS = [
@@ -54,3 +54,5 @@ def test_generative_task_parses_like_the_reward_and_marks_unparseable(tmp_path, 
     per_question = _per_question(samples, "generate")
     assert {q: a["pred"] for q, a in per_question.items()} == {"a": "A", "b": "C", "c": INVALID, "d": INVALID}
     assert [per_question[q]["correct"] for q in "abcd"] == [True, True, False, False]
+    assert {q: a["reply"] for q, a in per_question.items()} == REPLIES  # kept, so a reader can see why
+    assert unparsed_share(per_question) == 0.5  # c and d: the summary's and the main table's share

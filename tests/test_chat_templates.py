@@ -160,3 +160,95 @@ def test_llama3_date_stamp_is_pinned(shared_root):
     assert f"Today Date: {today}\n" in unpinned  # without the pin the prompt changes every day
     pinned = render_chat(tok, messages, NO_THINKING, add_generation_prompt=True)
     assert f"Today Date: {PINNED_DATE}\n" in pinned and pinned.replace(PINNED_DATE, today) == unpinned
+
+
+# --------------------------------------------------------------------------- the suite's own consumers
+# The same template rendered through the code paths a run takes, with the model's config entry
+# (models.<m>.enable_thinking filled by the schema: false) and with thinking turned on.
+def model_entry(thinking: bool) -> dict:
+    from edco.config import section_defaults
+
+    return {**section_defaults("models", "*"), "source": "hub", "arch": "qwen3", "hub_id": "Qwen/Qwen3-4B",
+            "enable_thinking": thinking}
+
+
+def generation_prompt(thinking: bool) -> str:
+    return USER + "<|im_start|>assistant\n" + ("" if thinking else EMPTY_THINK)
+
+
+def test_schema_default_turns_thinking_off():
+    assert model_entry(False) == {**model_entry(True), "enable_thinking": False}
+    from edco.config import section_defaults
+
+    assert section_defaults("models", "*")["enable_thinking"] is False
+
+
+@pytest.mark.parametrize("thinking", [False, True], ids=["default", "asked"])
+def test_estimator_prompts_full_teacher_forced_and_perplexity(qwen3, thinking):
+    from edco import estimator
+
+    kwargs = chat_template_kwargs(model_entry(thinking))
+    for kind in ("full", "teacher_forced", "perplexity"):
+        assert qwen3.decode(estimator.prompt_ids(qwen3, RECORD, kind, kwargs)) == generation_prompt(thinking)
+    assert "<think>" not in qwen3.decode(estimator.prompt_ids(qwen3, RECORD, "prefix", kwargs))  # raw text
+
+
+def test_vllm_scoring_requests_carry_the_same_ids(qwen3):
+    """vLLM gets token ids rendered here, never a chat to render itself (edco.estimator)."""
+    from types import SimpleNamespace
+
+    from edco import estimator
+    from edco.config import section_defaults
+
+    sent = []
+
+    class Engine:
+        def generate(self, requests, params, use_tqdm=True):
+            sent.extend(r["prompt_token_ids"] for r in requests)
+            answer = SimpleNamespace(token_ids=[qwen3.eos_token_id], logprobs=[{0: SimpleNamespace(logprob=0.0)}])
+            return [SimpleNamespace(outputs=[answer], prompt_logprobs=None) for _ in requests]
+
+    cfg = {**section_defaults("estimator"), "backend": "vllm", "entropy": "top20"}
+    estimator.vllm_token_entropies(Engine(), qwen3, [RECORD], cfg, "full", 0, False,
+                                   sampling_params=lambda **kw: SimpleNamespace(**kw),
+                                   template_kwargs=chat_template_kwargs(model_entry(False)))
+    assert qwen3.decode(sent[0]) == generation_prompt(False)
+
+
+@pytest.mark.parametrize("thinking", [False, True], ids=["default", "asked"])
+def test_sft_trainer_targets_follow_the_generation_prompt(qwen3, tiny_qwen3, tmp_path, thinking):
+    from edco.config import section_defaults
+    from edco.trainer import make_sft_trainer
+
+    sft = make_sft_trainer(tiny_qwen3, qwen3, [RECORD], section_defaults("sft"), 0, "cpu", str(tmp_path),
+                           model_entry(thinking))
+    example = sft.train_dataset[0]
+    scored = [label != -100 for label in example["labels"]]
+    prompt = qwen3.decode([t for t, s in zip(example["input_ids"], scored) if not s])
+    target = qwen3.decode([t for t, s in zip(example["input_ids"], scored) if s])
+    assert (prompt, target) == sft_texts(qwen3, RECORD, chat_template_kwargs(model_entry(thinking)))
+    assert prompt == generation_prompt(thinking)
+    assert ("<think>" in target) is thinking  # asked to think, SFT would teach an empty block (see the docstring)
+
+
+@pytest.mark.parametrize("thinking", [False, True], ids=["default", "asked"])
+def test_grpo_trainer_rollout_prompts(qwen3, tiny_qwen3, tmp_path, thinking):
+    from edco.config import section_defaults
+    from edco.trainer import make_grpo_trainer
+
+    rl = {**section_defaults("rl"), "per_device_train_batch_size": 2, "num_generations": 2,
+          "max_completion_length": 4, "max_steps": 1}
+    grpo = make_grpo_trainer(tiny_qwen3, qwen3, [RECORD], rl, 0, "cpu", str(tmp_path / "o"), model_entry(thinking))
+    prompt_ids, _, _ = grpo._tokenize_prompts([chat_messages(RECORD)])
+    assert qwen3.decode(prompt_ids[0]) == generation_prompt(thinking)
+
+
+@pytest.mark.parametrize("thinking", [False, True], ids=["default", "asked"])
+def test_lm_eval_prompts(qwen3, tiny_qwen3, thinking):
+    from edco.config import section_defaults
+    from edco.evaluate import make_lm
+
+    config = {"evaluate": section_defaults("evaluate"), "compute": section_defaults("compute"),
+              "models": {"m": model_entry(thinking)}}
+    assert make_lm(tiny_qwen3, qwen3, config, "m").apply_chat_template(chat_messages(RECORD)) == \
+        generation_prompt(thinking)

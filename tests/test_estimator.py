@@ -29,6 +29,8 @@ CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+# The chat-template arguments every caller passes (a model's defaults: thinking off, date pinned).
+TK = prompts.chat_template_kwargs(section_defaults("models", "*"))
 CFG = section_defaults("estimator") | dict(backend="hf", prefix_tokens=8, full_max_tokens=24, temperature=0.7,
                                           top_p=0.7, entropy="exact", aggregate="top_frac", top_frac=0.2, batch_size=5)
 
@@ -188,12 +190,13 @@ def test_entropy_of_step_t_is_that_of_the_distribution_token_t_was_drawn_from(to
     bigram.generation_config.repetition_penalty = 3.0
     bigram.generation_config.no_repeat_ngram_size = 1
     try:
-        samples = E.hf_token_entropies(bigram, tokenizer, make_records(), CFG, "full", seed=0, progress=False)
+        samples = E.hf_token_entropies(bigram, tokenizer, make_records(), CFG, "full", seed=0, progress=False,
+                                       template_kwargs=TK)
     finally:
         bigram.generation_config = saved
     shifted_differs = False
     for record, sample in zip(make_records(), samples):
-        prompt = E.prompt_ids(tokenizer, record, "full")
+        prompt = E.prompt_ids(tokenizer, record, "full", TK)
         previous = torch.tensor([prompt[-1]] + sample["tokens"][:-1].tolist())
         assert torch.allclose(sample["entropies"], table_h[previous], atol=1e-5)
         shifted_differs |= not torch.allclose(sample["entropies"], table_h[sample["tokens"]], atol=1e-3)
@@ -206,9 +209,10 @@ def test_entropy_of_step_t_is_that_of_the_distribution_token_t_was_drawn_from(to
 
 def test_teacher_forced_scores_the_reference_answer_tokens(tokenizer, bigram):
     table_h = E.token_entropy(bigram_logits(bigram))
-    samples = E.hf_token_entropies(bigram, tokenizer, make_records(), CFG, "teacher_forced", seed=0, progress=False)
+    samples = E.hf_token_entropies(bigram, tokenizer, make_records(), CFG, "teacher_forced", seed=0, progress=False,
+                                   template_kwargs=TK)
     for record, sample in zip(make_records(), samples):
-        prompt, answer = E.prompt_ids(tokenizer, record, "teacher_forced"), E.completion_ids(tokenizer, record)
+        prompt, answer = E.prompt_ids(tokenizer, record, "teacher_forced", TK), E.completion_ids(tokenizer, record)
         assert sample["tokens"].tolist() == answer
         previous = torch.tensor([prompt[-1]] + answer[:-1])
         assert torch.allclose(sample["entropies"], table_h[previous], atol=1e-5)
@@ -216,9 +220,9 @@ def test_teacher_forced_scores_the_reference_answer_tokens(tokenizer, bigram):
 
 def test_perplexity_is_the_models_own_loss_on_the_reference_answer(tokenizer, model):
     records = make_records(4)
-    scores = E.score_pool(model, tokenizer, records, CFG, "perplexity", seed=0, progress=False)
+    scores = E.score_pool(model, tokenizer, records, CFG, "perplexity", seed=0, progress=False, template_kwargs=TK)
     for record, row in zip(records, scores):
-        prompt, answer = E.prompt_ids(tokenizer, record, "perplexity"), E.completion_ids(tokenizer, record)
+        prompt, answer = E.prompt_ids(tokenizer, record, "perplexity", TK), E.completion_ids(tokenizer, record)
         ids = torch.tensor([prompt + answer])
         labels = torch.tensor([[-100] * len(prompt) + answer])
         with torch.no_grad():
@@ -230,8 +234,10 @@ def test_perplexity_is_the_models_own_loss_on_the_reference_answer(tokenizer, mo
 @pytest.mark.parametrize("kind", E.KINDS)
 def test_a_padded_batch_scores_like_each_sample_alone(tokenizer, model, kind):
     records = make_records()
-    batched = E.token_entropies(model, tokenizer, records, dict(CFG, batch_size=12), kind, seed=0, progress=False)
-    alone = E.token_entropies(model, tokenizer, records, dict(CFG, batch_size=1), kind, seed=0, progress=False)
+    batched = E.token_entropies(model, tokenizer, records, dict(CFG, batch_size=12), kind, seed=0, progress=False,
+                                template_kwargs=TK)
+    alone = E.token_entropies(model, tokenizer, records, dict(CFG, batch_size=1), kind, seed=0, progress=False,
+                              template_kwargs=TK)
     lengths = {len(s["tokens"]) for s in batched}
     assert kind in E.REFERENCE_KINDS or len(lengths) > 1, "answers should end at different lengths"
     for b, a in zip(batched, alone):
@@ -242,9 +248,9 @@ def test_a_padded_batch_scores_like_each_sample_alone(tokenizer, model, kind):
 
 def test_score_pool_is_seeded_and_order_free(tokenizer, model):
     records = make_records()
-    first = E.score_pool(model, tokenizer, records, CFG, "prefix", seed=0, progress=False)
-    again = E.score_pool(model, tokenizer, records, CFG, "prefix", seed=0, progress=False)
-    other = E.score_pool(model, tokenizer, records, CFG, "prefix", seed=1, progress=False)
+    first = E.score_pool(model, tokenizer, records, CFG, "prefix", seed=0, progress=False, template_kwargs=TK)
+    again = E.score_pool(model, tokenizer, records, CFG, "prefix", seed=0, progress=False, template_kwargs=TK)
+    other = E.score_pool(model, tokenizer, records, CFG, "prefix", seed=1, progress=False, template_kwargs=TK)
     strip = lambda rows: [(r["id"], r["score"], r["n_tokens"]) for r in rows]  # noqa: E731
     assert strip(first) == strip(again)
     assert strip(first) != strip(other)
@@ -252,7 +258,7 @@ def test_score_pool_is_seeded_and_order_free(tokenizer, model):
     assert set(first[0]) == {"id", "score", "n_tokens", "seconds"}
     assert all(r["seconds"] > 0 and 1 <= r["n_tokens"] <= CFG["prefix_tokens"] for r in first)
     # A sample's answer depends on (seed, id), not on its position in the pool.
-    shuffled = E.score_pool(model, tokenizer, records[::-1], CFG, "prefix", seed=0, progress=False)
+    shuffled = E.score_pool(model, tokenizer, records[::-1], CFG, "prefix", seed=0, progress=False, template_kwargs=TK)
     by_id = {r["id"]: r for r in first}
     for r in shuffled:
         assert r["n_tokens"] == by_id[r["id"]]["n_tokens"]
@@ -261,8 +267,9 @@ def test_score_pool_is_seeded_and_order_free(tokenizer, model):
 
 def test_mean_and_top_frac_come_from_the_same_answers(tokenizer, model):
     records = make_records(6)
-    top = E.score_pool(model, tokenizer, records, CFG, "full", seed=0, progress=False)
-    mean = E.score_pool(model, tokenizer, records, dict(CFG, aggregate="mean"), "full", seed=0, progress=False)
+    top = E.score_pool(model, tokenizer, records, CFG, "full", seed=0, progress=False, template_kwargs=TK)
+    mean = E.score_pool(model, tokenizer, records, dict(CFG, aggregate="mean"), "full", seed=0, progress=False,
+                        template_kwargs=TK)
     for t, m in zip(top, mean):
         assert t["n_tokens"] == m["n_tokens"]
         assert t["score"] >= m["score"] - 1e-6  # the top 20 % average is at least the mean
@@ -325,13 +332,13 @@ def test_vllm_backend_against_a_stand_in(tokenizer, bigram):
     cfg = dict(CFG, backend="vllm", entropy="top20")
     records = make_records()
     samples = E.vllm_token_entropies(llm, tokenizer, records, cfg, "prefix", seed=0, progress=False,
-                                     sampling_params=FakeSamplingParams)
+                                     sampling_params=FakeSamplingParams, template_kwargs=TK)
     params = llm.calls[0]
     assert {(p.n, p.temperature, p.top_p, p.max_tokens, p.logprobs) for p in params} == {(1, 0.7, 0.7, 8, 20)}
     assert len({p.seed for p in params}) == len(records)  # one seed per sample
     top20_h = E.token_entropy(table, "top20")
     for record, sample in zip(records, samples):
-        prompt = E.prompt_ids(tokenizer, record, "prefix")
+        prompt = E.prompt_ids(tokenizer, record, "prefix", TK)
         previous = torch.tensor([prompt[-1]] + sample["tokens"][:-1].tolist())
         assert torch.allclose(sample["entropies"], top20_h[previous], atol=1e-5)
     scored = E.scores_from_entropies(samples, cfg)
@@ -339,9 +346,10 @@ def test_vllm_backend_against_a_stand_in(tokenizer, bigram):
 
     # teacher forcing through prompt_logprobs agrees with the hf backend's forward pass
     tf_vllm = E.vllm_token_entropies(llm, tokenizer, records, cfg, "teacher_forced", seed=0, progress=False,
-                                     sampling_params=FakeSamplingParams)
+                                     sampling_params=FakeSamplingParams, template_kwargs=TK)
     assert {(p.max_tokens, p.prompt_logprobs) for p in llm.calls[1]} == {(1, 20)}
-    tf_hf = E.hf_token_entropies(bigram, tokenizer, records, dict(CFG, entropy="top20"), "teacher_forced", 0, False)
+    tf_hf = E.hf_token_entropies(bigram, tokenizer, records, dict(CFG, entropy="top20"), "teacher_forced", 0, False,
+                                 template_kwargs=TK)
     for v, h in zip(tf_vllm, tf_hf):
         assert torch.allclose(v["entropies"].float(), h["entropies"], atol=1e-4)
 
@@ -350,16 +358,16 @@ def test_vllm_request_without_vllm_is_a_clear_error(tokenizer, model, monkeypatc
     records, cfg = make_records(2), dict(CFG, backend="vllm", entropy="top20")
     monkeypatch.setattr(E.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(UserFacingError, match="estimator.backend: vllm needs the vllm package.*set estimator.backend: hf"):
-        E.score_pool(model, tokenizer, records, cfg, "prefix", seed=0)
+        E.score_pool(model, tokenizer, records, cfg, "prefix", seed=0, template_kwargs=TK)
 
     monkeypatch.setattr(E.importlib.util, "find_spec", lambda name: object())  # installed, but no GPU
     monkeypatch.setattr(E.torch.cuda, "is_available", lambda: False)
     with pytest.raises(UserFacingError, match="estimator.backend: vllm needs a CUDA GPU"):
-        E.score_pool(model, tokenizer, records, cfg, "prefix", seed=0)
+        E.score_pool(model, tokenizer, records, cfg, "prefix", seed=0, template_kwargs=TK)
 
     monkeypatch.setattr(E.torch.cuda, "is_available", lambda: True)
     with pytest.raises(UserFacingError, match="estimator.entropy: exact"):
-        E.score_pool(model, tokenizer, records, dict(cfg, entropy="exact"), "prefix", seed=0)
+        E.score_pool(model, tokenizer, records, dict(cfg, entropy="exact"), "prefix", seed=0, template_kwargs=TK)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -404,7 +412,7 @@ def test_vllm_scores_an_in_memory_model_through_a_temporary_checkpoint(tokenizer
     monkeypatch.setattr(E.torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(E.torch.cuda, "empty_cache", lambda: None)
     cfg = dict(CFG, backend="vllm", entropy="top20", vllm_gpu_memory_utilization=0.3)
-    scores = E.score_pool(model, tokenizer, make_records(3), cfg, "prefix", seed=0, progress=False)
+    scores = E.score_pool(model, tokenizer, make_records(3), cfg, "prefix", seed=0, progress=False, template_kwargs=TK)
     assert [s["id"] for s in scores] == [r["id"] for r in make_records(3)]
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(seen["files"])
     assert seen["memory"] == 0.3 and seen["remote_code"] is False
@@ -432,6 +440,6 @@ def test_vllm_scoring_save_is_bf16_under_scratch_and_the_engine_runs_in_its_own_
     monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # as TRL's colocated engine leaves it
     cfg = dict(CFG, backend="vllm", entropy="top20", vllm_gpu_memory_utilization=0.3)
     E.score_pool(model, tokenizer, make_records(2), cfg, "prefix", seed=0, progress=False,
-                 weights_dtype="bfloat16", scratch_dir=str(tmp_path))
+                 weights_dtype="bfloat16", scratch_dir=str(tmp_path), template_kwargs=TK)
     assert seen["dtype"] == "bfloat16" and seen["path"].parent == tmp_path and seen["multiprocessing"] == "1"
     assert list(tmp_path.iterdir()) == [] and os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"

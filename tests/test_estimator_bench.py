@@ -37,6 +37,27 @@ def test_one_swap_in_the_top_n_and_a_constant_score():
     assert math.isnan(flat["spearman_vs_full"])  # no ranking: said as NaN, never 0
 
 
+def test_auroc_on_hand_made_cases():
+    wrong = {"a": True, "b": True, "c": False, "d": False}
+    assert B.auroc({"a": 4, "b": 3, "c": 2, "d": 1}, wrong) == 1.0  # every wrong answer outscores every right one
+    assert B.auroc({"a": 1, "b": 2, "c": 3, "d": 4}, wrong) == 0.0
+    assert B.auroc({"a": 4, "b": 1, "c": 3, "d": 2}, wrong) == 0.5  # pairs: a>c a>d b<c b<d
+    assert B.auroc(dict.fromkeys(wrong, 1.0), wrong) == 0.5  # ties count half
+    assert B.auroc({"a": 3, "b": 2, "c": 2, "d": 1}, wrong) == pytest.approx(7 / 8)  # b ties c: half a pair
+    assert math.isnan(B.auroc({"a": 1, "b": 2}, {"a": True, "b": True}))  # one class only
+
+
+def test_retest_and_the_attenuation_ceiling():
+    first = {f"s{i}": float(i) for i in range(8)}
+    again = B.retest(first, {k: 10 * v for k, v in first.items()}, top_n=2)
+    assert again == {"retest_spearman": 1.0, "retest_kendall": pytest.approx(1.0), "retest_topn": 1.0}
+    shuffled = dict(zip(first, [3.0, 0.0, 1.0, 2.0, 7.0, 4.0, 6.0, 5.0]))
+    assert B.retest(first, shuffled, top_n=2)["retest_topn"] == 0.5  # top 2: {s7, s6} vs {s4, s6}
+    assert B.agreement_ceiling(0.64, 1.0) == pytest.approx(0.8)
+    assert B.agreement_ceiling(0.5, 0.5) == pytest.approx(0.5)
+    assert math.isnan(B.agreement_ceiling(-0.1, 0.9))  # an estimator noisier than chance has no ceiling
+
+
 def test_difficulty_correlation_and_a_seeded_sample():
     scores = {"a": 0.1, "b": 0.5, "c": 0.9}
     assert B.spearman_with_difficulty(scores, {"a": 1, "b": 2, "c": 3}) == pytest.approx(1.0)
@@ -72,29 +93,41 @@ def test_a_run_writes_csv_markdown_and_the_k_plot(bench_config):
             "--out-dir", str(out), "--limit", "6", "--repeats", "1", "--no-progress"]
     assert cli.main(["estimator-bench", *argv]) == 0
     assert loaded == ["qwen3", "runs/x/sft/random/seed0/final"]
-    assert sorted(p.name for p in out.iterdir()) == ["estimator.csv", "estimator.md", "estimator_k.pdf",
-                                                      "estimator_k.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["estimator.csv", "estimator.json", "estimator.md",
+                                                      "estimator_k.pdf", "estimator_k.png"]
     frame = pd.read_csv(out / "estimator.csv")
     assert list(frame.columns) == B.COLUMNS
     assert set(frame["model"]) == {"qwen3", "qwen3 random/seed0/final"}  # the checkpoint path's tail
     estimators = frame[frame["table"] == "estimators"]
+    assert set(estimators["estimator"]) == {"prefix", "full", "teacher_forced", "perplexity", "prefill_chat",
+                                            "prefill_quick"}
     prefix = estimators[(estimators["estimator"] == "prefix") & (estimators["aggregate"] == "top_frac")]
     assert sorted(prefix["k"].unique()) == [4, 8, 16, 32, 64, 128] and (prefix["n_samples"] == 6).all()
-    assert (prefix["top_n"] == 2).all() and prefix["topn_overlap"].isin([0.0, 0.5, 1.0]).all()
+    assert (prefix["top_n"] == 2).all() and prefix["topn_overlap"].isin([0.0, 0.25, 0.5, 0.75, 1.0]).all()  # 2 seeds
     full = frame[(frame["estimator"] == "full") & (frame["aggregate"] == "top_frac")]
     assert (full["speedup_vs_full"] == 1.0).all()
+    sampled = estimators[estimators["estimator"].isin(["prefix", "full"])]
+    assert sampled[["retest_spearman", "retest_kendall", "retest_topn"]].notna().all().all()  # two seeds each
+    meta = io.read_json(out / "estimator.json")
+    assert meta["seeds"] == [0, 1] and meta["accuracy"]["qwen3"]["loglikelihood"] == pytest.approx(1 / 6)
+    assert meta["accuracy"]["qwen3"]["generate"] == 0.0  # the tiny model: every answer wrong, so no AUROC
+    assert sampled["auroc_wrong_loglikelihood"].notna().all() and sampled["auroc_wrong_generate"].isna().all()
+    one_forward = estimators[estimators["estimator"].isin(["teacher_forced", "perplexity"])]
+    assert one_forward["retest_spearman"].isna().all() and one_forward["auroc_wrong_loglikelihood"].notna().all()
+    floors = estimators[estimators["estimator"].str.startswith("prefill")]
+    assert (floors["seconds_per_sample"] > 0).all() and floors["aggregate"].isna().all()
     assert (frame[frame["table"] == "throughput"]["batch_size"].sort_values().tolist() == [1, 1, 4, 4])
     md = (out / "estimator.md").read_text()
-    for heading in ("## Prefix length K vs full-sequence entropy", "## Every estimator vs known difficulty",
-                    "## Batched vs one-at-a-time scoring"):
+    for heading in ("## Every estimator (top_frac aggregation)", "## The same at the mean aggregation",
+                    "## Batched vs one-at-a-time scoring", "Accuracy on these questions"):
         assert heading in md
-    assert "| qwen3 | 8 | top_frac |" in md
+    assert "| qwen3 | prefix | 8 |" in md and "| qwen3 | prefill_chat | – |" in md
 
     # the grid's table and plot read what the benchmark wrote
     csv, table_md, *_ = write_estimator_table(config)
     merged = pd.read_csv(csv)
     assert set(merged["domain"]) == {"law"} and len(merged) == len(frame)
-    assert "| law | qwen3 | 4 |" in table_md.read_text()
+    assert "| law | qwen3 | prefix | 4 |" in table_md.read_text()
     (png,) = write_plots(config, only=["estimator_k"])
     assert png.stat().st_size > 5000
 
@@ -135,3 +168,21 @@ def test_under_vllm_one_engine_per_model_times_generation_only(bench_config, tok
     assert (frame["table"] == "estimators").all()  # no throughput rows
     md = (out / "estimator.md").read_text()
     assert "Not measured with the vLLM backend" in md and "vLLM's generate call alone" in md
+
+
+def test_a_k_read_from_a_longer_answer_is_the_k_capped_run(tokenizer):  # noqa: F811
+    """The hf benchmark samples one prefix answer capped at the largest K and reads every smaller K
+    from it: the scores must be those of a run capped at K (each sample's own noise, one draw per
+    token), and the time at step K must lie between the prefill and the whole run."""
+    from test_estimator import CFG, TK
+
+    model, records = make_model(tokenizer), make_records(10)
+    cfg = dict(CFG, batch_size=4)
+    read = B.prefix_runs(model, tokenizer, records, cfg, [2, 5, 24], 0, False, TK)
+    for k in (2, 5):
+        capped = B.run_estimator(model, tokenizer, records, dict(cfg, prefix_tokens=k), "prefix", 0, False, TK)
+        assert read[k].scores("top_frac", 0.2, "prefix") == pytest.approx(capped.scores("top_frac", 0.2, "prefix"),
+                                                                          abs=1e-5)
+    assert 0 < read[2].seconds < read[5].seconds <= read[24].seconds
+    floor = B.prefill_run(model, tokenizer, records, cfg, "prefix", TK)
+    assert 0 < floor.seconds < read[24].seconds

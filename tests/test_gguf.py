@@ -142,9 +142,68 @@ def test_a_wheel_without_the_file_lists_its_ggufs(tmp_path, monkeypatch):
         edco_gguf.resolve({"pip": "pkg==1.0", "file": "other.gguf"}, "gguf", tmp_path)
 
 
+def test_a_gguf_is_converted_once_into_the_cache_and_linked_into_each_model_dir(tmp_path, monkeypatch):
+    from edco import io
+
+    source = tmp_path / "m.gguf"
+    source.write_bytes(b"GGUF-bytes")
+    converted = []
+
+    def fake_convert(path, out_dir, *, hub_id, spec, digest, dtype):
+        converted.append(out_dir)
+        with io.atomic_dir(out_dir) as tmp:
+            (tmp / "model.safetensors").write_bytes(b"weights")
+            io.write_json(tmp / edco_gguf.MANIFEST, {"source": "gguf", "hub_id": hub_id, "path": str(out_dir),
+                                                       "gguf": {"spec": spec, "file": str(path), "sha256": digest},
+                                                       "arch": "llama"})
+
+    monkeypatch.setattr(edco_gguf, "convert", fake_convert)
+    cache = tmp_path / "cache"
+    first = edco_gguf.ensure_converted({"path": str(source)}, tmp_path / "run" / "a", hub_id="x/a", cache=cache,
+                                       extra={"name": "a"})
+    second = edco_gguf.ensure_converted({"path": str(source)}, tmp_path / "run" / "b", hub_id="x/b", cache=cache,
+                                        extra={"name": "b"})
+    assert converted == [cache / "converted" / f"{edco_gguf.sha256(source)[:16]}-float32"]
+    for manifest, name in ((first, "a"), (second, "b")):
+        out = tmp_path / "run" / name
+        assert (manifest["name"], manifest["hub_id"], manifest["path"]) == (name, f"x/{name}", str(out))
+        assert io.read_json(out / edco_gguf.MANIFEST) == manifest
+        assert (out / "model.safetensors").stat().st_ino == (converted[0] / "model.safetensors").stat().st_ino
+    assert edco_gguf.ensure_converted({"path": str(source)}, tmp_path / "run" / "a", hub_id="x/a", cache=cache) == first
+
+
 def test_default_cache_follows_edco_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("EDCO_CACHE", str(tmp_path))
     assert edco_gguf.cache_dir() == tmp_path / "gguf"
+
+
+# --------------------------------------------------------------------------- source: gguf in a config
+def gguf_config(arch="llama") -> dict:
+    from edco.config import section_defaults
+
+    model = {**section_defaults("models", "*"), "source": "gguf", "arch": arch, "hub_id": SMOLLM2_HUB_ID,
+             "gguf": dict(SMOLLM2)}
+    return {"run": "r", "models": {"smollm2": model}}
+
+
+def test_base_model_converts_a_gguf_source_into_the_run(tmp_path, monkeypatch):
+    from edco import layout, models
+
+    monkeypatch.chdir(tmp_path)
+    calls = []
+
+    def converted(spec, out_dir, hub_id, where, extra):
+        calls.append((spec, out_dir, hub_id, where))
+        return {**extra, "source": "gguf", "hub_id": hub_id, "arch": "llama", "params": 1,
+                "gguf": {"file": "/cache/SmolLM2-135M-Instruct.Q4_1.gguf"}}
+
+    monkeypatch.setattr(models, "ensure_converted", converted)
+    manifest = models.write_base_model(gguf_config(), "smollm2", progress=False)
+    assert calls == [(SMOLLM2, layout.model_dir("r", "smollm2"), SMOLLM2_HUB_ID, "models.smollm2.gguf")]
+    assert manifest["name"] == "smollm2" and manifest["config"]["gguf"] == SMOLLM2
+    with pytest.raises(GGUFError, match=r"models\.smollm2\.arch: 'qwen3', but its GGUF holds a 'llama' model "
+                                        r"\(/cache/SmolLM2-135M-Instruct\.Q4_1\.gguf\); set arch: llama"):
+        models.write_base_model(gguf_config("qwen3"), "smollm2", progress=False)
 
 
 # --------------------------------------------------------------------------- the real SmolLM2 GGUF

@@ -13,9 +13,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("config", ["config/smoke.yaml", "config/cpu_study.yaml", "config/config.yaml"])
-def test_snakemake_lint_has_no_findings(config):
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--configfile", config], cwd=REPO,
+@pytest.mark.parametrize("configs", ["config/smoke.yaml", "config/cpu_study.yaml", "config/config.yaml",
+                                     "config/config.yaml config/rehearsal.yaml"])
+def test_snakemake_lint_has_no_findings(configs):
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--configfile", *configs.split()], cwd=REPO,
                             capture_output=True, text=True, timeout=300)
     out = result.stdout + result.stderr
     assert result.returncode == 0 and "Lints for" not in out, out

@@ -26,8 +26,12 @@ def config(strategies=("random", "edco"), seeds=(0, 1, 2)) -> dict:
             "grid": {"domains": ["law"], "models": ["m"], "paradigms": ["sft"], "strategies": list(strategies)}}
 
 
-def write_eval(path, correct: set[str]):
-    questions = [{"id": q, "difficulty": 1, "generate": {"pred": "A", "correct": q in correct}} for q in QUESTIONS]
+def write_eval(path, correct: set[str], unparsed: int = 0):
+    """``unparsed``: how many of the wrong answers chose no option ("[invalid]")."""
+    wrong = [q for q in QUESTIONS if q not in correct]
+    invalid = set(wrong[:unparsed])
+    questions = [{"id": q, "difficulty": 1, "generate": {"pred": "[invalid]" if q in invalid else "A",
+                                                         "correct": q in correct}} for q in QUESTIONS]
     acc = len(correct) / len(QUESTIONS)
     io.write_json(path, {"summary": {"generate": {"accuracy": acc, "n": len(QUESTIONS)}}, "questions": questions})
 
@@ -60,6 +64,20 @@ def test_tables_are_written(evals):
     assert "| law | m | sft | 0.250 | 0.500 ± 0.000 (seeds identical) | " in text  # random's seeds agree here
     assert "0.725 ± 0.025 [0." in text  # edco's seeds differ: an interval
     assert "p=" in text
+
+
+def test_each_cell_reports_its_share_of_unparseable_answers(evals):
+    write_eval(layout.eval_file("r", "law", "m"), set(QUESTIONS[:10]), unparsed=30)  # every wrong answer
+    for seed, n in enumerate((4, 8, 0)):
+        write_eval(layout.eval_file("r", "law", "m", "sft", "edco", seed), set(QUESTIONS[:28 + seed]), unparsed=n)
+    rows = {r["strategy"]: r for r in collect(config())}
+    assert rows["base"]["unparsed"] == 0.75 and rows["random"]["unparsed"] == 0.0
+    assert rows["edco"]["unparsed"] == pytest.approx((4 + 8 + 0) / 3 / 40)  # the mean over seeds
+    csv, md, *_ = write_main_table(config())
+    assert "unparsed" in csv.read_text().splitlines()[0]
+    text = md.read_text()
+    section = text[text.index("## Unparseable answers, generate"):]
+    assert "| law | m | sft | 75% | 0% | 10% |" in section
 
 
 def test_a_missing_seed_is_an_error(evals):

@@ -183,6 +183,31 @@ def test_the_cli_runs_every_strategy_with_every_seed_in_one_process(world, capsy
     assert not layout.run_dir("t", DOMAIN, MODEL, "sft", "random", 2).exists()
 
 
+def test_keep_final_false_removes_evaluated_models_but_the_benchmarks(world, capsys):
+    """compute.keep_final: false deletes a run's final model once it is evaluated, except the run
+    the estimator benchmark measures; the finished run is not trained again, and evaluating it
+    again says why its model is gone."""
+    config, _, _ = world
+    config = {**config, "compute": {**config["compute"], "keep_final": False}}
+    assert layout.bench_run(config) == ("sft", "random", 0)
+    assert layout.keeps_final(config, "sft", "random", 0) and not layout.keeps_final(config, "sft", "random", 1)
+    assert layout.bench_run({**config, "estimator_bench": {**config["estimator_bench"], "checkpoint": False}}) is None
+    config_path = layout.run_root("t") / "config.yaml"
+    io.write_text(config_path, yaml.safe_dump(config))
+    argv = ["train", "--config", str(config_path), "--domain", DOMAIN, "--model", MODEL, "--paradigm", "sft",
+            "--strategy", "random", "--seed", "0", "--seed", "1", "--evaluate"]
+    assert cli.main(argv) == 0
+    kept, removed = (layout.run_dir("t", DOMAIN, MODEL, "sft", "random", seed) for seed in (0, 1))
+    assert (kept / "final" / "model.safetensors").is_file() and not (removed / "final").exists()
+    assert layout.eval_file("t", DOMAIN, MODEL, "sft", "random", 1).is_file()
+    before = (removed / "run.json").stat().st_mtime_ns
+    assert trainer.run_rounds(config, DOMAIN, MODEL, "sft", "random", 1) == removed  # complete: no model loaded
+    assert io.read_json(removed / "run.json")["totals"] and (removed / "run.json").stat().st_mtime_ns >= before
+    capsys.readouterr()
+    assert cli.main([*argv[:-5], "--seed", "1", "--evaluate"]) == 1
+    assert "the final model was removed after its evaluation (compute.keep_final: false)" in capsys.readouterr().err
+
+
 def test_unknown_paradigm_stops_before_training(world):
     config, _, _ = world
     with pytest.raises(Exception, match="grid.paradigms: unknown paradigm 'dpo'; use one of sft, rl"):

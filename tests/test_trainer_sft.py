@@ -19,7 +19,8 @@ def test_sft_trains_in_the_given_order(world, tmp_path):
     config, train, _ = world
     model, tokenizer = load_model(config, MODEL, "cpu")
     records = list(reversed(train[:12]))
-    sft = trainer.make_sft_trainer(model, tokenizer, records, config["sft"], 0, "cpu", str(tmp_path / "o"))
+    sft = trainer.make_sft_trainer(model, tokenizer, records, config["sft"], 0, "cpu", str(tmp_path / "o"),
+                                   config["models"][MODEL])
     seen = [row for batch in sft.get_train_dataloader() for row in batch["input_ids"].tolist()]
     pad = tokenizer.pad_token_id
     prompts = [tokenizer.apply_chat_template(chat_messages(r), add_generation_prompt=True, return_dict=True)["input_ids"]
@@ -33,7 +34,7 @@ def test_every_parameter_changes_and_loss_is_logged(world):
     config, train, _ = world
     model, tokenizer = load_model(config, MODEL, "cpu")
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    logs = trainer.train_sft(model, tokenizer, train[:16], config["sft"], 0, "cpu")
+    logs = trainer.train_sft(model, tokenizer, train[:16], config["sft"], 0, "cpu", config["models"][MODEL])
     assert len(logs) == trainer.sft_steps(16, config["sft"])
     assert all("loss" in row and "grad_norm" in row for row in logs)
     unchanged = [n for n, p in model.named_parameters() if torch.equal(p, before[n])]
@@ -64,7 +65,7 @@ def test_completion_positions_loss_equals_trls_fused_loss_and_gradient(world, tm
     for fused in (True, False):
         copy_of_model = copy.deepcopy(model)
         sft = trainer.make_sft_trainer(copy_of_model, tokenizer, train[:8], {**config["sft"], "fused_lm_head": fused},
-                                       0, "cpu", str(tmp_path / str(fused)))
+                                       0, "cpu", str(tmp_path / str(fused)), config["models"][MODEL])
         assert (type(sft).__name__ == "CompletionLossSFTTrainer") is not fused
         batch = next(iter(sft.get_train_dataloader()))
         copy_of_model.train()

@@ -39,12 +39,16 @@ def results_tree() -> set[str]:
     return {str(p.relative_to(REPO)) for p in (REPO / "results").rglob("*")}
 
 
-@pytest.mark.parametrize("name", ["smoke", "local", "config", "cpu_study"])
+@pytest.mark.parametrize("name", ["smoke", "local", "config", "cpu_study", "rehearsal", "real", "real_estimator"])
 def test_dry_run_lists_the_whole_grid_and_writes_nothing(name):
-    config = yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text())
+    from test_config import LAYERED, shipped_raw
+
+    path = REPO / "config" / f"{name}.yaml"
+    config = shipped_raw(path)
+    files = [f"config/{LAYERED[path.name]}"] if path.name in LAYERED else []
     before = results_tree()
     # A run name of its own, so nothing an earlier real run left under results/ is reused.
-    result = dry_run("--configfile", f"config/{name}.yaml", "--config", f"run=dry_{name}")
+    result = dry_run("--configfile", *files, f"config/{name}.yaml", "--config", f"run=dry_{name}")
     assert result.returncode == 0, result.stderr + result.stdout
     assert results_tree() == before, "a dry run wrote into the checkout"
     counts = job_counts(result.stdout)
@@ -221,3 +225,16 @@ def test_one_flag_adds_the_beyond_paper_strategies():
     strategies = config["grid"]["strategies"] + list(BEYOND_PAPER_STRATEGIES)
     assert all(re.findall(r"--strategy (\w+)", line) == strategies for line in blocks)
     assert not (REPO / "results" / "smoke_beyond_dry").exists()
+
+
+def test_estimator_bench_of_the_base_model_alone_trains_nothing():
+    """estimator_bench.checkpoint: false measures the base models only: the benchmark then waits
+    for no training run (the real-model estimator claim runs it on its own, --until estimator_table)."""
+    result = subprocess.run([*SNAKEMAKE, "-n", "--printshellcmds", "--configfile", "config/smoke.yaml", "--config",
+                             "run=dry_bench", "estimator_bench={checkpoint: false}", "--until", "estimator_table"],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    assert "train" not in counts and counts["estimator_bench"] == 6
+    commands = [line for line in result.stdout.splitlines() if "edco estimator-bench" in line]
+    assert len(commands) == 6 and not any("--checkpoint" in line for line in commands)

@@ -14,6 +14,7 @@ import pandas as pd
 import edco.report.levels as levels
 import edco.report.load as load
 from edco import layout
+from edco.prompts import INVALID
 from edco.report.render import Section, fmt, is_missing, mean_sd, prose, write_table
 from edco.report.stats import ALPHA, cell_matrices, mean_ci, versus
 
@@ -25,20 +26,41 @@ form, t tails); in LaTeX a star marks p < 0.05. "(seeds identical)": every seed 
 accuracy — a strategy with nothing random in it (e.g. a static order) trains the same model
 whatever the seed, so no interval over seeds is shown.
 """)
+UNPARSED_LEGEND = prose("""
+Share of test answers from which no option could be read (edco.prompts.parse_answer found no
+choice: the answer is "[invalid]" and counts as wrong), mean over seeds, per cell of the table
+above. A high share means the accuracy measures the answer format as much as the knowledge.
+Log-likelihood scoring always picks an option, so it has no such share.
+""")
+#: What an evaluation records when no option could be read from a generated answer.
+UNPARSED_PREDS = {INVALID, "None"}  # load.questions stores pred as text: None becomes "None"
+
+
+def unparsed_shares(questions: pd.DataFrame) -> dict[tuple, float]:
+    """(domain, model, paradigm, strategy, mode) -> share of unparseable answers, the mean over
+    the cell's seeds of each evaluation's share."""
+    if questions.empty:
+        return {}
+    frame = questions.assign(unparsed=questions["pred"].isin(UNPARSED_PREDS))
+    per_eval = frame.groupby([*load.CELL_KEYS, "mode", "seed"], sort=False, dropna=False)["unparsed"].mean()
+    return per_eval.groupby(level=[*load.CELL_KEYS, "mode"], sort=False).mean().to_dict()
 
 
 def main_rows(accuracies: pd.DataFrame, questions: pd.DataFrame, reference: str = "random") -> list[dict]:
     """One row per (domain, model, paradigm, strategy, mode): mean, sd, 95 % t-interval over
-    seeds, and for every strategy but ``reference`` the test against it (``diff_vs_random``,
-    ``diff_low``, ``diff_high``, ``p_vs_random``). The base model is strategy ``base``."""
+    seeds, the share of unparseable answers (``unparsed``), and for every strategy but
+    ``reference`` the test against it (``diff_vs_random``, ``diff_low``, ``diff_high``,
+    ``p_vs_random``). The base model is strategy ``base``."""
     matrices = cell_matrices(questions)
+    unparsed = unparsed_shares(questions)
     rows = []
     for (domain, model, paradigm, strategy, mode), group in accuracies.groupby([*load.CELL_KEYS, "mode"], sort=False):
         values = group["accuracy"].tolist()
         mean, low, high = mean_ci(values)
         row = {"domain": domain, "model": model, "paradigm": paradigm, "strategy": strategy, "mode": mode,
                "mean": mean, "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "ci_low": low,
-               "ci_high": high, "n_seeds": len(values)}
+               "ci_high": high, "n_seeds": len(values),
+               "unparsed": unparsed.get((domain, model, paradigm, strategy, mode), float("nan"))}
         other = (domain, model, paradigm, reference, mode)
         if strategy not in (reference, "base") and other in matrices:
             test = versus(matrices[(domain, model, paradigm, strategy, mode)], matrices[other])
@@ -68,16 +90,20 @@ def latex_cell(row: dict) -> str:
     return mean_sd(row["mean"], row["sd"]) + ("*" if not is_missing(p) and p < ALPHA else "")
 
 
-def main_frame(rows: list[dict], mode: str, cell=cell_text) -> pd.DataFrame:
+def unparsed_text(row: dict) -> str:
+    return fmt(row["unparsed"], ".0%")
+
+
+def main_frame(rows: list[dict], mode: str, cell=cell_text, base=lambda row: fmt(row["mean"], ".3f")) -> pd.DataFrame:
     """The table of one mode as text cells: rows domain x model x paradigm, columns base +
-    strategies; ``cell`` turns a row into its text."""
+    strategies; ``cell`` turns a row into its text, ``base`` the base model's."""
     strategies = list(dict.fromkeys(r["strategy"] for r in rows if r["strategy"] != "base"))
     cells = {(r["domain"], r["model"], r["paradigm"], r["strategy"]): r for r in rows if r["mode"] == mode}
     keys = dict.fromkeys(k[:3] for k in cells if k[3] != "base")
     out = []
     for domain, model, paradigm in keys:
         row = {"domain": domain, "model": model, "paradigm": paradigm,
-               "base": fmt(cells[(domain, model, *load.BASE)]["mean"], ".3f")}
+               "base": base(cells[(domain, model, *load.BASE)])}
         for strategy in strategies:
             c = cells.get((domain, model, paradigm, strategy))
             row[strategy] = "—" if c is None else cell(c)
@@ -91,10 +117,14 @@ def write_main_table(config: dict) -> list[Path]:
     questions = load.questions(evals)
     rows = main_rows(load.accuracies(evals), questions)
     modes = list(dict.fromkeys(r["mode"] for r in rows))
-    sections = [Section(f"Accuracy on the test split, {mode}", main_frame(rows, mode), LEGEND,
-                        latex=main_frame(rows, mode, latex_cell),
-                        html=main_frame(rows, mode, lambda r: cell_text(r, "\n")))
-                for mode in modes]
+    sections = []
+    for mode in modes:
+        sections.append(Section(f"Accuracy on the test split, {mode}", main_frame(rows, mode), LEGEND,
+                                latex=main_frame(rows, mode, latex_cell),
+                                html=main_frame(rows, mode, lambda r: cell_text(r, "\n"))))
+        if mode == "generate":  # the only mode that reads an answer out of free text
+            shares = main_frame(rows, mode, unparsed_text, unparsed_text)
+            sections.append(Section(f"Unparseable answers, {mode}", shares, UNPARSED_LEGEND))
     paths = write_table(config["run"], "main", f"Main table — run `{config['run']}`", pd.DataFrame(rows), sections)
     paths.append(load.write_questions(questions, layout.questions_file(config["run"])))
     return paths + levels.write_levels_table(config, load.level_accuracies(evals))

@@ -16,7 +16,7 @@ import torch
 
 from edco.errors import UserFacingError
 from edco.models import save_weights
-from edco.prompts import chat_messages, parse_answer
+from edco.prompts import chat_messages, chat_template_kwargs, parse_answer
 from edco.trainer.args import passthrough, shared_trainer_args
 
 # rl.<key> -> GRPOConfig(<key>=...): the same name on both sides.
@@ -102,6 +102,10 @@ def grpo_config(cfg: dict, seed: int, output_dir: str, device: str, model_cfg: d
         # to the policy's dtype, our fp32 master weights (trl grpo_trainer.py: setdefault
         # "dtype"); its log line that these kwargs "will be ignored" is about the policy only.
         model_init_kwargs={"dtype": model_cfg["dtype"]},
+        # Every rollout prompt, HF generate's and the vLLM engine's alike, is rendered by TRL with
+        # these (trl grpo_trainer.py, _tokenize_prompts): thinking off unless configured, the
+        # Llama date pinned, as in SFT targets, scoring and evaluation.
+        chat_template_kwargs=chat_template_kwargs(model_cfg),
         lr_scheduler_type="constant",  # paper: 1e-6 constant
         # One generation batch per optimiser step (TRL's default, stated): the step's prompt
         # set is the curriculum unit; TRL only shuffles rows *within* a generation batch.

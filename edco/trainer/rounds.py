@@ -29,6 +29,7 @@ from edco.config import round_budget
 from edco.errors import UserFacingError
 from edco.estimator import score_pool
 from edco.models import load_model, load_model_from, save_weights
+from edco.prompts import chat_template_kwargs
 from edco.trainer import grpo, sft
 
 log = logging.getLogger("edco.trainer")
@@ -172,6 +173,12 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         _start_or_resume(run_path, config_fingerprint(config, strategy_name))
     procs.wait()
     start = _last_done_round(run_path, rounds)
+    if start == rounds:  # complete: nothing to load or train (compute.keep_final may have removed its model)
+        log.info("%s: every round is done", run_path)
+        if procs.is_main:
+            _finish(run_path, rounds, config, domain, model_name, paradigm, strategy_name, seed)
+        procs.wait()
+        return run_path
     if start:
         log.info("resuming %s after round %d", run_path, start)
         checkpoint = layout.round_dir(run_path, start) / CHECKPOINT
@@ -180,7 +187,8 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         model, tokenizer = load_model_from(checkpoint, device, master)
     else:
         model, tokenizer = load_model(config, model_name, device, master)
-    scorer = functools.partial(score_pool, weights_dtype=model_cfg["dtype"], scratch_dir=scratch)
+    scorer = functools.partial(score_pool, weights_dtype=model_cfg["dtype"], scratch_dir=scratch,
+                               template_kwargs=chat_template_kwargs(model_cfg))
     if paradigm == "rl":
         grpo.check_grpo(config["rl"], tokenizer, device)  # before any scoring or training
 
@@ -201,7 +209,7 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         t2 = time.perf_counter()
         records, round_seed = [by_id[i] for i in selection.ids], seed * 1000 + r
         if paradigm == "sft":
-            steps = sft.train_sft(model, tokenizer, records, train_cfg, round_seed, device)
+            steps = sft.train_sft(model, tokenizer, records, train_cfg, round_seed, device, model_cfg)
         else:
             steps = grpo.train_grpo(model, tokenizer, records, train_cfg, round_seed, device, model_cfg, scratch)
         t3 = time.perf_counter()

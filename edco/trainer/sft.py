@@ -9,7 +9,7 @@ import tempfile
 
 from edco.errors import UserFacingError
 from edco.models import completion_loss
-from edco.prompts import chat_messages, completion_text
+from edco.prompts import chat_messages, chat_template_kwargs, completion_text
 from edco.trainer.args import passthrough, shared_trainer_args
 
 # sft.<key> -> SFTConfig(<key>=...): the same name on both sides.
@@ -17,13 +17,19 @@ SFT_KEYS = ("learning_rate", "per_device_train_batch_size", "gradient_accumulati
             "weight_decay", "lr_scheduler_type", "warmup_steps", "max_length", "optim")
 
 
-def sft_dataset(records: list[dict]):
-    """TRL conversational prompt/completion rows: loss on the completion only."""
+def sft_dataset(records: list[dict], model_cfg: dict):
+    """TRL conversational prompt/completion rows: loss on the completion only. Each row carries
+    the model's chat-template arguments (TRL 1.16's SFT reads them from a ``chat_template_kwargs``
+    column; it has no config field), so that the prompt a target is trained after is the one
+    generation, rollouts, scoring and evaluation render (edco.prompts.sft_texts: with Qwen3's
+    template and thinking off, the empty think block lies in the unscored prompt)."""
     from datasets import Dataset
 
+    kwargs = chat_template_kwargs(model_cfg)
     return Dataset.from_list(
         [
-            {"prompt": chat_messages(r), "completion": [{"role": "assistant", "content": completion_text(r)}]}
+            {"prompt": chat_messages(r), "completion": [{"role": "assistant", "content": completion_text(r)}],
+             "chat_template_kwargs": kwargs}
             for r in records
         ]
     )
@@ -85,18 +91,20 @@ def sft_trainer_class(cfg: dict):
     return _completion_loss_sft_trainer_class()
 
 
-def make_sft_trainer(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str, output_dir: str):
+def make_sft_trainer(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str, output_dir: str,
+                     model_cfg: dict):
     return sft_trainer_class(cfg)(
         model=model,
         args=sft_config(cfg, seed, output_dir, device),
-        train_dataset=sft_dataset(records),
+        train_dataset=sft_dataset(records, model_cfg),
         processing_class=tokenizer,
     )
 
 
-def train_sft(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str) -> list[dict]:
-    """Fine-tune ``model`` in place on ``records`` in the given order; return per-step logs."""
+def train_sft(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str, model_cfg: dict) -> list[dict]:
+    """Fine-tune ``model`` in place on ``records`` in the given order; return per-step logs.
+    ``model_cfg`` is the model's ``models.<m>`` entry (its chat-template arguments)."""
     with tempfile.TemporaryDirectory(prefix="edco-sft-") as tmp:
-        trainer = make_sft_trainer(model, tokenizer, records, cfg, seed, device, tmp)
+        trainer = make_sft_trainer(model, tokenizer, records, cfg, seed, device, tmp, model_cfg)
         trainer.train()
         return [row for row in trainer.state.log_history if "loss" in row]
