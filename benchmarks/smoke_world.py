@@ -132,7 +132,6 @@ def names_in_order(texts: list[str], records: list[dict]) -> dict[str, float]:
         ok[f"L{record['difficulty']}"].append(FACT_NAME.findall(text) == FACT_NAME.findall(record["explanation"]))
     return {level: round(sum(v) / len(v), 3) for level, v in sorted(ok.items())}
 
-<<<<<<< HEAD
 
 def sft_round(model, tokenizer, chosen: list[dict], config: dict, seed: int, trainer: str, name: str) -> list[dict]:
     """One SFT round on ``chosen`` in order; one log row per optimiser step."""
@@ -209,19 +208,6 @@ def base_cache_dir(config: dict, name: str) -> Path:
     key = {"model": config["models"][name], "synthetic": config["data"]["synthetic"], "domains": config["grid"]["domains"]}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     return layout.run_root(config["run"]) / "benchmarks" / "base_models" / f"{name}-{digest}"
-=======
-            steps += len(train_sft(model, tokenizer, chosen, sft, seed * 1000 + r, "cpu", config["models"][name]))
-            continue
-        examples = [models.encode_chat(tokenizer, rec) for rec in chosen]
-        per_step = sft["per_device_train_batch_size"] * sft["gradient_accumulation_steps"]
-        order = [list(range(i, min(i + per_step, n))) for i in range(0, n, per_step)]
-        losses = models.train_steps(model, examples, order * sft["num_train_epochs"],
-                                    learning_rate=sft["learning_rate"], schedule="constant",
-                                    weight_decay=sft["weight_decay"], pad_id=tokenizer.pad_token_id,
-                                    progress=False, log_every=0)
-        steps += len(losses)
-    return steps
->>>>>>> real
 
 
 def base_model(config: dict, name: str, general: list[dict], domain_train: list[dict], rebuild: bool):

@@ -103,7 +103,7 @@ def bench_checkpoint(wildcards):
     """--checkpoint <that run's final model>, or nothing."""
     if not BENCH_RUN:
         return ""
-    return "--checkpoint " + str(layout.run_dir(RUN, wildcards.domain, wildcards.model, *BENCH_RUN) / "final")
+    return f"--checkpoint {layout.run_dir(RUN, wildcards.domain, wildcards.model, *BENCH_RUN) / 'final'}"
 
 
 def bench_options(wildcards):

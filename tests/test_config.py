@@ -51,7 +51,7 @@ def test_defaults_are_filled():
     config = validate_config(raw, "smoke.yaml")
     assert config["estimator"]["top_frac"] == 0.2
     assert config["strategy_options"] == {}
-    assert config["data"]["synthetic"]["general_recall"] == 0.0  # an omitted key of a given section
+    assert config["data"]["synthetic"]["general_recall"] == 0.25  # an omitted key of a given section
     assert config["rl"] == section_defaults("rl")  # an omitted section without required keys
 
 
