@@ -1,12 +1,13 @@
-"""``random_matched``: ``random`` trained for ``compute_ratio`` x the paradigm's optimiser steps,
-the compute-matched reference (issue 18).
+"""``random_matched``: ``random`` trained for ``compute_ratio_<paradigm>`` x the paradigm's optimiser
+steps, the compute-matched reference (issue 18).
 
 Every other strategy gets the same optimiser budget, so one that scores the pool (EDCO) costs
 more compute than ``random``: edco_full measured 1.18-1.47x random's wall-clock in the first CPU
 study. "Beats random at equal steps" then leaves open whether ``random`` would catch up with
 the extra compute spent on scoring. This arm answers it: the same random draws (seed, round)
-as ``random``, trained longer, with ``compute_ratio`` set at least to the costliest strategy's
-measured compute ratio (cost table: total ÷ random's total). A strategy that beats
+as ``random``, trained longer, with ``compute_ratio_sft`` / ``compute_ratio_rl`` set at least to the costliest strategy's
+measured compute ratio (cost table: total ÷ random's total), per paradigm: scoring is a large
+share of a short SFT round and a small one of a GRPO round, whose rollouts dominate. A strategy that beats
 ``random_matched`` beats random at equal (or lower) total compute; the compute and verdict
 tables report each strategy against it and the compute each arm actually used.
 
@@ -27,14 +28,15 @@ STEP_KEYS = {"sft": "num_train_epochs", "rl": "max_steps"}
 class RandomMatched(RandomStrategy):
     description = "random with compute_ratio x the optimiser steps: the compute-matched reference (issue 18)"
     options = {
-        "compute_ratio": {
+        f"compute_ratio_{paradigm}": {
             "type": "number", "minimum": 1, "default": 1.5,
-            "description": "optimiser steps relative to every other strategy's: set it to at least the costliest "
-                           "strategy's measured total compute relative to random's (cost table), so random gets "
-                           "at least that strategy's compute",
-        },
+            "description": f"{paradigm}: optimiser steps relative to every other strategy's; set it to at least the "
+                           f"costliest strategy's measured total compute relative to random's (cost table), so random "
+                           f"gets at least that strategy's compute",
+        }
+        for paradigm in STEP_KEYS
     }
 
     def training_config(self, paradigm: str, cfg: dict) -> dict:
-        key = STEP_KEYS[paradigm]
-        return {**cfg, key: max(1, round(cfg[key] * self.opts["compute_ratio"]))}
+        key, ratio = STEP_KEYS[paradigm], self.opts[f"compute_ratio_{paradigm}"]
+        return {**cfg, key: max(1, round(cfg[key] * ratio))}

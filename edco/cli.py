@@ -100,12 +100,14 @@ def base_model(models, argv: list[str]) -> int:
     parser = _parser("base-model", "Build and base-pretrain a tiny model, convert a GGUF, or record a hub id.")
     parser.add_argument("--config", required=True)
     parser.add_argument("--model", required=True, help="a key of the config's `models` section")
+    parser.add_argument("--base", default=layout.SHARED_BASE,
+                        help="'shared' (default), or 'seed<s>': run seed s's own base model (pretrain.per_seed)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar (logs only)")
     args = parser.parse_args(argv)
     _log_info()
     config = _job_config(args.config)
-    manifest = models.write_base_model(config, args.model, progress=not args.no_progress)
-    out = layout.model_dir(config["run"], args.model)
+    manifest = models.write_base_model(config, args.model, progress=not args.no_progress, base=args.base)
+    out = layout.model_dir(config["run"], args.model, args.base)
     if manifest["source"] == "hub":
         print(f"base-model: {args.model} is hub model {manifest['path']}; wrote {out / models.MANIFEST}")
         return 0
@@ -233,6 +235,8 @@ def evaluate(evaluation, argv: list[str]) -> int:
                         help="repeatable; with several domains, outputs go to their standard paths")
     parser.add_argument("--model", required=True, help="model name (config key)")
     parser.add_argument("--checkpoint", required=True, help="a checkpoint directory, or 'base'")
+    parser.add_argument("--base", default=layout.SHARED_BASE,
+                        help="with --checkpoint base: which base model, 'shared' or 'seed<s>' (pretrain.per_seed)")
     parser.add_argument("--out", help="output JSON (one domain only); default: the standard eval path")
     args = parser.parse_args(argv)
     if args.out and len(args.domain) > 1:
@@ -243,8 +247,8 @@ def evaluate(evaluation, argv: list[str]) -> int:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # lm-eval reads the run's own test file
     config = _job_config(args.config, gpu_check=True)
     for domain in args.domain:
-        out = args.out or layout.eval_file(config["run"], domain, args.model)
-        evaluation.evaluate_to_file(config, domain, args.model, args.checkpoint, out)
+        out = args.out or layout.eval_file(config["run"], domain, args.model, base=args.base)
+        evaluation.evaluate_to_file(config, domain, args.model, args.checkpoint, out, base=args.base)
     return 0
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from edco import layout
 from edco.errors import UserFacingError
 
 
@@ -332,6 +333,28 @@ def _n_source(config: dict, paradigm: str, model: str) -> tuple[int, str]:
     if section["n"]:
         return section["n"], f"{paradigm}.n"
     return config["curriculum"]["n"], "curriculum.n"
+
+
+def per_seed_base(config: dict, model: str) -> bool:
+    """Does every run seed of ``model`` start from a base model of its own? (a tiny model with
+    ``pretrain.per_seed``: the study's seeds then sample base models too, issue 18)."""
+    model_cfg = config["models"][model]
+    return model_cfg["source"] == "tiny" and model_cfg["pretrain"]["per_seed"]
+
+
+def base_label(config: dict, model: str, seed: int) -> str:
+    """The base model a run of ``seed`` starts from: "shared", or "seed<s>" (edco.layout)."""
+    return f"seed{seed}" if per_seed_base(config, model) else layout.SHARED_BASE
+
+
+def base_labels(config: dict, model: str) -> list[str]:
+    """Every base model of ``model`` the grid needs, in seed order."""
+    return list(dict.fromkeys(base_label(config, model, seed) for seed in config["seeds"]))
+
+
+def base_seed(base: str) -> int | None:
+    """The run seed of a base label ("seed3" -> 3); None for the shared base model."""
+    return int(base.removeprefix("seed")) if base != layout.SHARED_BASE else None
 
 
 def round_budget(config: dict, paradigm: str, model: str) -> tuple[int, int]:

@@ -49,6 +49,7 @@ import torch
 from tqdm.auto import tqdm
 
 from edco import io, layout, prompts
+from edco.config import base_label
 from edco.errors import UserFacingError
 from edco.models import load_model, load_model_from, save_weights
 
@@ -581,19 +582,21 @@ def score_pool(model, tokenizer, records: list[dict], cfg: dict, kind: str, seed
 
 def load_scorer(config: dict, model_name: str, checkpoint: str | None):
     """(model, tokenizer) for scoring: an HF model on the configured device in the model's
-    dtype, or for vLLM the checkpoint directory (or hub id) and its tokenizer."""
+    dtype, or for vLLM the checkpoint directory (or hub id) and its tokenizer. Without a
+    checkpoint: the base model of the grid's first seed."""
     device = config["compute"]["device"]
+    base = base_label(config, model_name, config["seeds"][0])
     if config["estimator"]["backend"] == "vllm":
         from transformers import AutoTokenizer
 
-        path = Path(checkpoint) if checkpoint else layout.model_dir(config["run"], model_name)
+        path = Path(checkpoint) if checkpoint else layout.model_dir(config["run"], model_name, base)
         manifest = path / "manifest.json"
         if manifest.is_file() and io.read_json(manifest)["source"] == "hub":
             path = io.read_json(manifest)["path"]  # a hub base model: vLLM loads the id itself
         return path, AutoTokenizer.from_pretrained(path)
     if checkpoint:
         return load_model_from(checkpoint, device, config["models"][model_name]["dtype"])
-    return load_model(config, model_name, device)
+    return load_model(config, model_name, device, base=base)
 
 
 def write_scores(path: str | Path, scores: list[dict]) -> None:

@@ -64,7 +64,7 @@ import pandas as pd
 from scipy import stats
 
 from edco import curriculum, estimator, io, layout
-from edco.config import round_budget
+from edco.config import base_label, round_budget
 from edco.models import load_model, load_model_from
 from edco.prompts import chat_template_kwargs
 from edco.report import bench_markdown, plot_estimator_k, save_figure
@@ -285,10 +285,12 @@ def measure_throughput(label: str, model, tokenizer, records: list[dict], cfg: d
 
 
 def load_models(config: dict, name: str, checkpoints: list[str], device: str):
-    """(label, model, tokenizer) for the base model, then each checkpoint; with the vLLM
-    backend the model is the directory (or hub id) its engine loads, never a torch model."""
+    """(label, model, tokenizer) for the base model (the first seed's, as the fine-tuned run
+    measured is the first seed's), then each checkpoint; with the vLLM backend the model is the
+    directory (or hub id) its engine loads, never a torch model."""
     vllm = config["estimator"]["backend"] == "vllm"
-    yield name, *(estimator.load_scorer(config, name, None) if vllm else load_model(config, name, device))
+    base = base_label(config, name, config["seeds"][0])
+    yield name, *(estimator.load_scorer(config, name, None) if vllm else load_model(config, name, device, base=base))
     for path in checkpoints:
         # runs/<domain>/<model>/<paradigm>/<strategy>/seed<s>/<final|round..>: the tail says which
         label = f"{name} {'/'.join(Path(path).parts[-3:])}"

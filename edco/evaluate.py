@@ -13,6 +13,7 @@ so that statistics can pair strategies over the same questions.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import logging
 import time
@@ -80,6 +81,22 @@ def make_lm(model, tokenizer, config: dict, model_name: str):
                 chat_template_args=chat_template_kwargs(config["models"][model_name]))
 
 
+@contextlib.contextmanager
+def _without_environment_report():
+    """lm-eval's ``simple_evaluate`` ends by recording the environment: the git hash and
+    ``torch.utils.collect_env`` (``pip list``, ``nvidia-smi``, ... in subprocesses), ~1.4 s
+    of every call, longer than evaluating a tiny model; the smoke grid makes ~150 calls.
+    The suite never reads those fields (its results record the config), so skip them."""
+    import lm_eval.evaluator as evaluator
+
+    saved = evaluator.add_env_info, evaluator.get_git_commit_hash
+    evaluator.add_env_info, evaluator.get_git_commit_hash = (lambda storage: None), (lambda: None)
+    try:
+        yield
+    finally:
+        evaluator.add_env_info, evaluator.get_git_commit_hash = saved
+
+
 def evaluate_model(model, tokenizer, config: dict, model_name: str, domain: str, test_file: Path) -> dict:
     """Run every configured mode on ``test_file``; return summary + per-question results."""
     import lm_eval
@@ -95,11 +112,12 @@ def evaluate_model(model, tokenizer, config: dict, model_name: str, domain: str,
     for mode in ecfg["modes"]:
         t0 = time.perf_counter()
         task = task_config(mode, domain, test_file, ecfg["max_gen_toks"])
-        result = lm_eval.simple_evaluate(
-            model=lm, tasks=[task], limit=ecfg["limit"], log_samples=True,
-            apply_chat_template=(mode == "generate"), bootstrap_iters=0, task_manager=task_manager,
-            random_seed=0, numpy_random_seed=0, torch_random_seed=0, fewshot_random_seed=0,
-        )
+        with _without_environment_report():
+            result = lm_eval.simple_evaluate(
+                model=lm, tasks=[task], limit=ecfg["limit"], log_samples=True,
+                apply_chat_template=(mode == "generate"), bootstrap_iters=0, task_manager=task_manager,
+                random_seed=0, numpy_random_seed=0, torch_random_seed=0, fewshot_random_seed=0,
+            )
         name = task["task"]
         answers = _per_question(result["samples"][name], mode)
         for qid, ans in answers.items():
@@ -126,16 +144,19 @@ def _accuracy_per_level(answers: dict[str, dict], rows: dict[str, dict]) -> dict
     return {lvl: sum(v) / len(v) for lvl, v in sorted(by_level.items())}
 
 
-def evaluate_to_file(config: dict, domain: str, model_name: str, checkpoint: str, out: str | Path) -> Path:
-    """Evaluate ``checkpoint`` (a directory, or ``base``) on ``domain``'s test split; write ``out``."""
+def evaluate_to_file(config: dict, domain: str, model_name: str, checkpoint: str, out: str | Path,
+                     base: str = layout.SHARED_BASE) -> Path:
+    """Evaluate ``checkpoint`` (a directory, or ``base``: base model ``base``, "shared" or
+    "seed<s>") on ``domain``'s test split; write ``out``."""
     device = config["compute"]["device"]
     if checkpoint == "base":
-        model, tokenizer = load_model(config, model_name, device)
+        model, tokenizer = load_model(config, model_name, device, base=base)
     else:
         model, tokenizer = load_model_from(checkpoint, device, config["models"][model_name]["dtype"])
     test_file = layout.data_file(config["run"], domain, "test")
     log.info("evaluating %s (%s) on %s -> %s", model_name, checkpoint, test_file, out)
     report = evaluate_model(model, tokenizer, config, model_name, domain, test_file)
-    report.update({"domain": domain, "model": model_name, "checkpoint": checkpoint})
+    report.update({"domain": domain, "model": model_name, "checkpoint": checkpoint,
+                   **({"base": base} if checkpoint == "base" else {})})
     io.write_json(out, report)
     return Path(out)

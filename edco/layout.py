@@ -7,11 +7,12 @@ Every function takes plain strings, so the workflow passes Snakemake wildcards t
 results/<run>/
   config.yaml                            the validated config every job reads (a rule output)
   data/<domain>/{train,test}.jsonl      data/general/train.jsonl (synthetic world only)
-  models/<model>/                        base model (HF format) + manifest.json, written last
+  models/<model>/<base>/                 base model (HF format) + manifest.json, written last;
+                                         <base> = shared, or seed<s> (pretrain.per_seed)
   runs/<domain>/<model>/<paradigm>/<strategy>/seed<s>/
       round<r>/{scores.parquet, selection.jsonl, metrics.jsonl, timing.json, done.json}
       final/                             last round's model;  run.json written last
-  eval/<domain>/<model>/base.json        round 0: the base model, no fine-tuning
+  eval/<domain>/<model>/base/<base>.json round 0: a base model, no fine-tuning
   eval/<domain>/<model>/<paradigm>/<strategy>/seed<s>.json
   estimator/<domain>/<model>/            the estimator benchmark
   tables/<name>.{csv,md,tex,html}  tables/questions.parquet   plots/<name>.png   config.html
@@ -40,12 +41,17 @@ def general_file(run: str) -> Path:
     return run_root(run) / "data" / "general" / "train.jsonl"
 
 
-def model_dir(run: str, model: str) -> Path:
-    return run_root(run) / "models" / model
+#: The base model every seed starts from, unless models.<m>.pretrain.per_seed gives seed s its
+#: own ("seed<s>"; edco.config.base_label).
+SHARED_BASE = "shared"
 
 
-def model_manifest(run: str, model: str) -> Path:
-    return model_dir(run, model) / "manifest.json"
+def model_dir(run: str, model: str, base: str = SHARED_BASE) -> Path:
+    return run_root(run) / "models" / model / base
+
+
+def model_manifest(run: str, model: str, base: str = SHARED_BASE) -> Path:
+    return model_dir(run, model, base) / "manifest.json"
 
 
 def run_dir(run: str, domain: str, model: str, paradigm: str, strategy: str, seed: int) -> Path:
@@ -57,11 +63,12 @@ def round_dir(run_path: Path, round_index: int) -> Path:
 
 
 def eval_file(run: str, domain: str, model: str, paradigm: str | None = None,
-              strategy: str | None = None, seed: int | None = None) -> Path:
-    base = run_root(run) / "eval" / domain / model
+              strategy: str | None = None, seed: int | None = None, base: str = SHARED_BASE) -> Path:
+    """A run's evaluation, or (no paradigm) base model ``base``'s."""
+    cell = run_root(run) / "eval" / domain / model
     if paradigm is None:
-        return base / "base.json"
-    return base / paradigm / strategy / f"seed{seed}.json"
+        return cell / "base" / f"{base}.json"
+    return cell / paradigm / strategy / f"seed{seed}.json"
 
 
 def tables_dir(run: str) -> Path:

@@ -31,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from edco import io, layout
+from edco.config import base_seed, per_seed_base
 from edco.errors import UserFacingError
 from edco.gguf import GGUFError, ensure_converted
 from edco.prompts import chat_messages, completion_text, quick_answer_prompt, quick_answer_text, user_message
@@ -403,14 +404,15 @@ def is_complete(path: str | Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
 
-def load_model(config: dict, name: str, device: str, dtype: str | None = None):
-    """(model, tokenizer) of the config's base model ``name``, weights in ``dtype`` (the trainer
-    passes ``models.<name>.master_dtype``; None = ``models.<name>.dtype``, for inference);
-    errors if ``base-model`` has not finished."""
-    path = layout.model_dir(config["run"], name)
+def load_model(config: dict, name: str, device: str, dtype: str | None = None, base: str = layout.SHARED_BASE):
+    """(model, tokenizer) of the config's base model ``name`` (``base``: "shared" or the
+    "seed<s>" of a per-seed base model, edco.config.base_label), weights in ``dtype`` (the
+    trainer passes ``models.<name>.master_dtype``; None = ``models.<name>.dtype``, for
+    inference); errors if ``base-model`` has not finished."""
+    path = layout.model_dir(config["run"], name, base)
     if not is_complete(path):
-        raise ModelError(f"base model {name!r} not found at {path} (no {MANIFEST}); run "
-                         f"`python -m edco base-model --config <config> --model {name}` first")
+        raise ModelError(f"base model {name!r} ({base}) not found at {path} (no {MANIFEST}); run "
+                         f"`python -m edco base-model --config <config> --model {name} --base {base}` first")
     return load_model_from(path, device, dtype or config["models"][name]["dtype"])
 
 
@@ -505,14 +507,17 @@ def write_gguf_model(model_cfg: dict, name: str, out: Path) -> dict:
     return manifest
 
 
-def write_base_model(config: dict, name: str, progress: bool = True) -> dict:
+def write_base_model(config: dict, name: str, progress: bool = True, base: str = layout.SHARED_BASE) -> dict:
     """``python -m edco base-model``: build and base-pretrain tiny model ``name`` into
-    ``results/<run>/models/<name>/``; for a hub model, write a manifest naming its id (the
+    ``results/<run>/models/<name>/<base>/`` (``base`` "seed<s>": the base model of run seed s,
+    pretrained with its own seed, ``pretrain.per_seed``); for a hub model, write a manifest naming its id (the
     first job that loads it fetches it: only that step needs the network); for a gguf model,
     convert its file there once (edco.gguf). Returns the manifest."""
     if name not in config["models"]:
         raise ModelError(f"--model {name!r}: not under models (defined: {', '.join(config['models'])})")
-    model_cfg, out = config["models"][name], layout.model_dir(config["run"], name)
+    if base != layout.SHARED_BASE and not per_seed_base(config, name):
+        raise ModelError(f"--base {base}: models.{name} has one shared base model (pretrain.per_seed is not on)")
+    model_cfg, out = config["models"][name], layout.model_dir(config["run"], name, base)
     if model_cfg["source"] == "hub":
         manifest = {"name": name, "source": "hub", "arch": model_cfg["arch"], "path": model_cfg["hub_id"],
                     "config": model_cfg}
@@ -522,6 +527,6 @@ def write_base_model(config: dict, name: str, progress: bool = True) -> dict:
     if model_cfg["source"] == "gguf":
         return write_gguf_model(model_cfg, name, out)
     log.info("building %s (%s) -> %s", name, model_cfg["arch"], out)
-    model, tokenizer, manifest = build_base_model(config, name, progress=progress)
+    model, tokenizer, manifest = build_base_model(config, name, progress=progress, seed=base_seed(base))
     save_model(model, tokenizer, out, manifest)
     return manifest

@@ -19,7 +19,7 @@ compositions (level >= 2: an entity set no training question uses) or new phrasi
 
 The general split (base pretraining) teaches the format, the recall-then-add chain and the
 mod-4 arithmetic, but none of the domain facts. By default it also makes the base model a
-starting point GRPO can improve (results/reference/world_design): its answer to a domain
+starting point GRPO can improve (results/reference/cpu_study/README.md, "The world"): its answer to a domain
 question names that question's entities, in order, and is unsure of their values. Four kinds
 of general question (``generate_general``): facts stated in the question, listed in shuffled
 order, about general *and* domain entities with values drawn per question; facts recalled
@@ -338,7 +338,7 @@ def generate_general(cfg: dict, sample: str = "train") -> list[dict]:
       where the reward does.
 
     Without the four options every question is stated, over general entities only: the split
-    of the reference results before results/reference/world_design (a test pins it).
+    of the reference results before the second CPU study (issue 18) (a test pins it).
     ``general_fresh_names`` (experimental) gives every stated question new names instead.
 
     ``sample`` names an independent draw over the same entities (e.g. "heldout" for

@@ -7,7 +7,7 @@ import sys
 
 import yaml
 from edco import layout
-from edco.config import typed_overrides, validate_config
+from edco.config import base_label, base_labels, typed_overrides, validate_config
 from snakemake.utils import update_config
 
 # `--config grid='{beyond_paper: true}'` reaches `config` as strings ('true'); give nested
@@ -74,6 +74,7 @@ wildcard_constraints:
     domain="|".join(GRID["domains"]),
     model="|".join(CFG["models"]),
     paradigm="sft|rl",
+    base=rf"{layout.SHARED_BASE}|seed\d+",
     strategy="|".join(GRID["strategies"]),
     seed=r"\d+",
 
@@ -91,8 +92,8 @@ def run_json(domain, model, paradigm, strategy, seed):
     return str(layout.run_record(RUN, domain, model, paradigm, strategy, seed))
 
 
-def eval_json(domain, model, paradigm=None, strategy=None, seed=None):
-    return str(layout.eval_file(RUN, domain, model, paradigm, strategy, seed))
+def eval_json(domain, model, paradigm=None, strategy=None, seed=None, base=layout.SHARED_BASE):
+    return str(layout.eval_file(RUN, domain, model, paradigm, strategy, seed, base))
 
 
 def all_run_outputs():
@@ -100,9 +101,15 @@ def all_run_outputs():
 
 
 def all_eval_outputs():
-    """The base model's evaluation per domain x model, and every run's."""
-    base = [eval_json(d, m) for d in GRID["domains"] for m in GRID["models"]]
+    """Every base model's evaluation per domain x model (one, or one per seed with
+    pretrain.per_seed), and every run's."""
+    base = [eval_json(d, m, base=b) for d in GRID["domains"] for m in GRID["models"] for b in base_labels(CFG, m)]
     return base + [eval_json(*keys) for keys in grid_runs()]
+
+
+def base_manifest(model, seed):
+    """The manifest of the base model a run of ``seed`` starts from."""
+    return str(layout.model_manifest(RUN, model, base_label(CFG, model, seed)))
 
 
 # --------------------------------------------------------------------------- the train job
@@ -129,6 +136,12 @@ def per_train_job(path_of):
 def train_job_name():
     """The job's name under logs/train/ and benchmarks/train/: its wildcards as a path."""
     return [f"seed{WILDCARDS[key]}" if key == "seed" else WILDCARDS[key] for key in JOB_WILDCARDS]
+
+
+def train_job_models(wildcards):
+    """The base model(s) the job's runs start from: one shared, or one per seed."""
+    seeds = [int(wildcards.seed)] if "seed" in JOB_WILDCARDS else SEEDS
+    return sorted({base_manifest(wildcards.model, seed) for seed in seeds})
 
 
 def train_job_runs(wildcards):

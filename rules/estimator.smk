@@ -8,7 +8,7 @@ include: "report_common.smk"
 
 rule estimator_bench:
     input:
-        model=str(layout.model_manifest(RUN, "{model}")),
+        model=bench_base_model,
         train=str(layout.data_file(RUN, "{domain}", "train")),
         run=bench_checkpoint_run,
         config=RESOLVED_CONFIG,

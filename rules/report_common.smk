@@ -94,6 +94,11 @@ def report_outputs():
 BENCH_RUN = layout.bench_run(CFG)  # (paradigm, strategy, seed) of the fine-tuned run it measures, or None
 
 
+def bench_base_model(wildcards):
+    """The base model it measures: the first seed's (as its fine-tuned run is the first seed's)."""
+    return base_manifest(wildcards.model, SEEDS[0])
+
+
 def bench_checkpoint_run(wildcards):
     """run.json of that run (written last: the run is complete); none without estimator_bench.checkpoint."""
     return run_json(wildcards.domain, wildcards.model, *BENCH_RUN) if BENCH_RUN else []

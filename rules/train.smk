@@ -11,7 +11,7 @@ rule train:
     input:
         train=str(layout.data_file(RUN, "{domain}", "train")),
         test=str(layout.data_file(RUN, "{domain}", "test")),
-        model=str(layout.model_manifest(RUN, "{model}")),
+        models=train_job_models,
         config=RESOLVED_CONFIG,
     output:
         runs=per_train_job(run_json),

@@ -373,7 +373,7 @@ def test_bandit_and_partial_edco_run_end_to_end(world, monkeypatch):  # noqa: F8
 def test_random_matched_scales_the_step_setting_of_each_paradigm():
     from baselines.random_matched import RandomMatched
 
-    config = {"strategy_options": {"random_matched": {"compute_ratio": 1.5}}}
+    config = {"strategy_options": {"random_matched": {"compute_ratio_sft": 1.5, "compute_ratio_rl": 1.5}}}
     strategy = RandomMatched([{"id": "a"}], config, 0)
     assert strategy.training_config("sft", {"num_train_epochs": 4, "learning_rate": 1.0}) == \
         {"num_train_epochs": 6, "learning_rate": 1.0}

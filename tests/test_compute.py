@@ -19,6 +19,7 @@ SEEDS = (0, 1, 2)
 
 def config(strategies) -> dict:
     return {"run": "r", "seeds": list(SEEDS), "curriculum": {"rounds": 1, "n": 4}, **PARADIGM_SECTIONS,
+            "models": {"m": {"source": "hub"}},  # hub: one shared base model
             "grid": {"domains": ["law"], "models": ["m"], "paradigms": ["sft"], "strategies": list(strategies)}}
 
 

@@ -272,3 +272,17 @@ def test_domain_sources_must_name_configured_domains(tmp_path):
     smoke["data"]["domain_sources"] = {"law": "local"}
     with pytest.raises(ConfigError, match=r"data.domain_sources: the synthetic world generates every domain"):
         validate_config(smoke, "smoke.yaml")
+
+
+def test_base_models_are_shared_unless_a_tiny_model_asks_for_one_per_seed():
+    """pretrain.per_seed (issue 18): run seed s starts from base model "seed<s>"; otherwise
+    every seed shares "shared"; a hub/gguf model has no pretraining and always shares."""
+    from edco.config import base_label, base_labels, base_seed
+
+    raw = smoke_raw()
+    raw["models"]["qwen3"]["pretrain"]["per_seed"] = True
+    config = validate_config(raw, "smoke.yaml")
+    assert base_labels(config, "qwen3") == [f"seed{s}" for s in config["seeds"]]
+    assert base_labels(config, "llama") == ["shared"]
+    assert base_label(config, "qwen3", 2) == "seed2" and base_label(config, "llama", 2) == "shared"
+    assert base_seed("seed2") == 2 and base_seed("shared") is None

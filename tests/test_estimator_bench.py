@@ -76,11 +76,12 @@ def bench_config(tmp_path, monkeypatch, tokenizer):  # noqa: F811
     raw["estimator"].update(full_max_tokens=16, batch_size=4)
     raw["grid"].update(domains=["law"], models=["qwen3"])
     raw["curriculum"]["n"] = 3  # of 9: top-N on a 6-sample --limit is N = 2
+    raw["evaluate"]["modes"] = ["generate", "loglikelihood"]  # validity by both kinds of answer
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
     io.write_jsonl(layout.data_file(raw["run"], "law", "train"), make_records(9))
     model = make_model(tokenizer)
     loaded = []
-    monkeypatch.setattr(B, "load_model", lambda config, name, device: loaded.append(name) or (model, tokenizer))
+    monkeypatch.setattr(B, "load_model", lambda config, name, device, base: loaded.append(name) or (model, tokenizer))
     monkeypatch.setattr(B, "load_model_from", lambda path, device, dtype: loaded.append(path) or (model, tokenizer))
     return tmp_path / "c.yaml", loaded
 

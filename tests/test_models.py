@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from edco import cli, models, synthetic
+from edco import cli, layout, models, synthetic
 from edco.config import section_defaults
 from edco.prompts import chat_messages, completion_text, quick_answer_prompt, quick_answer_text
 
@@ -180,7 +180,7 @@ def test_hub_model_gets_a_manifest_only(tmp_path, monkeypatch):
     raw["models"]["big"] = {"source": "hub", "arch": "qwen3", "hub_id": "Qwen/Qwen3-4B"}
     config.write_text(yaml.safe_dump(raw))
     assert cli.main(["base-model", "--config", str(config), "--model", "big"]) == 0
-    out = tmp_path / "results" / "hubtest" / "models" / "big"
+    out = tmp_path / "results" / "hubtest" / "models" / "big" / "shared"
     assert sorted(p.name for p in out.iterdir()) == [models.MANIFEST]
     assert json.loads((out / models.MANIFEST).read_text())["path"] == "Qwen/Qwen3-4B"
 
@@ -252,7 +252,7 @@ def test_models_load_in_the_configured_dtype_and_bf16_runs_on_cpu(tiny, records,
     (load_model_from) come in that dtype, and a bfloat16 model scores and generates on CPU."""
     _, tok, model = tiny
     monkeypatch.chdir(tmp_path)
-    models.save_model(model, tok, tmp_path / "results" / "r" / "models" / "m", {"source": "tiny"})
+    models.save_model(model, tok, layout.model_dir("r", "m"), {"source": "tiny"})
     config = {"run": "r", "models": {"m": {"dtype": "bfloat16"}}}
     bf16, tok2 = models.load_model(config, "m", "cpu")
     assert {p.dtype for p in bf16.parameters()} == {torch.bfloat16}

@@ -28,6 +28,7 @@ SELECTIONS = {"random": [["p0", "p1", "p2"], ["p2", "p3", "p4"]], "edco": [["p5"
 
 def config(strategies=("random", "edco"), estimator_bench=True) -> dict:
     return {"run": "r", "seeds": list(SEEDS), "curriculum": {"rounds": ROUNDS, "n": 3}, **PARADIGM_SECTIONS,
+            "models": {"m": {"source": "hub"}},  # hub: one shared base model
             "grid": {"domains": ["law"], "models": ["m"], "paradigms": ["sft", "rl"], "strategies": list(strategies)},
             "estimator": {"aggregate": "top_frac"}, "estimator_bench": {"enabled": estimator_bench}}
 

@@ -23,6 +23,7 @@ QUESTIONS = [f"q{i}" for i in range(40)]
 
 def config(strategies=("random", "edco"), seeds=(0, 1, 2)) -> dict:
     return {"run": "r", "seeds": list(seeds),
+            "models": {"m": {"source": "hub"}},  # hub: one shared base model
             "grid": {"domains": ["law"], "models": ["m"], "paradigms": ["sft"], "strategies": list(strategies)}}
 
 

@@ -58,9 +58,9 @@ def test_smoke_dag_end_to_end(tmp_path):
         report = io.read_json(root / "eval" / "medicine" / model / "sft" / "random" / "seed0.json")
         test_ids = {r["id"] for r in io.read_jsonl(root / "data" / "medicine" / "test.jsonl")}
         assert {q["id"] for q in report["questions"]} == test_ids
-        assert set(report["summary"]) == {"generate", "loglikelihood"}
+        assert set(report["summary"]) == set(e2e_config()["evaluate"]["modes"])
         assert (root / "runs" / "medicine" / model / "sft" / "random" / "seed0" / "run.json").is_file()
-        assert (root / "eval" / "medicine" / model / "base.json").is_file()
+        assert (root / "eval" / "medicine" / model / "base" / "shared.json").is_file()
 
     again = snakemake(tmp_path, config, "-n")
     assert again.returncode == 0

@@ -14,7 +14,7 @@ from edco.prompts import completion_text, parse_answer, quick_answer_text
 
 CFG = {"seed": 7, "entities": 12, "levels": [1, 2, 3], "train_per_level": 48, "test_per_level": 12,
        "general_size": 240}
-# The general split every reference result used before results/reference/world_design.
+# The general split every reference result used before the second CPU study (issue 18).
 OLD_WORLD = {**CFG, "general_recall": 0.0, "general_unknown": 0.0, "general_domain_names": False,
              "general_shuffle_facts": False}
 CONTRACT = {"id", "question", "options", "answer", "source", "difficulty", "explanation"}
@@ -151,12 +151,12 @@ def _sha(records: list[dict]) -> str:
 
 def test_old_world_general_split_is_the_split_drawn_before_the_options():
     """With the world-design options off, the general split is byte for byte the one every
-    reference result before results/reference/world_design was built on."""
+    reference result before the second CPU study (issue 18) was built on."""
     assert _sha(synthetic.generate_general(OLD_WORLD)) == "71ee6f079b63cb82b934a2e925a6214811781b54d6e55efe945f1e1f80b0a3f6"
 
 
 def test_default_world_general_split_is_pinned():
-    """The default world (results/reference/world_design) fixes every base model; changing it
+    """The default world (results/reference/cpu_study/README.md, "The world") fixes every base model; changing it
     is deliberate: update this pin and say why in the commit."""
     assert _sha(synthetic.generate_general(CFG)) == "60fdc49d36c4adfbc3e9c1a5365a7c0b18ea00f70ea091756adede3105a06495"
 

@@ -22,6 +22,7 @@ CELLS = [("law", "m1"), ("law", "m2")]
 
 def config(strategies=("random", "good", "same")) -> dict:
     return {"run": "r", "seeds": list(SEEDS),
+            "models": {"m1": {"source": "hub"}, "m2": {"source": "hub"}},  # hub: one shared base model
             "grid": {"domains": ["law"], "models": ["m1", "m2"], "paradigms": ["sft"], "strategies": list(strategies)}}
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edco import config as edco_config
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
@@ -55,9 +57,27 @@ def test_dry_run_lists_the_whole_grid_and_writes_nothing(name):
     job = config.get("compute", {}).get("job", "run")
     assert counts["train"] == grid_size(config) // RUNS_PER_JOB[job](config)
     assert counts["resolved_config"] == 1
-    assert counts["evaluate_base"] == len(config["grid"]["models"])
+    filled = edco_config.validate_config(config)
+    assert counts["evaluate_base"] == sum(len(edco_config.base_labels(filled, m)) for m in config["grid"]["models"])
     assert counts["table"] == 1
     assert counts["cost_table"] == 1 and counts["compute_table"] == 1 and counts["plots"] == 1
+
+
+def test_per_seed_base_models_are_built_and_evaluated_once_each():
+    """With pretrain.per_seed every seed of that model gets its own base_model and evaluate_base
+    job (the other model keeps one shared); each train job waits for the base models it uses."""
+    result = dry_run("--configfile", "config/smoke.yaml", "--config", "run=dry_per_seed",
+                     "models={qwen3: {pretrain: {per_seed: true}}}")
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    seeds = len(yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())["seeds"])
+    assert counts["base_model"] == seeds + 1 and counts["evaluate_base"] == seeds + 1
+    printed = subprocess.run([*SNAKEMAKE, "-n", "-p", "--configfile", "config/smoke.yaml", "--config",
+                              "run=dry_per_seed", "models={qwen3: {pretrain: {per_seed: true}}}"],
+                             cwd=REPO, capture_output=True, text=True, timeout=300).stdout
+    assert "--model qwen3 --base seed1" in printed and "--model llama --base shared" in printed
+    qwen_train = re.search(r"input: (.*models/qwen3/.*)$", printed, re.M).group(1)
+    assert all(f"models/qwen3/seed{s}/manifest.json" in qwen_train for s in range(seeds))
 
 
 def test_default_config_is_the_paper():

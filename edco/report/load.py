@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from edco import io, layout
-from edco.config import round_budget
+from edco.config import base_labels, base_seed, round_budget
 from edco.errors import UserFacingError
 
 RUN_KEYS = ["domain", "model", "paradigm", "strategy", "seed"]
@@ -51,10 +51,11 @@ def _read_eval(path: Path) -> dict:
 
 def evaluations(config: dict, base: bool = True) -> list[tuple[tuple, dict]]:
     """(run keys, evaluation) of every base model (unless ``base`` is off), then every run of
-    the grid; a base model's keys are (domain, model, "-", "base", None)."""
+    the grid; a base model's keys are (domain, model, "-", "base", seed): seed None for the
+    shared base model, s for run seed s's own (pretrain.per_seed)."""
     run, grid = config["run"], config["grid"]
-    out = [((d, m, *BASE, None), _read_eval(layout.eval_file(run, d, m)))
-           for d in grid["domains"] for m in grid["models"] if base]
+    out = [((d, m, *BASE, base_seed(label)), _read_eval(layout.eval_file(run, d, m, base=label)))
+           for d in grid["domains"] for m in grid["models"] if base for label in base_labels(config, m)]
     return out + [(keys, _read_eval(layout.eval_file(run, *keys))) for keys in grid_runs(config)]
 
 

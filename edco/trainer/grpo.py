@@ -17,7 +17,7 @@ import torch
 from edco.errors import UserFacingError
 from edco.models import save_weights
 from edco.prompts import chat_messages, chat_template_kwargs, parse_answer
-from edco.trainer.args import passthrough, shared_trainer_args
+from edco.trainer.args import freeze_gc_once, passthrough, shared_trainer_args
 
 # rl.<key> -> GRPOConfig(<key>=...): the same name on both sides.
 GRPO_KEYS = ("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_generations",
@@ -231,6 +231,7 @@ def train_grpo(model, tokenizer, records: list[dict], cfg: dict, seed: int, devi
     log.info("GRPO round: %d steps x %d prompts = %d prompt visits over the %d selected samples (%.2f passes)%s",
              cfg["max_steps"], grpo_prompts_per_step(cfg), visits, len(records), visits / len(records),
              "; the tail of the selection is not reached" if visits < len(records) else "")
+    freeze_gc_once()
     with tempfile.TemporaryDirectory(prefix="edco-grpo-", dir=scratch_dir) as tmp:
         trainer = make_grpo_trainer(model, tokenizer, records, cfg, seed, device, tmp, model_cfg)
         try:

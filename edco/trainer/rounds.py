@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from edco import curriculum, io, layout
-from edco.config import round_budget
+from edco.config import base_label, round_budget
 from edco.errors import UserFacingError
 from edco.estimator import score_pool
 from edco.models import load_model, load_model_from, save_weights
@@ -186,7 +186,7 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
             checkpoint = run_path / "final"
         model, tokenizer = load_model_from(checkpoint, device, master)
     else:
-        model, tokenizer = load_model(config, model_name, device, master)
+        model, tokenizer = load_model(config, model_name, device, master, base_label(config, model_name, seed))
     scorer = functools.partial(score_pool, weights_dtype=model_cfg["dtype"], scratch_dir=scratch,
                                template_kwargs=chat_template_kwargs(model_cfg))
     if paradigm == "rl":

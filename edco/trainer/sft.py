@@ -10,7 +10,7 @@ import tempfile
 from edco.errors import UserFacingError
 from edco.models import completion_loss
 from edco.prompts import chat_messages, chat_template_kwargs, completion_text
-from edco.trainer.args import passthrough, shared_trainer_args
+from edco.trainer.args import freeze_gc_once, passthrough, shared_trainer_args
 
 # sft.<key> -> SFTConfig(<key>=...): the same name on both sides.
 SFT_KEYS = ("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",
@@ -104,6 +104,7 @@ def make_sft_trainer(model, tokenizer, records: list[dict], cfg: dict, seed: int
 def train_sft(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str, model_cfg: dict) -> list[dict]:
     """Fine-tune ``model`` in place on ``records`` in the given order; return per-step logs.
     ``model_cfg`` is the model's ``models.<m>`` entry (its chat-template arguments)."""
+    freeze_gc_once()
     with tempfile.TemporaryDirectory(prefix="edco-sft-") as tmp:
         trainer = make_sft_trainer(model, tokenizer, records, cfg, seed, device, tmp, model_cfg)
         trainer.train()
