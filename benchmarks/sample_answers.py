@@ -1,7 +1,7 @@
 """What does a policy write before (or after) GRPO rewards it? Sampled answers to the first
 questions of a data file, and whether they even name the question's entity.
 
-    .venv/bin/python benchmarks/sample_answers.py --model results/cpu_study/models/qwen3 \\
+    .venv/bin/python benchmarks/sample_answers.py --model results/cpu_study/models/qwen3/seed0 \\
         --data results/cpu_study/data/law/train.jsonl --questions 3 --samples 6
 
 Samples ``--samples`` answers per question at ``--temperature`` (the chat prompt GRPO rolls
