@@ -37,7 +37,7 @@ def test_the_paper_dag_runs_on_cpu_with_a_pretrained_model(tmp_path, shared_root
 
     root, grid = tmp_path / "results" / "rehearsal", config["grid"]
     for name in grid["models"]:
-        manifest = io.read_json(root / "models" / name / "manifest.json")
+        manifest = io.read_json(root / "models" / name / "shared" / "manifest.json")
         assert (manifest["source"], manifest["hub_id"], manifest["arch"]) == \
             ("gguf", "HuggingFaceTB/SmolLM2-135M-Instruct", "llama")
     resolved = yaml.safe_load((root / "config.yaml").read_text())
