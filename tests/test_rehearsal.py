@@ -43,7 +43,7 @@ def test_the_paper_dag_runs_on_cpu_with_a_pretrained_model(tmp_path, shared_root
     resolved = yaml.safe_load((root / "config.yaml").read_text())
     assert resolved["models"]["qwen3_4b"]["enable_thinking"] is False  # filled, and valid again in every job
     table = (root / "tables" / "main.md").read_text()
-    unparsed = table[table.index("## Unparseable answers, generate"):]
+    unparsed = table[table.index("## Unparseable answers and the most frequent answer, generate"):]
     for domain in grid["domains"]:
         for model in grid["models"]:
             for paradigm in grid["paradigms"]:

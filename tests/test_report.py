@@ -77,8 +77,21 @@ def test_each_cell_reports_its_share_of_unparseable_answers(evals):
     csv, md, *_ = write_main_table(config())
     assert "unparsed" in csv.read_text().splitlines()[0]
     text = md.read_text()
-    section = text[text.index("## Unparseable answers, generate"):]
-    assert "| law | m | sft | 75% | 0% | 10% |" in section
+    section = text[text.index("## Unparseable answers and the most frequent answer, generate"):]
+    assert "| law | m | sft | 75% (A 25%) | 0% (A 100%) | 10% (A 90%) |" in section  # every chosen answer is A
+
+
+def test_the_most_frequent_answer_is_counted_per_seed_over_all_answers(evals):
+    for seed, letters in enumerate(("BBBA", "BBAA", "BBBB")):
+        path = layout.eval_file("r", "law", "m", "sft", "edco", seed)
+        report = io.read_json(path)
+        for q, letter in zip(report["questions"], letters * 10):
+            q["generate"]["pred"] = letter
+        report["questions"][0]["generate"]["pred"] = "[invalid]"
+        io.write_json(path, report)
+    rows = {r["strategy"]: r for r in collect(config())}
+    assert rows["edco"]["top_answer"] == "B"
+    assert rows["edco"]["top_answer_share"] == pytest.approx((29 / 40 + 19 / 40 + 39 / 40) / 3)
 
 
 def test_a_missing_seed_is_an_error(evals):

@@ -30,7 +30,9 @@ UNPARSED_LEGEND = prose("""
 Share of test answers from which no option could be read (edco.prompts.parse_answer found no
 choice: the answer is "[invalid]" and counts as wrong), mean over seeds, per cell of the table
 above. A high share means the accuracy measures the answer format as much as the knowledge.
-Log-likelihood scoring always picks an option, so it has no such share.
+Log-likelihood scoring always picks an option, so it has no such share. In brackets: the most
+frequent option and its share of all answers (mean over seeds); near 100 % the model gives one
+answer to every question, and its accuracy is that option's share among the right ones.
 """)
 #: What an evaluation records when no option could be read from a generated answer.
 UNPARSED_PREDS = {INVALID, "None"}  # load.questions stores pred as text: None becomes "None"
@@ -46,6 +48,24 @@ def unparsed_shares(questions: pd.DataFrame) -> dict[tuple, float]:
     return per_eval.groupby(level=[*load.CELL_KEYS, "mode"], sort=False).mean().to_dict()
 
 
+def top_answers(questions: pd.DataFrame) -> dict[tuple, tuple[str, float]]:
+    """(domain, model, paradigm, strategy, mode) -> (the option chosen most often over the cell's
+    seeds, the mean over seeds of its share of all answers, unparseable ones included): a model
+    that answers one letter to everything shows it here, not in its accuracy."""
+    if questions.empty:
+        return {}
+    keys = [*load.CELL_KEYS, "mode"]
+    tops = {}
+    for key, cell in questions.groupby(keys, sort=False, dropna=False):
+        chosen = cell["pred"][~cell["pred"].isin(UNPARSED_PREDS)]
+        if chosen.empty:
+            continue
+        top = chosen.value_counts().index[0]
+        share = (cell["pred"] == top).groupby(cell["seed"], dropna=False).mean().mean()
+        tops[key] = (str(top), float(share))
+    return tops
+
+
 def main_rows(accuracies: pd.DataFrame, questions: pd.DataFrame, reference: str = "random") -> list[dict]:
     """One row per (domain, model, paradigm, strategy, mode): mean, sd, 95 % t-interval over
     seeds, the share of unparseable answers (``unparsed``), and for every strategy but
@@ -53,6 +73,7 @@ def main_rows(accuracies: pd.DataFrame, questions: pd.DataFrame, reference: str 
     ``p_vs_random``). The base model is strategy ``base``."""
     matrices = cell_matrices(questions)
     unparsed = unparsed_shares(questions)
+    tops = top_answers(questions)
     rows = []
     for (domain, model, paradigm, strategy, mode), group in accuracies.groupby([*load.CELL_KEYS, "mode"], sort=False):
         values = group["accuracy"].tolist()
@@ -61,6 +82,7 @@ def main_rows(accuracies: pd.DataFrame, questions: pd.DataFrame, reference: str 
                "mean": mean, "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "ci_low": low,
                "ci_high": high, "n_seeds": len(values),
                "unparsed": unparsed.get((domain, model, paradigm, strategy, mode), float("nan"))}
+        row["top_answer"], row["top_answer_share"] = tops.get((domain, model, paradigm, strategy, mode), ("", float("nan")))
         other = (domain, model, paradigm, reference, mode)
         if strategy not in (reference, "base") and other in matrices:
             test = versus(matrices[(domain, model, paradigm, strategy, mode)], matrices[other])
@@ -91,7 +113,11 @@ def latex_cell(row: dict) -> str:
 
 
 def unparsed_text(row: dict) -> str:
-    return fmt(row["unparsed"], ".0%")
+    """'6% (A 94%)': unparseable share, then the most frequent answer and its share."""
+    text = fmt(row["unparsed"], ".0%")
+    if row.get("top_answer") and not is_missing(row.get("top_answer_share")):
+        text += f" ({row['top_answer']} {fmt(row['top_answer_share'], '.0%')})"
+    return text
 
 
 def main_frame(rows: list[dict], mode: str, cell=cell_text, base=lambda row: fmt(row["mean"], ".3f")) -> pd.DataFrame:
@@ -124,7 +150,7 @@ def write_main_table(config: dict) -> list[Path]:
                                 html=main_frame(rows, mode, lambda r: cell_text(r, "\n"))))
         if mode == "generate":  # the only mode that reads an answer out of free text
             shares = main_frame(rows, mode, unparsed_text, unparsed_text)
-            sections.append(Section(f"Unparseable answers, {mode}", shares, UNPARSED_LEGEND))
+            sections.append(Section(f"Unparseable answers and the most frequent answer, {mode}", shares, UNPARSED_LEGEND))
     paths = write_table(config["run"], "main", f"Main table — run `{config['run']}`", pd.DataFrame(rows), sections)
     paths.append(load.write_questions(questions, layout.questions_file(config["run"])))
     return paths + levels.write_levels_table(config, load.level_accuracies(evals))
