@@ -115,7 +115,7 @@ def latex_cell(row: dict) -> str:
 def unparsed_text(row: dict) -> str:
     """'6% (A 94%)': unparseable share, then the most frequent answer and its share."""
     text = fmt(row["unparsed"], ".0%")
-    if row.get("top_answer") and not is_missing(row.get("top_answer_share")):
+    if row.get("top_answer"):  # main_rows sets its share with it
         text += f" ({row['top_answer']} {fmt(row['top_answer_share'], '.0%')})"
     return text
 
