@@ -197,20 +197,35 @@ def prefill_run(model, tokenizer, records, cfg, kind, template_kwargs) -> Run:
     return Run({}, statistics.fmean(s["seconds"] for s in samples), statistics.fmean(s["cpu_seconds"] for s in samples))
 
 
+def _stage(what: str, n: int, fn, *args):
+    """Run one estimator pass with a line before and after it: the rule runs without progress
+    bars, and a full-entropy pass over a real pool can take most of an hour."""
+    print(f"[estimator_bench] {what}: {n} samples ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    out = fn(*args)
+    print(f"[estimator_bench] {what}: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    return out
+
+
 def measure_runs(model, tokenizer, records, cfg, ks, seeds, progress, template_kwargs) -> dict[tuple, list[Run]]:
     """(estimator, K) -> its run at each seed (one run for what samples nothing), every estimator
     timed in this process one after the other."""
     runs: dict[tuple, list[Run]] = {}
+    n = len(records)
     for seed in seeds:
-        runs.setdefault(("full", None), []).append(
-            run_estimator(model, tokenizer, records, cfg, "full", seed, progress, template_kwargs))
-        for k, run in prefix_runs(model, tokenizer, records, cfg, ks, seed, progress, template_kwargs).items():
+        runs.setdefault(("full", None), []).append(_stage(
+            f"full entropy, seed {seed}", n, run_estimator, model, tokenizer, records, cfg, "full", seed, progress,
+            template_kwargs))
+        prefixes = _stage(f"prefix entropy K <= {max(ks)}, seed {seed}", n, prefix_runs, model, tokenizer, records,
+                          cfg, ks, seed, progress, template_kwargs)
+        for k, run in prefixes.items():
             runs.setdefault(("prefix", k), []).append(run)
     for kind in estimator.REFERENCE_KINDS:
-        runs[(kind, None)] = [run_estimator(model, tokenizer, records, cfg, kind, seeds[0], progress, template_kwargs)]
+        runs[(kind, None)] = [_stage(kind, n, run_estimator, model, tokenizer, records, cfg, kind, seeds[0], progress,
+                                     template_kwargs)]
     if cfg["backend"] == "hf":  # vLLM has no forward pass without generation to time
         for name, kind in PREFILLS.items():
-            runs[(name, None)] = [prefill_run(model, tokenizer, records, cfg, kind, template_kwargs)]
+            runs[(name, None)] = [_stage(name, n, prefill_run, model, tokenizer, records, cfg, kind, template_kwargs)]
     return runs
 
 

@@ -86,7 +86,7 @@ def bench_config(tmp_path, monkeypatch, tokenizer):  # noqa: F811
     return tmp_path / "c.yaml", loaded
 
 
-def test_a_run_writes_csv_markdown_and_the_k_plot(bench_config):
+def test_a_run_writes_csv_markdown_and_the_k_plot(bench_config, capsys):
     path, loaded = bench_config
     config = load_config(path)
     out = layout.estimator_dir(config["run"], "law", "qwen3")
@@ -94,6 +94,8 @@ def test_a_run_writes_csv_markdown_and_the_k_plot(bench_config):
             "--out-dir", str(out), "--limit", "6", "--repeats", "1", "--no-progress"]
     assert cli.main(["estimator-bench", *argv]) == 0
     assert loaded == ["qwen3", "runs/x/sft/random/seed0/final"]
+    log = capsys.readouterr().err  # without progress bars, a line per pass says where the run is
+    assert "[estimator_bench] full entropy, seed 1: 6 samples ..." in log and "prefill_quick: done in" in log
     assert sorted(p.name for p in out.iterdir()) == ["estimator.csv", "estimator.json", "estimator.md",
                                                       "estimator_k.pdf", "estimator_k.png"]
     frame = pd.read_csv(out / "estimator.csv")
