@@ -32,7 +32,7 @@ def e2e_config() -> dict:
     return raw
 
 
-def snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, config: Path, *extra: str, timeout: int = 1200) -> subprocess.CompletedProcess:
     # Jobs call `python -m edco`: put this interpreter's environment first on PATH, and this
     # checkout first on the import path (an installed edco, e.g. another worktree's editable
     # install, would otherwise run in the jobs, whose working directory is tmp_path).
@@ -40,7 +40,7 @@ def snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.CompletedP
            "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--cores", "2", "--configfile", str(config), *extra]
-    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=1200)
+    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def test_smoke_dag_end_to_end(tmp_path):
