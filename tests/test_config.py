@@ -76,8 +76,8 @@ def test_the_rehearsal_is_the_paper_config_with_cpu_sizes():
     assert set(rehearsal["models"]) == set(paper["models"])
     for name, model in rehearsal["models"].items():
         assert (model["source"], model["hub_id"]) == ("gguf", "HuggingFaceTB/SmolLM2-135M-Instruct")
-        assert {k: model[k] for k in ("dtype", "master_dtype")} == {k: paper["models"][name][k]
-                                                                      for k in ("dtype", "master_dtype")}
+        # fp32 at rest: a CPU without AVX512-BF16 emulates bf16 (4.9x slower); the master weights stay the paper's
+        assert (model["dtype"], model["master_dtype"]) == ("float32", paper["models"][name]["master_dtype"])
     assert (rehearsal["compute"]["device"], rehearsal["estimator"]["backend"], rehearsal["rl"]["use_vllm"]) == \
         ("cpu", "hf", False)
     unchanged = ["learning_rate", "weight_decay", "lr_scheduler_type", "gradient_checkpointing", "max_length",
