@@ -30,8 +30,8 @@ def test_the_paper_dag_runs_on_cpu_with_a_pretrained_model(tmp_path, shared_root
     # The staged data where this machine has it (the file's ../shared/data is relative to a checkout).
     data = f"data={{local: {{root: {shared_root / 'data'}}}}}"
     start = time.perf_counter()
-    # A guard against a hung job, not a speed test: 48 runs of one job each take ~15 min on 2 cores
-    # without native bf16 (the time is in the note), less on faster CPUs.
+    # A guard against a hung job, not a speed test: 48 runs of one job each took ~23 min inside CI
+    # on 2 cores without native bf16 (2026-12-01), 11.9 min on a faster CPU.
     result = snakemake(tmp_path, paper, str(layer), "--config", data, timeout=2700)
     seconds = time.perf_counter() - start
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
