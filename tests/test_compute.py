@@ -155,3 +155,10 @@ def test_a_random_matched_arm_answers_at_equal_compute(tree):
     assert "no win at equal compute" in text
     md = write_compute_table(config(["random", "length", "edco", "random_matched"]))[1].read_text()
     assert "| Δ vs random_matched |" in md
+
+
+def test_a_grid_of_random_alone_still_gets_its_compute_table(tree):
+    """A random-only grid (e.g. a GRPO probe: does the model learn at all?) has nothing to test
+    against random; its table says so instead of failing on a missing Δ column."""
+    md = write_compute_table(config(["random"]))[1].read_text()
+    assert "| law | m | sft | random | 0.500 ± 0.000" in md

@@ -6,6 +6,7 @@ same evaluations, the per-level table (edco.report.levels).
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 
@@ -83,6 +84,8 @@ def main_rows(accuracies: pd.DataFrame, questions: pd.DataFrame, reference: str 
                "ci_high": high, "n_seeds": len(values),
                "unparsed": unparsed.get((domain, model, paradigm, strategy, mode), float("nan"))}
         row["top_answer"], row["top_answer_share"] = tops.get((domain, model, paradigm, strategy, mode), ("", float("nan")))
+        # NaN unless tested, so a grid of the reference alone still has the columns
+        row.update(diff_vs_random=math.nan, diff_low=math.nan, diff_high=math.nan, p_vs_random=math.nan)
         other = (domain, model, paradigm, reference, mode)
         if strategy not in (reference, "base") and other in matrices:
             test = versus(matrices[(domain, model, paradigm, strategy, mode)], matrices[other])
