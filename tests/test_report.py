@@ -4,6 +4,7 @@ missing seed is an error (never a silent average over fewer seeds)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -217,3 +218,26 @@ def test_reporting_imports_no_model_library_nor_the_curriculum():
     repo = Path(__file__).resolve().parents[1]  # this checkout's edco, not an installed one
     result = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_levels_table_gives_each_run_its_gain_over_the_base_it_started_from(evals):
+    """Per-seed base models (pretrain.per_seed): a run's gain is over its own seed's base model;
+    the pooled section averages the cells' gains."""
+    from edco.report.levels import gain_frame, write_levels_table
+
+    cfg = {**config(), "models": {"m": {"source": "tiny", "pretrain": {"per_seed": True, "seed": 0}}}}
+    for seed, n_base in zip((0, 1, 2), (10, 12, 14)):  # base models 0.25 / 0.30 / 0.35
+        write_eval(layout.eval_file("r", "law", "m", base=f"seed{seed}"), set(QUESTIONS[:n_base]))
+    for path in Path("results").rglob("*.json"):  # every question is level 1 (fixture): level 1 = all
+        report = io.read_json(path)
+        report["summary"]["generate"]["per_level"] = {"1": report["summary"]["generate"]["accuracy"]}
+        io.write_json(path, report)
+    evals_ = load.evaluations(cfg)
+    gains = gain_frame(load.accuracies(evals_)).set_index("strategy")
+    assert gains.loc["base", "mean"] == pytest.approx(0.30) and math.isnan(gains.loc["base", "gain"])
+    assert gains.loc["random", "gain"] == pytest.approx(0.5 - 0.30)  # every random run 0.50
+    assert gains.loc["edco", "gain"] == pytest.approx(((28 - 10) + (29 - 12) + (30 - 14)) / 3 / 40)
+    md = write_levels_table(cfg, load.level_accuracies(evals_), load.accuracies(evals_))[1].read_text()
+    assert "| law | m | sft | random | 0.500 ± 0.000 | 0.500 ± 0.000 | +0.200 |" in md
+    assert "## Gain over the base model, pooled over cells, generate" in md
+    assert "| sft | random | 1 | +0.200 | +0.200 | +0.200 |" in md

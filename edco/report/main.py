@@ -144,7 +144,8 @@ def write_main_table(config: dict) -> list[Path]:
     """tables/main.*, tables/levels.* and tables/questions.parquet, from one read of the evaluations."""
     evals = load.evaluations(config)
     questions = load.questions(evals)
-    rows = main_rows(load.accuracies(evals), questions)
+    accuracies = load.accuracies(evals)
+    rows = main_rows(accuracies, questions)
     modes = list(dict.fromkeys(r["mode"] for r in rows))
     sections = []
     for mode in modes:
@@ -156,4 +157,4 @@ def write_main_table(config: dict) -> list[Path]:
             sections.append(Section(f"Unparseable answers and the most frequent answer, {mode}", shares, UNPARSED_LEGEND))
     paths = write_table(config["run"], "main", f"Main table — run `{config['run']}`", pd.DataFrame(rows), sections)
     paths.append(load.write_questions(questions, layout.questions_file(config["run"])))
-    return paths + levels.write_levels_table(config, load.level_accuracies(evals))
+    return paths + levels.write_levels_table(config, load.level_accuracies(evals), accuracies)
