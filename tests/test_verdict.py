@@ -4,6 +4,8 @@ applies, and the same verdict recomputed from tables/questions.parquet alone."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -122,6 +124,20 @@ def test_the_verdict_is_recomputed_from_the_per_question_file_alone(tree):
     numbers = ["diff", "low", "high", "p", "re_diff", "re_low", "re_high", "re_p", "p_holm", "re_p_holm"]
     pd.testing.assert_frame_equal(recomputed[numbers].reset_index(drop=True), table[numbers], rtol=1e-5)
     assert recomputed["verdict"].tolist() == table["verdict"].fillna("").replace("", None).tolist()
+
+
+#: Committed reference runs with a verdict (a one-seed run such as real/ has none to recompute).
+REFERENCE_RUNS = sorted(p.parents[1] for p in (Path(__file__).parents[1] / "results" / "reference").glob("*/tables/verdict.csv")
+                        if (p.parent / "questions.parquet").exists())
+
+
+@pytest.mark.parametrize("run", REFERENCE_RUNS, ids=lambda p: p.name)
+def test_committed_reference_verdicts_are_recomputed_from_their_per_question_files(run):
+    """Issue 18: anyone can recompute every interval from the committed per-question files."""
+    table = pd.read_csv(run / "tables" / "verdict.csv")
+    recomputed = verdict_from_questions(run / "tables" / "questions.parquet")
+    numbers = ["diff", "low", "high", "p", "re_diff", "re_low", "re_high", "re_p", "p_holm", "re_p_holm"]
+    pd.testing.assert_frame_equal(recomputed[numbers].reset_index(drop=True), table[numbers], rtol=1e-5)
 
 
 def test_a_per_question_file_without_a_column_is_named(tmp_path):
