@@ -68,20 +68,24 @@ def pooled_gains(gains: pd.DataFrame, mode: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _mean_sd_cells(frame: pd.DataFrame) -> list[str]:
+    """'mean ± sd' per row; the base rows without sd (one model per seed, not a spread of runs)."""
+    return [mean_sd(m, None if strategy == "base" else sd)
+            for m, sd, strategy in zip(frame["mean"], frame["sd"], frame["strategy"])]
+
+
 def level_text(frame: pd.DataFrame, mode: str, gains: pd.DataFrame | None = None) -> pd.DataFrame:
     """Rows cell, columns 'level k' with 'mean ± sd' (base: the mean of its evaluations), then
     with ``gains`` (gain_frame) 'all' and 'Δ vs base'."""
     sub = frame[frame["mode"] == mode].copy()
-    sub["cell"] = [mean_sd(m, None if strategy == "base" else sd)
-                   for m, sd, strategy in zip(sub["mean"], sub["sd"], sub["strategy"])]
+    sub["cell"] = _mean_sd_cells(sub)
     wide = sub.pivot_table(index=CELL_KEYS, columns="level", values="cell", aggfunc="first", sort=False)
     wide.columns = [f"level {c}" for c in wide.columns]
     wide = wide.reset_index()
     if gains is None:
         return wide
     overall = gains[gains["mode"] == mode].copy()
-    overall["all"] = [mean_sd(m, None if strategy == "base" else sd)
-                      for m, sd, strategy in zip(overall["mean"], overall["sd"], overall["strategy"])]
+    overall["all"] = _mean_sd_cells(overall)
     overall["Δ vs base"] = overall["gain"].map(lambda v: fmt(v, "+.3f"))
     return wide.merge(overall[[*CELL_KEYS, "all", "Δ vs base"]], on=CELL_KEYS, how="left")
 
