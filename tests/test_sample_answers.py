@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from edco import io, models, synthetic
+from conftest import benchmark_script
 from test_models import SYN, model_cfg
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "sample_answers.py"
 
 
 @pytest.fixture(scope="module")
 def sample_answers():
-    spec = importlib.util.spec_from_file_location("sample_answers", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("sample_answers")
 
 
 LEVEL2 = {"id": "x", "question": "?", "answer": "C", "explanation": "Facts: lamton is 1, tuston is 1. 1 + 1 = 2."}
