@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edco import io  # noqa: E402
 from edco.errors import UserFacingError  # noqa: E402
-from edco.report.render import estimate, fmt, markdown  # noqa: E402
+from edco.report.render import CSV_FLOATS, estimate, fmt, markdown  # noqa: E402
 from edco.report.stats import ALL_CELLS, ALPHA, holm  # noqa: E402
 
 ROW = ["paradigm", "mode", "strategy", "reference"]
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(table_text(result))
     print(text)
     if args.out:
-        io.write_text(args.out.with_suffix(".csv"), result.to_csv(index=False, float_format="%.6g"))
+        io.write_text(args.out.with_suffix(".csv"), result.to_csv(index=False, float_format=CSV_FLOATS))
         io.write_text(args.out.with_suffix(".md"), f"# Replication test ({args.study} → {args.replication})\n\n"
                       f"{TEST}\n\n{text}\n")
         print(f"replication-test: wrote {args.out.with_suffix('.csv')}, {args.out.with_suffix('.md')}")
