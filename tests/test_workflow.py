@@ -27,6 +27,18 @@ def job_counts(output: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", output, re.M)}
 
 
+def planned_jobs(printed: str) -> list[dict[str, str]]:
+    """Snakemake's dry-run plan as one dict per job (rule, input, output, wildcards, ...), read by
+    field, never by position: the order Snakemake prints jobs in differs between machines."""
+    jobs = []
+    for block in re.split(r"\n\s*\n", printed):
+        head = re.search(r"^(?:local)?rule (\w+):$", block, re.M)
+        if head:
+            fields = dict(re.findall(r"^\s+(\w+): (.*)$", block, re.M))
+            jobs.append({"rule": head[1], **fields})
+    return jobs
+
+
 def grid_size(config: dict) -> int:
     g = config["grid"]
     return len(g["domains"]) * len(g["models"]) * len(g["paradigms"]) * len(g["strategies"]) * len(config["seeds"])
@@ -76,8 +88,11 @@ def test_per_seed_base_models_are_built_and_evaluated_once_each():
                               "run=dry_per_seed", "models={qwen3: {pretrain: {per_seed: true}}}"],
                              cwd=REPO, capture_output=True, text=True, timeout=300).stdout
     assert "--model qwen3 --base seed1" in printed and "--model llama --base shared" in printed
-    qwen_train = re.search(r"input: (.*models/qwen3/.*)$", printed, re.M).group(1)
-    assert all(f"models/qwen3/seed{s}/manifest.json" in qwen_train for s in range(seeds))
+    qwen_trains = [job["input"] for job in planned_jobs(printed)
+                   if job["rule"] == "train" and "model=qwen3" in job.get("wildcards", "")]
+    assert qwen_trains
+    for inputs in qwen_trains:
+        assert all(f"models/qwen3/seed{s}/manifest.json" in inputs for s in range(seeds)), inputs
 
 
 def test_default_config_is_the_paper():
