@@ -7,8 +7,10 @@ it never stops: it is ``edco`` exactly."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from baselines.edco import Edco
-from edco.curriculum import register
+from edco.curriculum import Cost, register
 
 
 @register("edco_early_stop")
@@ -21,6 +23,13 @@ class EdcoEarlyStop(Edco):
                            "reuse the last scores and selection. null = never (the paper; it is then edco)",
         },
     }
+
+    @classmethod
+    def cost(cls, opts: dict) -> Cost:
+        if opts["stop_overlap"] is None:
+            return super().cost(opts)
+        return dataclasses.replace(super().cost(opts), bound=f"edco_early_stop re-scores every round until two "
+                                   f"selections overlap >= {opts['stop_overlap']}, then stops")
 
     def stop_overlap(self) -> float | None:
         return self.opts["stop_overlap"]

@@ -6,8 +6,10 @@ fraction 1.0 it is ``edco`` exactly; set the option below 1 to make it cheaper."
 
 from __future__ import annotations
 
+import dataclasses
+
 from baselines.edco import Edco
-from edco.curriculum import register
+from edco.curriculum import Cost, register
 
 
 @register("edco_partial")
@@ -21,5 +23,6 @@ class EdcoPartial(Edco):
         },
     }
 
-    def rescore_fraction(self) -> float:
-        return self.opts["rescore_fraction"]
+    @classmethod
+    def cost(cls, opts: dict) -> Cost:
+        return dataclasses.replace(super().cost(opts), fraction=opts["rescore_fraction"])

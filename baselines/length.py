@@ -13,7 +13,7 @@ static_difficulty's perplexity scoring; the walk is inherited, not copied.
 from __future__ import annotations
 
 from baselines.static_difficulty import StaticDifficulty
-from edco.curriculum import RoundContext, Selection, register
+from edco.curriculum import Cost, RoundContext, Selection, register
 from edco.prompts import completion_text, format_question
 
 
@@ -25,7 +25,9 @@ def token_counts(tokenizer, texts: list[str]) -> list[int]:
 class StaticMeasure(StaticDifficulty):
     """A static_difficulty walk over a ranking measured from the text (higher = harder)."""
 
-    scores_with_model = False
+    @classmethod
+    def cost(cls, opts: dict) -> Cost:
+        return Cost()  # measured from the text: no model call
 
     def measure(self, records: list[dict], tokenizer) -> list[float]:
         raise NotImplementedError

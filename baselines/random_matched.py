@@ -18,10 +18,7 @@ GRPO: ``max_steps`` x ratio (rounded; the selection cycled in order).
 from __future__ import annotations
 
 from baselines.random import RandomStrategy
-from edco.curriculum import register
-
-# The paradigm setting that sets a round's optimiser steps.
-STEP_KEYS = {"sft": "num_train_epochs", "rl": "max_steps"}
+from edco.curriculum import STEP_KEYS, Cost, register
 
 
 @register("random_matched")
@@ -37,6 +34,7 @@ class RandomMatched(RandomStrategy):
         for paradigm in STEP_KEYS
     }
 
-    def training_config(self, paradigm: str, cfg: dict) -> dict:
-        key, ratio = STEP_KEYS[paradigm], self.opts[f"compute_ratio_{paradigm}"]
-        return {**cfg, key: max(1, round(cfg[key] * ratio))}
+    @classmethod
+    def cost(cls, opts: dict) -> Cost:
+        # No scoring; each paradigm's steps x its ratio (Strategy.training_config applies it).
+        return Cost(training_ratio={paradigm: opts[f"compute_ratio_{paradigm}"] for paradigm in STEP_KEYS})

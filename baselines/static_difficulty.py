@@ -5,7 +5,7 @@ samples, the windows spread evenly from the easiest N to the hardest N."""
 
 from __future__ import annotations
 
-from edco.curriculum import RoundContext, Selection, Strategy, register, tie_break_key
+from edco.curriculum import Cost, RoundContext, Selection, Strategy, register, tie_break_key
 
 ORDER = {
     "enum": ["easy_to_hard", "hard_to_easy"],
@@ -26,8 +26,11 @@ def window_starts(pool_size: int, n: int, rounds: int) -> list[int]:
 @register("static_difficulty")
 class StaticDifficulty(Strategy):
     description = "base-model perplexity scored once; the rounds walk windows of N from easy to hard"
-    scores_with_model = True  # once, in round 1
     options = {"order": ORDER}
+
+    @classmethod
+    def cost(cls, opts: dict) -> Cost:
+        return Cost(scores_with="perplexity", when="once")  # the base model, in round 1
 
     def __init__(self, pool, config, seed):
         super().__init__(pool, config, seed)

@@ -36,7 +36,7 @@ import math
 import random
 from collections import Counter
 
-from edco.curriculum import RoundContext, Selection, Strategy, register, tie_break_key
+from edco.curriculum import Cost, RoundContext, Selection, Strategy, register, tie_break_key
 from edco.errors import UserFacingError
 
 log = logging.getLogger("edco.curriculum")
@@ -75,7 +75,6 @@ def quantile_arms(scores: dict[str, float], k: int) -> list[list[str]]:
 @register("ucb_bandit")
 class UcbBandit(Strategy):
     description = "UCB1 bandit over difficulty buckets, rewarded by each round's learning progress"
-    scores_with_model = True  # once, in round 1, when the arms are perplexity quantiles
     options = {
         "ucb_buckets": {
             "type": "integer", "minimum": 2, "default": 4,
@@ -85,6 +84,12 @@ class UcbBandit(Strategy):
         "ucb_c": {"type": "number", "minimum": 0, "default": 1.0,
                   "description": "UCB1 exploration coefficient c in mean + c * sqrt(2 ln t / n)"},
     }
+
+    @classmethod
+    def cost(cls, opts: dict) -> Cost:
+        return Cost(scores_with="perplexity", when="once",
+                    bound="ucb_bandit scores the base model's perplexity once only when the pool has no difficulty "
+                          "levels (otherwise one arm per level, no model call)")
 
     def __init__(self, pool, config, seed):
         super().__init__(pool, config, seed)

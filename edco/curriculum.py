@@ -12,7 +12,11 @@ imports ``baselines/<name>.py`` first and scans the other files only if that doe
 register the name; a file that fails to import breaks only itself, and the error names it.
 A strategy declares its options (``Strategy.options``: JSON-schema properties, each with a
 description and a default); their values live in the config under
-``strategy_options.<name>`` and are validated and filled here.
+``strategy_options.<name>`` and are validated and filled here. It also declares its cost
+(``Strategy.cost`` -> ``Cost``: what it scores the pool with, how often, how much of it, and
+its training budget relative to the paradigm's): the resource planner, the GPU check and the
+trainer's budget (``Strategy.training_config``) all read that declaration, so a new strategy
+is planned and checked from its own file.
 
 This module imports nothing heavy (no torch): the scorer (``edco.estimator.score_pool``)
 reaches a strategy through ``RoundContext.scorer``, so the workflow and ``python -m edco
@@ -73,14 +77,60 @@ class Selection:
     tokens_generated: int = 0
 
 
+# The paradigm setting that sets a round's optimiser steps: what a strategy's training_ratio scales.
+STEP_KEYS = {"sft": "num_train_epochs", "rl": "max_steps"}
+# How often a strategy scores the pool: every round, or once (round 1, the base model).
+WHEN = ("each", "once")
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a strategy costs besides the paradigm's training, as the strategy declares it
+    (``Strategy.cost``); the planner, the GPU check and the trainer read it from there.
+
+    ``scores_with``: the estimator kind it scores the pool with (prefix, full, perplexity,
+    teacher_forced: ``edco.estimator``), None = no model call. ``when``: "each" round or "once"
+    (round 1). ``fraction``: the share of the pool scored in each round after the first (round 1
+    scores all of it; ``ceil(fraction x pool)`` samples). ``training_ratio``: paradigm -> optimiser
+    steps relative to the paradigm's (``STEP_KEYS``; absent = 1). ``bound``: when the scoring
+    figures are an upper bound, why (the planner prints it)."""
+
+    scores_with: str | None = None
+    when: str = "each"
+    fraction: float = 1.0
+    training_ratio: dict[str, float] = field(default_factory=dict)
+    bound: str = ""
+
+    def __post_init__(self):
+        if self.when not in WHEN or not 0 < self.fraction <= 1 or any(r <= 0 for r in self.training_ratio.values()):
+            raise ValueError(f"Cost: when in {WHEN}, 0 < fraction <= 1, training ratios > 0; got {self}")
+
+    def scored_samples(self, pool: int, rounds: int) -> int:
+        """Samples scored by a run of ``rounds`` rounds over a pool of ``pool``."""
+        if self.scores_with is None:
+            return 0
+        return pool if self.when == "once" else pool + (rounds - 1) * math.ceil(self.fraction * pool)
+
+    def ratio(self, paradigm: str) -> float:
+        return self.training_ratio.get(paradigm, 1.0)
+
+
+def trained_section(cost: Cost, paradigm: str, section: dict) -> dict:
+    """The ``sft`` / ``rl`` section a strategy of ``cost`` trains with: the paradigm's, its
+    ``STEP_KEYS`` setting times the strategy's training ratio (rounded, at least 1)."""
+    ratio = cost.ratio(paradigm)
+    if ratio == 1:
+        return section
+    key = STEP_KEYS[paradigm]
+    return {**section, key: max(1, round(section[key] * ratio))}
+
+
 class Strategy:
     """Base class. ``pool`` is the domain's training split (never the test split)."""
 
     name = "base"
     #: One line for ``python -m edco strategies``.
     description = ""
-    #: True when ``select`` scores the pool with the current model (the expensive part).
-    scores_with_model = False
     #: The strategy's options: JSON-schema properties, each with ``description`` and ``default``.
     #: Values come from ``strategy_options.<name>`` in the config (``self.opts``, filled).
     options: dict[str, dict] = {}
@@ -98,11 +148,19 @@ class Strategy:
     def update(self, round_metrics: dict) -> None:
         """Feedback after a round was trained (e.g. for bandits); default: nothing."""
 
+    @classmethod
+    def cost(cls, opts: dict) -> Cost:
+        """What this strategy costs with options ``opts`` (filled): by default no model call and
+        the paradigm's budget. A strategy that scores with the model, or trains longer, says so
+        here, in its own file; ``strategy_cost`` is how others ask."""
+        return Cost()
+
     def training_config(self, paradigm: str, cfg: dict) -> dict:
-        """The trainer settings (the ``sft`` / ``rl`` section) this strategy's rounds train with.
-        Every strategy keeps the paradigm's budget (DESIGN §1.4); only a compute-matched
-        reference (``random_matched``) changes it, on purpose, and the cost table says so."""
-        return cfg
+        """The trainer settings (the ``sft`` / ``rl`` section) this strategy's rounds train with:
+        the paradigm's budget scaled by the declared training ratio. Every strategy keeps the
+        paradigm's budget (DESIGN §1.4); only a compute-matched reference (``random_matched``)
+        declares another, on purpose, and the cost table says so."""
+        return trained_section(self.cost(self.opts), paradigm, cfg)
 
     def score(self, ctx: RoundContext, records: list[dict], kind: str, seed: int) -> tuple[dict[str, float], int]:
         """(id -> score, tokens generated) of ``records`` by estimator ``kind`` with the
@@ -227,6 +285,11 @@ def strategy_options(config: dict, name: str) -> dict:
     return {option: given[option] if option in given else spec["default"] for option, spec in declared.items()}
 
 
+def strategy_cost(config: dict, name: str) -> Cost:
+    """The declared cost of strategy ``name`` with the config's options for it."""
+    return get_strategy(name).cost(strategy_options(config, name))
+
+
 def check_strategies(config: dict, names: list[str] | None = None) -> None:
     """Strategies ``names`` (default: the grid's) exist and their options are valid, and every
     ``strategy_options`` entry names a strategy (a typo stops the run instead of being
@@ -265,17 +328,16 @@ class EntropyTopN(Strategy):
     ``estimator_kind`` (inference entropy; ``perplexity`` for its cheap twin); the round trains
     on the top-N, highest score (most uncertain) first.
 
-    Two cheaper variants hook in here, both off by default (the paper's rule):
-    ``rescore_fraction() < 1`` re-scores only a seeded random subset of the pool each round
-    (plus any id without a score yet, so round 1 scores everything) and carries every other
-    id's latest score over from the previous round; ``stop_overlap()`` = t stops re-scoring
+    Two cheaper variants hook in here, both off by default (the paper's rule): a declared
+    ``Cost.fraction`` < 1 (``rescore_fraction()``) re-scores only a seeded random subset of the
+    pool each round (plus any id without a score yet, so round 1 scores everything) and carries
+    every other id's latest score over from the previous round; ``stop_overlap()`` = t stops re-scoring
     once the last two selections overlap (Jaccard) >= t, after which the last scores, and so
     the last selection, are reused. Both read only ``ctx.previous``, so they resume exactly.
     A round's ``scores`` is always the full table (fresh and carried), which is what the next
     round carries from.
     """
 
-    scores_with_model = True
     estimator_kind = "prefix"
 
     def __init__(self, pool: list[dict], config: dict, seed: int):
@@ -285,9 +347,13 @@ class EntropyTopN(Strategy):
             log.warning("%s with its default options %s is the paper's rule (edco); set strategy_options.%s "
                         "(python -m edco strategies lists the options)", self.name, self.opts, self.name)
 
+    @classmethod
+    def cost(cls, opts: dict) -> Cost:
+        return Cost(scores_with=cls.estimator_kind, when="each")
+
     def rescore_fraction(self) -> float:
-        """Fraction of the pool re-scored per round; 1.0 (the paper) = all of it."""
-        return 1.0
+        """Fraction of the pool re-scored per round, as the cost declares it; 1.0 (the paper) = all of it."""
+        return self.cost(self.opts).fraction
 
     def stop_overlap(self) -> float | None:
         """Jaccard overlap of the last two selections that stops re-scoring; None (the paper) = never."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 
 from edco.config import ConfigError
-from edco.curriculum import get_strategy
+from edco.curriculum import strategy_cost
 
 # The oldest Linux driver each CUDA major version runs on (NVIDIA's CUDA toolkit release notes).
 # PyPI's torch 2.13.0 is a CUDA 13 build (its wheel requires cuda-toolkit 13.0.3, as vLLM 0.31.0's
@@ -23,8 +23,8 @@ def _vllm_settings(config: dict) -> list[str]:
     """The settings that would start a vLLM engine in this grid."""
     grid = config["grid"]
     wanted = []
-    if config["estimator"]["backend"] == "vllm" and (
-            config["estimator_bench"]["enabled"] or any(get_strategy(s).scores_with_model for s in grid["strategies"])):
+    scores = any(strategy_cost(config, s).scores_with for s in grid["strategies"])  # as each strategy declares
+    if config["estimator"]["backend"] == "vllm" and (config["estimator_bench"]["enabled"] or scores):
         wanted.append("estimator.backend: vllm")
     if "rl" in grid["paradigms"] and config["rl"]["use_vllm"]:
         wanted.append("rl.use_vllm: true")

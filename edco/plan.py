@@ -37,6 +37,7 @@ from pathlib import Path
 
 from edco import io
 from edco.config import round_budget
+from edco.curriculum import Cost, strategy_cost, trained_section
 from edco.errors import UserFacingError
 
 GB = 1e9  # compute.gpu_memory_gb is in GB as GPUs are sold ("80 GB")
@@ -63,23 +64,6 @@ VLLM_OVERHEAD_GB = 2.0
 # The real tokenizers' sizes (../shared/tokenizers: Qwen3 151,643 + 26 specials; Llama 3
 # 128,000 + 256 specials), for tiny models built on them.
 REAL_TOKENIZER_VOCAB = {"qwen3": 151669, "llama": 128256}
-
-# How each registered strategy scores the pool: (estimator kind, "each" round | "once").
-# None = no model scoring. An unknown strategy is planned as full entropy each round (the
-# dearest case) and flagged.
-SCORING = {
-    "random": None,
-    "length": None,
-    "answer_complexity": None,
-    "static_difficulty": ("perplexity", "once"),
-    "ucb_bandit": ("perplexity", "once"),
-    "edco": ("prefix", "each"),
-    "edco_partial": ("prefix", "each"),  # upper bound: rescore_fraction of the pool after round 1
-    "edco_early_stop": ("prefix", "each"),  # upper bound: stops re-scoring once selections settle
-    "edco_full": ("full", "each"),
-    "ppl_dynamic": ("perplexity", "each"),
-}
-
 
 # plan.seconds_per_sample.<kind>: GPU seconds per pool sample of each estimator kind.
 SAMPLE_TIME_KEYS = ("prefix", "full", "perplexity", "teacher_forced")
@@ -340,18 +324,24 @@ def training_phases(config: dict, model: str, paradigm: str, arch: Arch) -> list
     return phases
 
 
-def _run_hours(config: dict, model: str, paradigm: str, strategy: str, pool: int) -> tuple[float, float]:
-    """(scoring, training) GPU-hours of one run, on one GPU."""
-    plan, est = config["plan"], config["estimator"]
+def seconds_per_sample(config: dict, kind: str) -> float:
+    """GPU seconds to score one pool sample with estimator ``kind`` (``plan.seconds_per_sample``;
+    prefix entropy's is for K = 128 tokens, scaled to ``estimator.prefix_tokens``)."""
+    if kind not in SAMPLE_TIME_KEYS:
+        raise PlanError(f"estimator kind {kind!r}: plan.seconds_per_sample has {', '.join(SAMPLE_TIME_KEYS)}")
+    per = config["plan"]["seconds_per_sample"][kind]
+    return per * config["estimator"]["prefix_tokens"] / 128 if kind == "prefix" else per
+
+
+def _run_hours(config: dict, model: str, paradigm: str, cost: Cost, pool: int) -> tuple[float, float]:
+    """(scoring, training) GPU-hours of one run of a strategy of ``cost``, on one GPU: the
+    samples it declares it scores, and the paradigm's steps times its training ratio."""
+    plan = config["plan"]
     rounds, n = round_budget(config, paradigm, model)
-    scoring = SCORING.get(strategy, ("full", "each"))
     seconds = 0.0
-    if scoring:
-        kind, when = scoring
-        per_sample = {k: plan["seconds_per_sample"][k] for k in SAMPLE_TIME_KEYS}
-        per = per_sample[kind] * (est["prefix_tokens"] / 128 if kind == "prefix" else 1)
-        seconds += (rounds if when == "each" else 1) * pool * per
-    section = config[paradigm]
+    if cost.scores_with:
+        seconds = cost.scored_samples(pool, rounds) * seconds_per_sample(config, cost.scores_with)
+    section = trained_section(cost, paradigm, config[paradigm])
     if paradigm == "sft":
         per_step = section["per_device_train_batch_size"] * section["gradient_accumulation_steps"]
         steps = math.ceil(n / per_step) * section["num_train_epochs"]
@@ -379,18 +369,17 @@ def train_job(config: dict, name: str, runs: list[tuple]) -> Job:
     job = Job("train", name, model, _gpus(config, model), runs)
     job.phases = training_phases(config, model, paradigm, arch)
     resident = {"weights (master)": arch.params * BYTES[config["models"][model]["master_dtype"]]}
-    kinds = {SCORING.get(s, ("full", "each"))[0] for s in {r[3] for r in runs} if SCORING.get(s, ("full",)) is not None}
+    costs = {s: strategy_cost(config, s) for s in sorted({r[3] for r in runs})}  # as each strategy declares
+    kinds = {c.scores_with for c in costs.values() if c.scores_with}
     job.phases += [scoring_phase(config, model, arch, kind, resident) for kind in sorted(kinds)]
     job.phases.append(eval_phase(config, model, arch))
     pool, note = _pool_size(config, paradigm, model)
     if note and kinds:
         job.notes.append(note)
-    unknown = sorted({r[3] for r in runs} - set(SCORING))
-    if unknown:
-        job.notes.append(f"strategies {', '.join(unknown)} unknown to the planner: planned as full entropy each round")
+    job.notes += [f"{c.bound}: its scoring time is an upper bound" for c in costs.values() if c.bound]
     hours = 0.0
     for run in runs:
-        scoring, training = _run_hours(config, model, paradigm, run[3], pool)
+        scoring, training = _run_hours(config, model, paradigm, costs[run[3]], pool)
         hours += scoring + training + config["plan"]["eval_hours_per_run"]
     job.gpu_hours = hours * job.gpus
     ckpt = _checkpoint_bytes(config, model, arch)

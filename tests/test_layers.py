@@ -38,7 +38,7 @@ ALLOWED = {
     "gpu": {"curriculum"},  # which strategies score with a model (a vLLM engine)
     "estimator_bench": {"estimator", "curriculum", "report"},
     "report": set(),
-    "plan": set(),
+    "plan": {"curriculum"},  # what each strategy declares it costs (Strategy.cost)
     "gpulock": set(),
 }
 # Heavy or optional third-party libraries a function may import when it needs them.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from edco import plan
-from edco.config import load_config
+from edco import curriculum, plan
+from edco.config import load_config, round_budget
+from edco.curriculum import STEP_KEYS, Cost, Strategy, available_strategies, get_strategy, strategy_cost, strategy_options
+from edco.errors import UserFacingError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -241,8 +244,11 @@ def test_write_plan_writes_markdown_and_csv(tmp_path):
 
 
 def test_the_planner_imports_no_torch():
-    """The Snakefile runs it in the controller's environment (Snakemake, jsonschema, pyyaml)."""
-    code = ("import sys; import edco.plan, edco.config; "
+    """The Snakefile runs it in the controller's environment (Snakemake, jsonschema, pyyaml),
+    every shipped strategy's declaration included."""
+    code = ("import sys; import edco.plan, edco.config, edco.curriculum as c; "
+            "config = edco.config.load_config('config/smoke.yaml'); "
+            "config['grid']['strategies'] = c.available_strategies(); edco.plan.make_plan(config); "
             "assert not {'torch', 'transformers', 'numpy', 'pandas'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
 
@@ -280,3 +286,98 @@ def test_the_plan_command(tmp_path):
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and "**Verdict: does not fit.**" in refused.stdout
     assert "edco plan: error:" in refused.stderr and "qwen3_4b/rl/random/seed0" in refused.stderr
+
+
+# --------------------------------------------------------------------------- strategies' declared cost
+def declared_cost_config() -> dict:
+    """The CPU study with every shipped strategy, options that make the declarations differ
+    from the paper's rule, a pool of 90 and step counts the training ratios scale exactly."""
+    config = load_config(REPO / "config" / "cpu_study.yaml")
+    config["grid"]["strategies"] = available_strategies()
+    config["data"]["max_train"] = 90
+    config["sft"]["num_train_epochs"] = 2
+    config["rl"]["max_steps"] = 10
+    config["strategy_options"] = {"edco_partial": {"rescore_fraction": 0.25}, "edco_early_stop": {"stop_overlap": 0.5},
+                                  "random_matched": {"compute_ratio_sft": 1.5, "compute_ratio_rl": 2.0}}
+    return config
+
+
+@pytest.mark.parametrize("paradigm", ["sft", "rl"])
+def test_every_shipped_strategy_is_planned_as_it_declares(paradigm):
+    """For each registered strategy: the planned scoring time is the samples its declaration
+    says it scores (all of the pool once, or all in round 1 and ceil(fraction x pool) each later
+    round) times its estimator's time per sample; its training time is random's times its
+    declared ratio; its job holds a scoring phase of its estimator kind exactly when it scores."""
+    config = declared_cost_config()
+    rounds = round_budget(config, paradigm, "qwen3")[0]
+    per = config["plan"]["seconds_per_sample"]
+    per_sample = {**per, "prefix": per["prefix"] * config["estimator"]["prefix_tokens"] / 128}
+
+    def hours(strategy):
+        job = plan.train_job(config, "x", [("law", "qwen3", paradigm, strategy, 0)])
+        scoring, training = plan._run_hours(config, "qwen3", paradigm, strategy_cost(config, strategy), 90)
+        assert job.gpu_hours == pytest.approx(scoring + training + config["plan"]["eval_hours_per_run"])
+        return job, scoring * 3600, training * 3600
+
+    _, _, random_training = hours("random")
+    assert random_training > 0
+    names = available_strategies()
+    assert {"random", "random_matched", "edco", "edco_full", "edco_partial", "static_difficulty"} <= set(names)
+    for name in names:
+        cost = get_strategy(name).cost(strategy_options(config, name))
+        job, scoring, training = hours(name)
+        if cost.scores_with is None:
+            samples = 0
+        elif cost.when == "once":
+            samples = 90
+        else:
+            samples = 90 + (rounds - 1) * math.ceil(cost.fraction * 90)
+        assert scoring == pytest.approx(samples * per_sample.get(cost.scores_with, 0)), name
+        assert training == pytest.approx(cost.ratio(paradigm) * random_training), name
+        scoring_phases = {p.name for p in job.phases if p.name.startswith("scoring")}
+        assert scoring_phases == ({f"scoring ({cost.scores_with})"} if cost.scores_with else set()), name
+        assert not any("unknown" in note for note in job.notes), name
+    # The options change the declarations, and so the plan: not the paper's rule everywhere.
+    assert strategy_cost(config, "edco_partial").fraction == 0.25
+    assert strategy_cost(config, "random_matched").ratio(paradigm) == {"sft": 1.5, "rl": 2.0}[paradigm]
+
+
+def test_random_matched_is_planned_from_its_ratio_without_scoring():
+    """The CPU study's random_matched: no scoring, and compute_ratio x random's training."""
+    config = load_config(REPO / "config" / "cpu_study.yaml")
+    options = config["strategy_options"]["random_matched"]
+    for paradigm in ("sft", "rl"):
+        pool = plan._pool_size(config, paradigm, "qwen3")[0]
+        random = plan._run_hours(config, "qwen3", paradigm, strategy_cost(config, "random"), pool)
+        matched = plan._run_hours(config, "qwen3", paradigm, strategy_cost(config, "random_matched"), pool)
+        steps = config[paradigm][STEP_KEYS[paradigm]]
+        assert matched[0] == 0
+        assert matched[1] == pytest.approx(random[1] * round(steps * options[f"compute_ratio_{paradigm}"]) / steps)
+    assert "unknown" not in plan.markdown(plan.make_plan(config), "cpu_study")
+
+
+def test_a_new_strategy_is_planned_from_its_own_file(monkeypatch):
+    """A strategy the planner has never heard of: its declaration is all the planner reads."""
+
+    class Toy(Strategy):
+        description = "toy"
+
+        @classmethod
+        def cost(cls, opts):
+            return Cost(scores_with="teacher_forced", when="each", training_ratio={"sft": 2.0})
+
+    monkeypatch.setitem(curriculum._REGISTRY, "toy", Toy)
+    config = declared_cost_config()
+    rounds = round_budget(config, "sft", "qwen3")[0]
+    toy = plan._run_hours(config, "qwen3", "sft", strategy_cost(config, "toy"), 90)
+    random = plan._run_hours(config, "qwen3", "sft", strategy_cost(config, "random"), 90)
+    assert toy[0] * 3600 == pytest.approx(rounds * 90 * config["plan"]["seconds_per_sample"]["teacher_forced"])
+    assert toy[1] == pytest.approx(2 * random[1])
+    job = plan.train_job(config, "x", [("law", "qwen3", "sft", "toy", 0)])
+    assert "scoring (teacher_forced)" in {p.name for p in job.phases}
+
+
+def test_an_unregistered_strategy_stops_the_planner():
+    config = load_config(REPO / "config" / "cpu_study.yaml")
+    with pytest.raises(UserFacingError, match="unknown strategy 'nope'"):
+        plan.train_job(config, "x", [("law", "qwen3", "sft", "nope", 0)])
