@@ -357,6 +357,16 @@ def base_seed(base: str) -> int | None:
     return int(base.removeprefix("seed")) if base != layout.SHARED_BASE else None
 
 
+def model_size(model: dict) -> dict:
+    """``models.<m>.size`` with what is omitted filled: the schema's defaults (also for a size
+    block built by hand) and the head width, hidden_size / num_attention_heads (Qwen3Config's own
+    default, 128 whatever the width, does not suit a tiny model). Read by the model builder and
+    the planner, so both size the same model."""
+    size = {**section_defaults("models", "*", "size"), **model["size"]}
+    size.setdefault("head_dim", size["hidden_size"] // size["num_attention_heads"])
+    return size
+
+
 def round_budget(config: dict, paradigm: str, model: str) -> tuple[int, int]:
     """(rounds, N) of a run of ``paradigm`` on ``model``: the paradigm's own ``rounds`` and
     ``n_by_model[model]`` / ``n`` where set, else ``curriculum.rounds`` / ``curriculum.n``.

@@ -31,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from edco import io, layout
-from edco.config import base_seed, per_seed_base
+from edco.config import base_seed, model_size, per_seed_base
 from edco.errors import UserFacingError
 from edco.gguf import GGUFError, ensure_converted
 from edco.prompts import chat_messages, completion_text, quick_answer_prompt, quick_answer_text, user_message
@@ -200,10 +200,7 @@ def build_model(model_cfg: dict, tokenizer):
     """A randomly initialised (seeded) float32 causal LM sized by ``model_cfg["size"]``."""
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen3Config
 
-    size = dict(model_cfg["size"])
-    # Qwen3Config defaults head_dim to 128 whatever the width; a tiny model wants width/heads.
-    size.setdefault("head_dim", size["hidden_size"] // size["num_attention_heads"])
-    size.setdefault("max_position_embeddings", 1024)
+    size = model_size(model_cfg)  # head_dim = width / heads unless given; positions: the schema's default
     # transformers' default init std 0.02 suits widths ~1000-4000 (~1/sqrt(width)). At width
     # 64 it leaves attention logits ~0, so attention stays uniform for hundreds of steps: a
     # tiny Llama (no q/k norm) never left that plateau in 1000 steps. 1/sqrt(width) fixes it.

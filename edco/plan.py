@@ -36,7 +36,7 @@ from io import StringIO
 from pathlib import Path
 
 from edco import io
-from edco.config import round_budget
+from edco.config import model_size, round_budget
 from edco.curriculum import Cost, strategy_cost, trained_section
 from edco.errors import UserFacingError
 
@@ -150,6 +150,7 @@ def arch_of(config: dict, name: str) -> Arch:
             f"models.{name}.size: the planner needs {', '.join(missing)} (a hub model: copy them from the "
             f"model's config.json, as config/config.yaml does for {model.get('hub_id', 'the paper models')})"
         )
+    size = model_size(model)
     tokenizer = model.get("tokenizer") or {}
     if "vocab_size" in size:
         vocab = size["vocab_size"]
@@ -160,9 +161,7 @@ def arch_of(config: dict, name: str) -> Arch:
     return Arch(
         family=model["arch"], hidden=size["hidden_size"], intermediate=size["intermediate_size"],
         layers=size["num_hidden_layers"], heads=size["num_attention_heads"], kv_heads=size["num_key_value_heads"],
-        head_dim=size.get("head_dim", size["hidden_size"] // size["num_attention_heads"]), vocab=vocab,
-        # Tiny models are built with 1024 positions (edco/models.py); a hub model's is its own.
-        max_positions=size.get("max_position_embeddings", 1024),
+        head_dim=size["head_dim"], vocab=vocab, max_positions=size["max_position_embeddings"],
     )
 
 
@@ -398,18 +397,32 @@ def evaluate_base_job(config: dict, model: str) -> Job:
     return job
 
 
-def estimator_bench_job(config: dict, domain: str, model: str, ks=(4, 8, 16, 32, 64, 128)) -> Job:
-    """The estimator benchmark: the base model and one fine-tuned checkpoint, each scored with
-    full, teacher-forced and prefix entropy at every K (one scoring engine at a time)."""
+def estimator_bench_job(config: dict, domain: str, model: str) -> Job:
+    """The estimator benchmark as ``estimator_bench`` sets it: the base model (and with
+    ``checkpoint`` one fine-tuned model), each scored with full and prefix entropy at every K of
+    ``prefix_ks`` plus ``estimator.prefix_tokens`` (at two seeds with ``retest``; the hf backend
+    samples once up to the largest K, vLLM makes one call per K), and once with teacher-forced
+    entropy and perplexity; one scoring engine at a time. With vLLM the process holds no torch
+    model (the engine loads the weights); with hf, ``validity`` evaluates each model first."""
     arch = arch_of(config, model)
+    bench, est = config["estimator_bench"], config["estimator"]
+    vllm = est["backend"] == "vllm"
+    weights = {} if vllm else {"weights (bench)": arch.params * BYTES[config["models"][model]["dtype"]]}
     job = Job("estimator_bench", f"{domain}/{model}", model, 1)
-    job.phases = [scoring_phase(config, model, arch, "full", {"weights (bench)": arch.params * BYTES[config["models"][model]["dtype"]]})]
+    job.phases = [scoring_phase(config, model, arch, "full", weights)]
+    if bench["validity"] and not vllm:
+        job.phases.append(eval_phase(config, model, arch))
     paradigm = config["grid"]["paradigms"][0]
     pool = _pool_size(config, paradigm, model)[0]
-    samples = min(pool, config["estimator_bench"]["limit"] or pool)
-    per = config["plan"]["seconds_per_sample"]
-    per_sample = per["full"] + per["teacher_forced"] + sum(per["prefix"] * k / 128 for k in ks)
-    job.gpu_hours = 2 * samples * per_sample / 3600
+    samples = min(pool, bench["limit"] or pool)
+    ks = sorted(set(bench["prefix_ks"]) | {est["prefix_tokens"]})
+    # plan.seconds_per_sample.prefix is for K = 128 tokens
+    prefix = config["plan"]["seconds_per_sample"]["prefix"] * (sum(ks) if vllm else max(ks)) / 128
+    seeds = 2 if bench["retest"] else 1
+    per_sample = seeds * (seconds_per_sample(config, "full") + prefix) + \
+        seconds_per_sample(config, "teacher_forced") + seconds_per_sample(config, "perplexity")
+    models = 2 if bench["checkpoint"] else 1
+    job.gpu_hours = models * samples * per_sample / 3600
     return job
 
 

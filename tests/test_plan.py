@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from edco import curriculum, plan
-from edco.config import load_config, round_budget
+from edco.config import load_config, round_budget, schema
 from edco.curriculum import STEP_KEYS, Cost, Strategy, available_strategies, get_strategy, strategy_cost, strategy_options
 from edco.errors import UserFacingError
 
@@ -381,3 +381,42 @@ def test_an_unregistered_strategy_stops_the_planner():
     config = load_config(REPO / "config" / "cpu_study.yaml")
     with pytest.raises(UserFacingError, match="unknown strategy 'nope'"):
         plan.train_job(config, "x", [("law", "qwen3", "sft", "nope", 0)])
+
+
+# --------------------------------------------------------------------------- settings from the config
+def test_model_sizes_come_from_the_config_and_the_schema_defaults():
+    """A size block without head_dim and max_position_embeddings: the planner sizes what the
+    builder builds (edco.config.model_size: width / heads, the schema's positions)."""
+    config = load_config(REPO / "config" / "smoke.yaml")
+    size = config["models"]["qwen3"]["size"]
+    assert "head_dim" not in size
+    positions = schema()["properties"]["models"]["additionalProperties"]["properties"]["size"]["properties"][
+        "max_position_embeddings"]["default"]
+    a = plan.arch_of(config, "qwen3")
+    assert (a.head_dim, a.max_positions) == (size["hidden_size"] // size["num_attention_heads"], positions)
+    config["models"]["qwen3"]["size"].update(head_dim=8, max_position_embeddings=4096)
+    a = plan.arch_of(config, "qwen3")
+    assert (a.head_dim, a.max_positions) == (8, 4096)
+
+
+def test_the_estimator_benchmark_is_planned_from_its_settings():
+    """Its GPU-hours follow estimator_bench.prefix_ks, retest, checkpoint and limit: vLLM makes
+    one call per K (hf samples once, to the largest K)."""
+    config = load_config(REPO / "config" / "config.yaml")
+    per = config["plan"]["seconds_per_sample"]
+    bench = config["estimator_bench"]
+
+    def hours(**settings):
+        trial = copy.deepcopy(config)
+        trial["estimator_bench"].update(settings)
+        return plan.estimator_bench_job(trial, "law", "qwen3_4b").gpu_hours * 3600
+
+    ks = sorted(set(bench["prefix_ks"]) | {config["estimator"]["prefix_tokens"]})
+    one = per["full"] + per["prefix"] * sum(ks) / 128
+    reference = per["teacher_forced"] + per["perplexity"]
+    assert hours() == pytest.approx(2 * bench["limit"] * (2 * one + reference))
+    assert hours(retest=False, checkpoint=False) == pytest.approx(bench["limit"] * (one + reference))
+    assert hours(prefix_ks=[128]) == pytest.approx(2 * bench["limit"] * (2 * (per["full"] + per["prefix"]) + reference))
+    assert hours(limit=10) == pytest.approx(hours() / 100)
+    config["estimator"]["backend"] = "hf"
+    assert hours() == pytest.approx(2 * bench["limit"] * (2 * (per["full"] + per["prefix"] * max(ks) / 128) + reference))
