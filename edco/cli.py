@@ -164,6 +164,10 @@ def train(trainer, argv: list[str]) -> int:
     runs = [(strategy, seed) for strategy in args.strategy for seed in args.seed]
     evaluate_here = args.evaluate and trainer.Processes(config).is_main  # one evaluation, not one per GPU
     log = logging.getLogger("edco.trainer")
+    from edco import plan
+
+    if warning := plan.train_scratch_warning(config, [(args.domain, args.model, args.paradigm, *run) for run in runs]):
+        log.warning(warning)  # compute.scratch_dir: null on a GPU node: model saves to /tmp, often RAM
     for i, (strategy, seed) in enumerate(runs, 1):
         log.info("run %d/%d: %s %s %s %s seed %d", i, len(runs), args.domain, args.model, args.paradigm, strategy, seed)
         path = trainer.run_rounds(config, args.domain, args.model, args.paradigm, strategy, seed)

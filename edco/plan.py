@@ -40,7 +40,7 @@ from edco.config import model_size, round_budget
 from edco.curriculum import Cost, strategy_cost, trained_section
 from edco.errors import UserFacingError
 
-GB = 1e9  # compute.gpu_memory_gb is in GB as GPUs are sold ("80 GB")
+GB = 1e9  # compute.gpu_memory_gb: the GPU's total memory as torch reports it, in 1e9 bytes
 BYTES = {"float32": 4, "bfloat16": 2}
 COMPUTE_BYTES = 2  # GPU jobs compute in bf16 (mixed precision, vLLM, evaluation)
 
@@ -52,6 +52,11 @@ LM_HEAD_TOKEN_TILE, LM_HEAD_VOCAB_TILE = 4096, 32768
 # keep fp32 state.
 BNB_MIN_8BIT, BNB_BLOCK = 4096, 256
 EIGHT_BIT_OPTIMS = {"adamw_bnb_8bit", "adamw_8bit", "paged_adamw_8bit", "adamw_torch_8bit"}
+# The bitsandbytes ones (adamw_torch_8bit is torchao's): under them transformers' Trainer
+# registers every nn.Embedding weight for 32-bit state (transformers 5.17 trainer.py,
+# create_optimizer: register_module_override(module, "weight", {"optim_bits": 32})), and TRL's
+# trainers inherit it. The embedding is the tied LM head: the largest tensor of the model.
+BNB_8BIT_OPTIMS = {"adamw_bnb_8bit", "adamw_8bit", "paged_adamw_8bit"}
 FUSED_OPTIMS = {"adamw_torch_fused"} | EIGHT_BIT_OPTIMS  # no foreach temporaries at the step
 # What a vLLM engine keeps on the GPU asleep (level 2: weights and KV cache released): CUDA
 # graphs, the sampler's buffers, the CUDA context. An estimate; measure it on a GPU.
@@ -170,11 +175,14 @@ def optimizer_state_bytes(arch: Arch, optim: str, master: str) -> int:
     """Optimiser state of the whole model. AdamW (torch): exp_avg and exp_avg_sq in the
     parameter's dtype plus one fp32 ``step`` scalar per tensor. 8-bit AdamW (bitsandbytes):
     one byte per element and state with an fp32 absmax per block of 256, fp32 state for tensors
-    under 4096 elements, and the two shared 256-entry fp32 quantisation maps."""
+    under 4096 elements and, under the Trainer, for the embedding (``BNB_8BIT_OPTIMS``), and the
+    two shared 256-entry fp32 quantisation maps."""
     if optim in EIGHT_BIT_OPTIMS:
         total = 2 * 256 * 4
-        for n in arch.tensor_sizes():
-            total += 2 * (n + 4 * math.ceil(n / BNB_BLOCK)) if n >= BNB_MIN_8BIT else 2 * 4 * n
+        sizes = arch.tensor_sizes()
+        fp32 = {0} if optim in BNB_8BIT_OPTIMS else set()  # tensor_sizes()[0] is the embedding
+        for i, n in enumerate(sizes):
+            total += 2 * (n + 4 * math.ceil(n / BNB_BLOCK)) if n >= BNB_MIN_8BIT and i not in fp32 else 2 * 4 * n
         return total
     if optim.startswith("adamw_torch"):
         return 2 * arch.params * BYTES[master] + 4 * len(arch.tensor_sizes())
@@ -235,6 +243,7 @@ class Job:
     gpu_hours: float = 0.0
     disk_gb: float = 0.0
     transient_disk_gb: float = 0.0
+    scratch_gb: float = 0.0  # temporary model saves in compute.scratch_dir at one time
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -371,7 +380,7 @@ def train_job(config: dict, name: str, runs: list[tuple]) -> Job:
     costs = {s: strategy_cost(config, s) for s in sorted({r[3] for r in runs})}  # as each strategy declares
     kinds = {c.scores_with for c in costs.values() if c.scores_with}
     job.phases += [scoring_phase(config, model, arch, kind, resident) for kind in sorted(kinds)]
-    job.phases.append(eval_phase(config, model, arch))
+    job.phases += [p for p in (save_phase(config, model, arch), eval_phase(config, model, arch)) if p]
     pool, note = _pool_size(config, paradigm, model)
     if note and kinds:
         job.notes.append(note)
@@ -383,11 +392,42 @@ def train_job(config: dict, name: str, runs: list[tuple]) -> Job:
     job.gpu_hours = hours * job.gpus
     ckpt = _checkpoint_bytes(config, model, arch)
     job.disk_gb = len(runs) * ckpt / GB  # each finished run keeps final/
-    # While a round ends: the new checkpoint beside the previous one, plus the temporary saves
-    # of the RL reference (each round) and of the vLLM scoring engine's weights.
-    temp = (paradigm == "rl") + (config["estimator"]["backend"] == "vllm" and bool(kinds))
-    job.transient_disk_gb = (2 + temp) * ckpt / GB
+    job.transient_disk_gb = 2 * ckpt / GB  # while a round ends: the new checkpoint beside the previous one
+    # compute.scratch_dir (the system temp directory when null): the GRPO round's reference
+    # (TRL loads it, and its rollout engine, by name) or the weights a vLLM scoring engine
+    # loads, one model at a time (scoring comes before a round's training).
+    saves = paradigm == "rl" or (config["estimator"]["backend"] == "vllm" and bool(kinds))
+    job.scratch_gb = ckpt / GB if saves else 0.0
     return job
+
+
+def save_phase(config: dict, model: str, arch: Arch) -> Phase | None:
+    """``edco.models.save_weights`` of fp32 master weights (a round's checkpoint, the GRPO
+    reference, a vLLM scoring engine's weights): a models.<m>.dtype copy of every tensor, made on
+    the model's device, alive until the save is written. None when nothing is cast."""
+    m = config["models"][model]
+    if m["dtype"] == m["master_dtype"]:
+        return None
+    return Phase("saving weights", {"weights (master)": arch.params * BYTES[m["master_dtype"]],
+                                    "save_weights copies": arch.params * BYTES[m["dtype"]]})
+
+
+def train_scratch_warning(config: dict, runs: list[tuple]) -> str | None:
+    """``scratch_warning`` of the train job of ``runs`` (python -m edco train logs it at its start)."""
+    if config["compute"]["scratch_dir"] is not None or config["compute"]["device"] != "cuda":
+        return None
+    return scratch_warning(config, train_job(config, "", runs).scratch_gb)
+
+
+def scratch_warning(config: dict, scratch_gb: float) -> str | None:
+    """What a GPU job's temporary model saves of ``scratch_gb`` put in the system temp directory
+    when compute.scratch_dir is null (None: set, nothing saved, or a CPU config)."""
+    if config["compute"]["scratch_dir"] is not None or config["compute"]["device"] != "cuda" or not scratch_gb:
+        return None
+    return (f"compute.scratch_dir is null: each train job writes temporary model saves of up to {scratch_gb:.1f} GB "
+            f"(the GRPO reference, the weights a vLLM scoring engine loads) to the system temp directory ($TMPDIR, "
+            f"else /tmp; RAM on many nodes), {8 * scratch_gb:.0f} GB for 8 jobs on one node; set compute.scratch_dir "
+            f"to a large local disk")
 
 
 def evaluate_base_job(config: dict, model: str) -> Job:
@@ -593,14 +633,15 @@ def check_plan(config: dict, source: str) -> None:
 
 # --------------------------------------------------------------------------- output
 CSV_COLUMNS = ["rule", "job", "model", "gpus", "runs", "peak_gb", "peak_phase", "fits", "gpu_hours", "disk_gb",
-               "transient_disk_gb"]
+               "transient_disk_gb", "scratch_gb"]
 
 
 def job_rows(plan: Plan) -> list[dict]:
     return [{"rule": j.rule, "job": j.name, "model": j.model, "gpus": j.gpus, "runs": len(j.runs),
              "peak_gb": round(j.peak.total / GB, 2), "peak_phase": j.peak.name,
              "fits": j.peak.total <= plan.budget_gb * GB, "gpu_hours": round(j.gpu_hours, 2),
-             "disk_gb": round(j.disk_gb, 2), "transient_disk_gb": round(j.transient_disk_gb, 2)} for j in plan.jobs]
+             "disk_gb": round(j.disk_gb, 2), "transient_disk_gb": round(j.transient_disk_gb, 2),
+             "scratch_gb": round(j.scratch_gb, 2)} for j in plan.jobs]
 
 
 def totals(plan: Plan) -> dict:
@@ -608,7 +649,8 @@ def totals(plan: Plan) -> dict:
     hub_cache = sum(arch_of(plan.config, m).params * 2 for m in hub) / GB  # hub weights are bf16
     return {"jobs": len(plan.jobs), "gpu_hours": sum(j.gpu_hours for j in plan.jobs),
             "disk_gb": sum(j.disk_gb for j in plan.jobs) + hub_cache, "hub_cache_gb": hub_cache,
-            "transient_disk_gb": max((j.transient_disk_gb for j in plan.jobs), default=0.0)}
+            "transient_disk_gb": max((j.transient_disk_gb for j in plan.jobs), default=0.0),
+            "scratch_gb": max((j.scratch_gb for j in plan.jobs), default=0.0)}
 
 
 def _csv_text(rows: list[dict]) -> str:
@@ -642,16 +684,24 @@ def markdown(plan: Plan, source: str) -> str:
     worst_by: dict[tuple, Job] = {}
     for job in plan.jobs:
         key = (job.rule, job.model, job.runs[0][2] if job.runs else "")
-        if key not in worst_by or job.peak.total > worst_by[key].peak.total:
+        # the largest peak; among equal ones the job with the most phases (one that scores, say)
+        if key not in worst_by or (job.peak.total, len(job.phases)) > (worst_by[key].peak.total, len(worst_by[key].phases)):
             worst_by[key] = job
     for (rule, model, paradigm), job in worst_by.items():
         parts = ", ".join(f"{k} {v / GB:.1f}" for k, v in job.peak.parts.items())
         lines.append(f"- {rule} {model} {paradigm}".rstrip() + f" ({job.peak.name}): {parts} = **{job.peak.total / GB:.1f}**")
+    lines += ["", "Every phase of the same jobs (GB per GPU):", ""]
+    for (rule, model, paradigm), job in worst_by.items():
+        if len(job.phases) > 1:
+            lines.append(f"- {rule} {model} {paradigm}".rstrip() + ": "
+                         + ", ".join(f"{p.name} {p.total / GB:.1f}" for p in job.phases))
     t = totals(plan)
     lines += ["", f"Totals: {t['jobs']} GPU jobs, **{t['gpu_hours']:,.0f} GPU-hours**; disk **{t['disk_gb']:,.0f} GB** "
               f"(every run's final checkpoint in models.<m>.dtype, plus {t['hub_cache_gb']:.0f} GB of hub weights), "
-              f"and up to {t['transient_disk_gb']:.0f} GB more per running train job while a round ends."]
-    notes = sorted({n for j in plan.jobs for n in j.notes})
+              f"and up to {t['transient_disk_gb']:.0f} GB more per running train job while a round ends; "
+              f"temporary model saves of up to {t['scratch_gb']:.0f} GB per running train job in "
+              f"{c['compute']['scratch_dir'] or 'the system temp directory (compute.scratch_dir: null)'}."]
+    notes = sorted({n for j in plan.jobs for n in j.notes} | {scratch_warning(c, t["scratch_gb"])} - {None})
     lines += [f"- {n}" for n in notes]
     lines += [f"- vLLM: {p}" for p in plan.kv_problems]
     lines += ["", "Exact: model state (weights, grads, AdamW state), saved activations and autocast copies of one "

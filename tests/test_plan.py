@@ -130,12 +130,14 @@ def test_llama_vocabulary_is_the_staged_tokenizers(shared_root):
     assert plan.arch_of(config, "llama3_2_3b").vocab == ranks + len(specials) == 128256
 
 
-def test_paper_config_fits_80_gb_per_job():
+def test_paper_config_fits_an_80_gb_gpu_per_job():
+    """An "80 GB" A100 / H100 as torch reports it (79.1-79.3 GiB), rounded down."""
     config = load_config(REPO / "config" / "config.yaml")
     p = plan.make_plan(config)
     assert p.fits and plan.refusal(p, "config/config.yaml") is None
-    assert config["compute"]["gpu_memory_gb"] == 80
-    assert all(job.peak.total <= 80e9 for job in p.jobs)
+    budget = config["compute"]["gpu_memory_gb"] * 1e9
+    assert 79.0 * 2**30 <= budget <= 79.3 * 2**30
+    assert all(job.peak.total <= budget for job in p.jobs)
     rules = {j.rule for j in p.jobs}
     assert rules == {"train", "evaluate_base", "estimator_bench"}
     assert sum(j.rule == "train" for j in p.jobs) == 144  # compute.job: run, as the workflow's train rule
@@ -161,7 +163,8 @@ def test_float32_unsharded_variant_is_refused_with_the_job_and_the_settings_that
     assert message.startswith("variant.yaml: the resource plan does not fit")
     first = message.splitlines()[1]
     assert "job train communication/qwen3_4b/rl/random/seed0 (and 35 like it)" in first
-    assert "> compute.gpu_memory_gb 80" in first and "models.qwen3_4b.dtype: bfloat16" in first
+    assert f"> compute.gpu_memory_gb {config['compute']['gpu_memory_gb']:g}" in first
+    assert "models.qwen3_4b.dtype: bfloat16" in first
     assert "rl.optim: adamw_bnb_8bit" in first
     with pytest.raises(plan.PlanError, match="qwen3_4b/rl"):
         plan.check_plan(config, "variant.yaml")
@@ -181,7 +184,8 @@ def test_the_settings_named_in_a_refusal_make_the_job_fit():
             for k in path:
                 node = node[k]
             node[last] = {"true": True}.get(value, int(value) if value.isdigit() else value)
-        assert job.rule == "train" and plan.train_job(fixed, job.name, job.runs).peak.total <= 80e9
+        budget = config["compute"]["gpu_memory_gb"] * 1e9
+        assert job.rule == "train" and plan.train_job(fixed, job.name, job.runs).peak.total <= budget
 
 
 def test_more_gpus_are_data_parallel_and_hold_the_whole_model_each():
@@ -420,3 +424,119 @@ def test_the_estimator_benchmark_is_planned_from_its_settings():
     assert hours(limit=10) == pytest.approx(hours() / 100)
     config["estimator"]["backend"] = "hf"
     assert hours() == pytest.approx(2 * bench["limit"] * (2 * (per["full"] + per["prefix"] * max(ks) / 128) + reference))
+
+
+# --------------------------------------------------------------------------- what a GPU holds besides training
+def embedding_elements(a: "plan.Arch") -> int:
+    return a.vocab * a.hidden
+
+
+@pytest.mark.parametrize("model", ["qwen3_4b", "llama3_2_3b"])
+def test_bitsandbytes_8bit_state_of_the_embedding_is_fp32(model):
+    """Under a bitsandbytes 8-bit AdamW the Trainer keeps the embedding's (= the tied LM head's)
+    two states in fp32: 8 bytes per element instead of 2 plus the block absmaxes, ~2.3 GB more
+    for either paper model; torchao's 8-bit AdamW has no such override."""
+    a = plan.arch_of(load_config(REPO / "config" / "config.yaml"), model)
+    n = embedding_elements(a)
+    extra = 2 * 4 * n - 2 * (n + 4 * math.ceil(n / plan.BNB_BLOCK))
+    for optim in sorted(plan.BNB_8BIT_OPTIMS):
+        assert plan.optimizer_state_bytes(a, optim, "float32") - plan.optimizer_state_bytes(
+            a, "adamw_torch_8bit", "float32") == extra
+    assert 2.3e9 < extra < 2.4e9
+
+
+def test_transformers_forces_fp32_embedding_state_for_the_bitsandbytes_optimisers():
+    """What the planner models, read from the installed transformers: create_optimizer registers
+    every nn.Embedding weight for 32-bit state when a bitsandbytes optimiser runs with 8 bits,
+    which each of BNB_8BIT_OPTIMS is, and adamw_torch_8bit is torchao's."""
+    import inspect
+
+    from transformers import Trainer, trainer_optimizer
+
+    source = inspect.getsource(Trainer.create_optimizer)
+    assert 'optimizer_kwargs.get("optim_bits", None) == 8' in source and "isinstance(module, nn.Embedding)" in source
+    assert 'register_module_override(module, "weight", {"optim_bits": 32})' in source
+    bnb = {str(getattr(o, "value", o)) for o in trainer_optimizer._BITSANDBYTES_OPTIMIZERS}
+    torchao = {str(getattr(o, "value", o)) for o in trainer_optimizer._TORCHAO_OPTIMIZERS}
+    assert plan.BNB_8BIT_OPTIMS <= bnb and all("8bit" in o for o in plan.BNB_8BIT_OPTIMS)
+    assert plan.EIGHT_BIT_OPTIMS - plan.BNB_8BIT_OPTIMS <= torchao
+    assert 'optim_bits = 8 if "8bit" in optim_name else 32' in inspect.getsource(
+        trainer_optimizer._get_bitsandbytes_optimizer)
+
+
+def test_vllm_engines_take_their_share_of_the_gpus_reported_memory():
+    """vLLM asks for gpu_memory_utilization x the memory torch reports (compute.gpu_memory_gb):
+    the scoring engine of a train job and the benchmark, and TRL's rollout engine awake."""
+    config = load_config(REPO / "config" / "config.yaml")
+    total = config["compute"]["gpu_memory_gb"] * 1e9
+    job = plan.train_job(config, "x", [("law", "qwen3_4b", "rl", "edco", 0)])
+    phases = {p.name: p.parts for p in job.phases}
+    assert phases["scoring (prefix)"]["vLLM scoring engine"] == config["estimator"]["vllm_gpu_memory_utilization"] * total
+    assert phases["rollouts (vLLM awake)"]["vLLM rollout engine"] == config["rl"]["vllm_gpu_memory_utilization"] * total
+    bench = plan.estimator_bench_job(config, "law", "qwen3_4b")
+    assert bench.peak.parts["vLLM scoring engine"] == config["estimator"]["vllm_gpu_memory_utilization"] * total
+
+
+def test_save_weights_copies_are_planned_as_measured(monkeypatch):
+    """save_weights of fp32 master weights hands save_pretrained a bf16 copy of every tensor
+    (tied ones once): the planner's 'save_weights copies', exactly; nothing to copy without a cast."""
+    from edco import models
+
+    config = {"models": {"m": {"source": "hub", "arch": "qwen3", "size": TINY["qwen3"], "dtype": "bfloat16",
+                               "master_dtype": "float32"}}}
+    model = build("qwen3", torch.float32)
+    handed = {}
+    monkeypatch.setattr(type(model), "save_pretrained", lambda self, out, **kw: handed.update(kw.get("state_dict") or {}))
+    monkeypatch.setattr(models.io, "read_json", lambda path: {})
+    monkeypatch.setattr(models.io, "write_json", lambda path, data: None)
+    models.save_weights(model, type("Tok", (), {"save_pretrained": lambda self, out: None})(), "unused", "bfloat16")
+    phase = plan.save_phase(config, "m", plan.arch_of(config, "m"))
+    assert storage_bytes(handed.values()) == phase.parts["save_weights copies"]
+    assert phase.parts["weights (master)"] == storage_bytes(model.parameters())
+    config["models"]["m"]["dtype"] = "float32"
+    assert plan.save_phase(config, "m", plan.arch_of(config, "m")) is None
+
+
+def test_a_null_scratch_dir_is_sized_and_warned_on_a_gpu_config():
+    """Each train job's temporary saves (one model in models.<m>.dtype: the GRPO reference or a
+    vLLM scoring engine's weights) go to the system temp directory when compute.scratch_dir is
+    null: the plan sizes them, says so, and a job of that config says so at its start."""
+    config = load_config(REPO / "config" / "config.yaml")
+    assert config["compute"]["scratch_dir"] is None
+    ckpt = plan.arch_of(config, "qwen3_4b").params * 2 / 1e9
+    rl = plan.train_job(config, "x", [("law", "qwen3_4b", "rl", "random", 0)])
+    sft_scoring = plan.train_job(config, "x", [("law", "qwen3_4b", "sft", "edco", 0)])
+    sft_random = plan.train_job(config, "x", [("law", "qwen3_4b", "sft", "random", 0)])
+    assert rl.scratch_gb == sft_scoring.scratch_gb == pytest.approx(ckpt) and sft_random.scratch_gb == 0
+    warning = plan.train_scratch_warning(config, [("law", "qwen3_4b", "rl", "random", 0)])
+    assert warning.startswith(f"compute.scratch_dir is null: each train job writes temporary model saves of up to "
+                              f"{ckpt:.1f} GB") and f"{8 * ckpt:.0f} GB for 8 jobs" in warning
+    assert warning in plan.markdown(plan.make_plan(config), "c")
+    assert plan.train_scratch_warning(config, [("law", "qwen3_4b", "sft", "random", 0)]) is None
+    config["compute"]["scratch_dir"] = "/local/scratch"
+    assert plan.train_scratch_warning(config, [("law", "qwen3_4b", "rl", "random", 0)]) is None
+    assert "compute.scratch_dir is null" not in plan.markdown(plan.make_plan(config), "c")
+    cpu = load_config(REPO / "config" / "cpu_study.yaml")
+    assert plan.train_scratch_warning(cpu, [("law", "qwen3", "rl", "random", 0)]) is None
+
+
+def test_a_train_job_warns_at_its_start(monkeypatch, tmp_path, caplog):
+    """python -m edco train on a GPU config with compute.scratch_dir: null logs the warning
+    before its first run (the GPU check and the run itself stubbed: no GPU here)."""
+    import yaml
+
+    from edco import cli, gpu, trainer
+
+    raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    monkeypatch.setattr(gpu, "check_gpu_settings", lambda config, source: None)
+
+    def stop(*args):
+        raise SystemExit("stub run")
+
+    monkeypatch.setattr(trainer, "run_rounds", stop)
+    with caplog.at_level("WARNING", logger="edco.trainer"), pytest.raises(SystemExit, match="stub run"):
+        cli.main(["train", "--config", str(path), "--domain", "law", "--model", "qwen3_4b", "--paradigm", "rl",
+                  "--strategy", "random", "--seed", "0"])
+    assert any(r.getMessage().startswith("compute.scratch_dir is null") for r in caplog.records)
