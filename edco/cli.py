@@ -200,6 +200,8 @@ def strategies(curriculum, argv: list[str]) -> int:
     for name in names:
         cls = curriculum.get_strategy(name)
         print(f"{name:<{width}}  {cls.description}")
+        defaults = {option: spec["default"] for option, spec in cls.options.items()}
+        print(f"{'':<{width}}    cost at the default options: {cls.cost(defaults).describe()}")
         for option, spec in cls.options.items():
             print(f"{'':<{width}}    {option} (default {json.dumps(spec['default'])}): {spec['description']}")
     for path, why in curriculum.broken_baselines().items():

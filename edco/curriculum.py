@@ -114,6 +114,18 @@ class Cost:
     def ratio(self, paradigm: str) -> float:
         return self.training_ratio.get(paradigm, 1.0)
 
+    def describe(self) -> str:
+        """One line for ``python -m edco strategies``."""
+        if self.scores_with is None:
+            scoring = "no model call"
+        else:
+            share = "" if self.fraction == 1 else f" (round 1 all of it, then {self.fraction:g} of it)"
+            when = "each round" if self.when == "each" else "once"
+            scoring = f"scores the pool with {self.scores_with} {when}{share}"
+        steps = "; ".join(f"{r:g}x the {STEP_KEYS[p]} of {p}" for p, r in self.training_ratio.items() if r != 1)
+        bound = f" (upper bound: {self.bound})" if self.bound else ""
+        return f"{scoring}; trains {steps or 'with the paradigm budget'}{bound}"
+
 
 def trained_section(cost: Cost, paradigm: str, section: dict) -> dict:
     """The ``sft`` / ``rl`` section a strategy of ``cost`` trains with: the paradigm's, its

@@ -685,7 +685,8 @@ def markdown(plan: Plan, source: str) -> str:
     for job in plan.jobs:
         key = (job.rule, job.model, job.runs[0][2] if job.runs else "")
         # the largest peak; among equal ones the job with the most phases (one that scores, say)
-        if key not in worst_by or (job.peak.total, len(job.phases)) > (worst_by[key].peak.total, len(worst_by[key].phases)):
+        rank = (job.peak.total, len(job.phases))
+        if key not in worst_by or rank > (worst_by[key].peak.total, len(worst_by[key].phases)):
             worst_by[key] = job
     for (rule, model, paradigm), job in worst_by.items():
         parts = ", ".join(f"{k} {v / GB:.1f}" for k, v in job.peak.parts.items())

@@ -15,7 +15,8 @@ import torch
 
 from edco import curriculum, plan
 from edco.config import load_config, round_budget, schema
-from edco.curriculum import STEP_KEYS, Cost, Strategy, available_strategies, get_strategy, strategy_cost, strategy_options
+from edco.curriculum import (STEP_KEYS, Cost, Strategy, available_strategies, get_strategy, strategy_cost,
+                             strategy_options)
 from edco.errors import UserFacingError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -381,6 +382,18 @@ def test_a_new_strategy_is_planned_from_its_own_file(monkeypatch):
     assert "scoring (teacher_forced)" in {p.name for p in job.phases}
 
 
+def test_python_m_edco_strategies_prints_each_declared_cost(capsys):
+    from edco import cli
+
+    assert cli.main(["strategies"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("cost at the default options: ") == len(available_strategies())
+    assert "cost at the default options: no model call; trains 1.5x the num_train_epochs of sft; 1.5x the max_steps" \
+           " of rl" in out
+    assert "cost at the default options: scores the pool with full each round; trains with the paradigm budget" in out
+    assert Cost("prefix", fraction=0.25).describe().startswith("scores the pool with prefix each round (round 1 all")
+
+
 def test_an_unregistered_strategy_stops_the_planner():
     config = load_config(REPO / "config" / "cpu_study.yaml")
     with pytest.raises(UserFacingError, match="unknown strategy 'nope'"):
@@ -423,7 +436,8 @@ def test_the_estimator_benchmark_is_planned_from_its_settings():
     assert hours(prefix_ks=[128]) == pytest.approx(2 * bench["limit"] * (2 * (per["full"] + per["prefix"]) + reference))
     assert hours(limit=10) == pytest.approx(hours() / 100)
     config["estimator"]["backend"] = "hf"
-    assert hours() == pytest.approx(2 * bench["limit"] * (2 * (per["full"] + per["prefix"] * max(ks) / 128) + reference))
+    hf_one = per["full"] + per["prefix"] * max(ks) / 128
+    assert hours() == pytest.approx(2 * bench["limit"] * (2 * hf_one + reference))
 
 
 # --------------------------------------------------------------------------- what a GPU holds besides training
@@ -471,10 +485,12 @@ def test_vllm_engines_take_their_share_of_the_gpus_reported_memory():
     total = config["compute"]["gpu_memory_gb"] * 1e9
     job = plan.train_job(config, "x", [("law", "qwen3_4b", "rl", "edco", 0)])
     phases = {p.name: p.parts for p in job.phases}
-    assert phases["scoring (prefix)"]["vLLM scoring engine"] == config["estimator"]["vllm_gpu_memory_utilization"] * total
-    assert phases["rollouts (vLLM awake)"]["vLLM rollout engine"] == config["rl"]["vllm_gpu_memory_utilization"] * total
+    scoring_share = config["estimator"]["vllm_gpu_memory_utilization"]
+    rollout_share = config["rl"]["vllm_gpu_memory_utilization"]
+    assert phases["scoring (prefix)"]["vLLM scoring engine"] == scoring_share * total
+    assert phases["rollouts (vLLM awake)"]["vLLM rollout engine"] == rollout_share * total
     bench = plan.estimator_bench_job(config, "law", "qwen3_4b")
-    assert bench.peak.parts["vLLM scoring engine"] == config["estimator"]["vllm_gpu_memory_utilization"] * total
+    assert bench.peak.parts["vLLM scoring engine"] == scoring_share * total
 
 
 def test_save_weights_copies_are_planned_as_measured(monkeypatch):
@@ -486,7 +502,8 @@ def test_save_weights_copies_are_planned_as_measured(monkeypatch):
                                "master_dtype": "float32"}}}
     model = build("qwen3", torch.float32)
     handed = {}
-    monkeypatch.setattr(type(model), "save_pretrained", lambda self, out, **kw: handed.update(kw.get("state_dict") or {}))
+    monkeypatch.setattr(type(model), "save_pretrained",
+                        lambda self, out, **kw: handed.update(kw.get("state_dict") or {}))
     monkeypatch.setattr(models.io, "read_json", lambda path: {})
     monkeypatch.setattr(models.io, "write_json", lambda path, data: None)
     models.save_weights(model, type("Tok", (), {"save_pretrained": lambda self, out: None})(), "unused", "bfloat16")
