@@ -9,7 +9,8 @@ it trains its runs, then evaluates each), one ``evaluate_base`` per model, one
 takes the largest: scoring between rounds (the policy + a vLLM scoring engine), RL rollouts
 (policy + optimiser state + reference + TRL's rollout engine awake), a training micro-step
 (weights + grads + optimiser state + reference + the rollout engine asleep or not + autocast
-copies + activations + the LM head's workspace), the optimiser step, evaluation.
+copies + activations + the LM head's workspace), the optimiser step, a save of fp32 master
+weights in models.<m>.dtype (``save_weights``' copies), evaluation.
 
 Exact, and equal to measured tensor storage of small models on CPU (tests/test_plan.py): the
 parameter count of a Qwen3 / Llama architecture; the bytes of weights, gradients and AdamW
@@ -17,12 +18,17 @@ state; the tensors a forward pass saves for the backward pass and autocast's bf1
 (bf16 autocast, SDPA attention; CPU autocast standing in for CUDA's). Estimates (said so in the
 output): what checkpointing's recomputation adds, the fused LM head's workspace, vLLM's share
 (``gpu_memory_utilization`` x the GPU) and what a sleeping engine keeps, 8-bit optimiser state
-(bitsandbytes' layout, not measurable without CUDA here).
+(bitsandbytes' layout, the embedding's state in fp32 as the Trainer registers it; not measurable
+without CUDA here).
 
 Every number comes from the config: architectures from ``models.<m>.size`` (for hub models the
-hub's config.json numbers, since the planner never downloads anything), batch and sequence
-lengths from ``sft``/``rl``/``evaluate``, per-unit GPU times from ``plan``. Pure Python: the
-Snakefile runs it in the controller's environment (Snakemake, jsonschema, pyyaml; no torch).
+hub's config.json numbers, since the planner never downloads anything; omitted sizes as
+``edco.config.model_size`` fills them for the builder), batch and sequence lengths from
+``sft``/``rl``/``evaluate``/``estimator_bench``, per-unit GPU times from ``plan``, the GPU's memory
+as torch reports it from ``compute.gpu_memory_gb`` (vLLM's shares are of it), and what each
+strategy scores and how long it trains from the strategy's own declaration (``Strategy.cost``).
+Pure Python: the Snakefile runs it in the controller's environment (Snakemake, jsonschema,
+pyyaml; no torch).
 """
 
 from __future__ import annotations
