@@ -64,7 +64,8 @@ onstart:
 
 def gpu_lock(gpus):
     """The prefix that gives a GPU job its own free GPUs of the node (edco/gpulock.py: a lock
-    per GPU, CUDA_VISIBLE_DEVICES set to the ones taken; SLURM's own setting passes through):
+    per GPU, CUDA_VISIBLE_DEVICES set to the ones taken; a preset one listing exactly the job's
+    GPUs passes through, one listing more is narrowed to a locked subset of it):
     Snakemake counts the gpu resource but never says which GPU a job gets, so every job would
     run on device 0. Nothing on a CPU config."""
     return f"python -m edco.gpulock {gpus} -- " if gpus else ""
