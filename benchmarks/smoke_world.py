@@ -3,18 +3,17 @@
     .venv/bin/python benchmarks/smoke_world.py --config config/smoke.yaml
     .venv/bin/python benchmarks/smoke_world.py --config config/smoke.yaml --models qwen3 --domains law --seeds 0 1
 
-For each model of the grid: build + base-pretrain it (or load the one this benchmark saved
-for the same model config and world, under results/<run>/benchmarks/base_models/), then greedy-evaluate it on a held-out general sample and on
-every domain's test split (chat prompt, ``edco.prompts.parse_answer``); then, per domain and
-seed, fine-tune a copy with the *random* curriculum exactly as the config's SFT budget says
-(rounds x N samples, num_train_epochs passes in a fixed order, constant LR, fresh AdamW each
+For each model of the grid: build + base-pretrain it (``edco.trainer.pretrain``, or load the one
+this benchmark saved for the same model config and world, under
+results/<run>/benchmarks/base_models/), then evaluate it on a held-out general sample and on
+every domain's test split with the suite's evaluation (``edco.evaluate``, generate mode: chat
+prompt, greedy, the reply parsed as a run's evaluation parses it); then, per domain and seed,
+fine-tune a copy with the *random* curriculum exactly as the config's SFT budget says, through
+the suite's trainer (``edco.trainer.train_sft``: rounds x N samples, fresh optimiser each
 round) and evaluate again. Prints a table and writes it, with wall-clock and CPU seconds of
 every phase, to results/<run>/benchmarks/smoke_world.json (atomically).
 
-SFT runs in ``edco.models.train_steps`` (same loss, optimiser defaults and order as the TRL
-trainer, but the LM head only on completion tokens); ``--trainer trl`` uses the suite's real
-trainer (``edco.trainer.train_sft``) instead, to measure what a grid run costs.
-``--paradigms sft rl`` adds GRPO with the random curriculum (always the suite's TRL trainer,
+``--paradigms sft rl`` adds GRPO with the random curriculum (the suite's trainer,
 ``edco.trainer.train_grpo``, with the config's ``rl`` budget). ``--names Q S`` samples S answers
 (temperature 1, as GRPO rolls out) to each domain's first Q training questions from the base
 model and counts those that name the question's entity (benchmarks/sample_answers.py): a
@@ -31,6 +30,7 @@ import logging
 import random
 import re
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -42,7 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.sample_answers import names_reference_entity, sample_texts  # noqa: E402
 from edco import io, layout, models, synthetic  # noqa: E402
 from edco.config import load_config, round_budget  # noqa: E402
-from edco.prompts import chat_messages, parse_answer, quick_answer_prompt  # noqa: E402
+from edco.evaluate import evaluate_model  # noqa: E402
+from edco.trainer.grpo import train_grpo  # noqa: E402
+from edco.trainer.pretrain import build_base_model  # noqa: E402
+from edco.trainer.sft import train_sft  # noqa: E402
+from edco.prompts import parse_answer, quick_answer_prompt  # noqa: E402
 
 FACT_NAME = re.compile(r"(\w+) is \d")  # "lamton is 1": a recalled fact names lamton
 GENERAL_EVAL_SIZE = 300  # fresh general questions (same entities, new draws): the base model's check
@@ -60,24 +64,6 @@ class Clock:
 
     def as_dict(self) -> dict:
         return {"wall": round(self.wall, 2), "cpu": round(self.cpu, 2)}
-
-
-def greedy_texts(model, tokenizer, records: list[dict], max_new_tokens: int, batch_size: int) -> list[str]:
-    """Greedy answers to the chat prompt, batched with left padding."""
-    tokenizer.padding_side = "left"
-    texts = []
-    try:
-        for i in range(0, len(records), batch_size):
-            chunk = records[i: i + batch_size]
-            prompts = [tokenizer.apply_chat_template(chat_messages(r), add_generation_prompt=True, tokenize=False)
-                       for r in chunk]
-            enc = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
-            with torch.no_grad():
-                out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
-            texts += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    finally:
-        tokenizer.padding_side = "right"
-    return texts
 
 
 def quick_texts(model, tokenizer, records: list[dict], max_new_tokens: int, batch_size: int) -> list[str]:
@@ -106,14 +92,21 @@ def quick_answer_check(model, tokenizer, records: list[dict], config: dict) -> d
             "example": texts[-1]}
 
 
-def accuracy_by_level(model, tokenizer, records: list[dict], config: dict, examples: dict | None = None) -> dict:
-    """Greedy accuracy per level and overall; ``examples`` (if given) gets the first answer
-    of every level and the share of answers naming the question's entity."""
-    ev = config["evaluate"]
-    texts = greedy_texts(model, tokenizer, records, ev["max_gen_toks"], ev["batch_size"])
+def accuracy_by_level(model, tokenizer, records: list[dict], config: dict, name: str,
+                      examples: dict | None = None) -> dict:
+    """Accuracy per level and overall through the suite's evaluation (``edco.evaluate``, generate
+    mode, as a run's evaluation); ``examples`` (if given) gets the first reply of every level and
+    the share of replies naming the question's entity."""
+    settings = {**config, "evaluate": {**config["evaluate"], "modes": ["generate"], "limit": None}}
+    with tempfile.TemporaryDirectory(prefix="smoke-world-") as tmp:
+        questions = Path(tmp) / "questions.jsonl"
+        io.write_jsonl(questions, records)
+        report = evaluate_model(model, tokenizer, settings, name, "smoke_world", questions)
+    answers = {q["id"]: q["generate"] for q in report["questions"]}
+    texts = [answers[r["id"]]["reply"] for r in records]
     hits = defaultdict(list)
     for record, text in zip(records, texts):
-        hits[record["difficulty"]].append(parse_answer(text) == record["answer"])
+        hits[record["difficulty"]].append(answers[record["id"]]["correct"])
         if examples is not None:
             examples.setdefault(f"L{record['difficulty']}", text)
     if examples is not None:
@@ -133,32 +126,18 @@ def names_in_order(texts: list[str], records: list[dict]) -> dict[str, float]:
     return {level: round(sum(v) / len(v), 3) for level, v in sorted(ok.items())}
 
 
-def sft_round(model, tokenizer, chosen: list[dict], config: dict, seed: int, trainer: str, name: str) -> list[dict]:
-    """One SFT round on ``chosen`` in order; one log row per optimiser step."""
-    sft = config["sft"]
-    if trainer == "trl":
-        from edco.trainer.sft import train_sft
-
-        return train_sft(model, tokenizer, chosen, sft, seed, "cpu", config["models"][name])
-    examples = [models.encode_chat(tokenizer, rec) for rec in chosen]
-    per_step = sft["per_device_train_batch_size"] * sft["gradient_accumulation_steps"]
-    order = [list(range(i, min(i + per_step, len(chosen)))) for i in range(0, len(chosen), per_step)]
-    losses = models.train_steps(model, examples, order * sft["num_train_epochs"],
-                                learning_rate=sft["learning_rate"], schedule="constant",
-                                weight_decay=sft["weight_decay"], pad_id=tokenizer.pad_token_id,
-                                progress=False, log_every=0)
-    return [{"loss": loss} for loss in losses]
+def sft_round(model, tokenizer, chosen: list[dict], config: dict, seed: int, name: str) -> list[dict]:
+    """One SFT round on ``chosen`` in order (the suite's trainer); one log row per optimiser step."""
+    return train_sft(model, tokenizer, chosen, config["sft"], seed, "cpu", config["models"][name])
 
 
-def grpo_round(model, tokenizer, chosen: list[dict], config: dict, seed: int, trainer: str, name: str) -> list[dict]:
+def grpo_round(model, tokenizer, chosen: list[dict], config: dict, seed: int, name: str) -> list[dict]:
     """One GRPO round with the suite's trainer (TRL); one log row per optimiser step."""
-    from edco.trainer.grpo import train_grpo
-
     return train_grpo(model, tokenizer, chosen, config["rl"], seed, "cpu", config["models"][name])
 
 
 def random_rounds(model, tokenizer, pool: list[dict], test: list[dict], config: dict, seed: int, paradigm: str,
-                  trainer: str, name: str, curve: bool) -> dict:
+                  name: str, curve: bool) -> dict:
     """The random strategy's rounds (as baselines/random.py draws them): optimiser steps, and
     for GRPO the mean reward of the first and last quarter of the steps; with ``curve`` the
     test accuracy after every round (the learning curve at the budgets of 1..R rounds)."""
@@ -168,9 +147,9 @@ def random_rounds(model, tokenizer, pool: list[dict], test: list[dict], config: 
     logs, points = [], []
     for r in range(1, rounds + 1):
         chosen = [by_id[i] for i in random_ids(pool, n, seed, r)]
-        logs += train_round(model, tokenizer, chosen, config, seed * 1000 + r, trainer, name)
+        logs += train_round(model, tokenizer, chosen, config, seed * 1000 + r, name)
         if curve and r < rounds:
-            points.append({"round": r, "steps": len(logs), "accuracy": accuracy_by_level(model, tokenizer, test, config)})
+            points.append({"round": r, "steps": len(logs), "accuracy": accuracy_by_level(model, tokenizer, test, config, name)})
     out = {"steps": len(logs), "curve": points}
     if paradigm == "rl":
         rewards = [row.get("reward", float("nan")) for row in logs]
@@ -218,7 +197,7 @@ def base_model(config: dict, name: str, general: list[dict], domain_train: list[
         print(f"[{name}] loaded {path} (pretrained in {manifest.get('pretrain_seconds')} s)")
         return model, tokenizer, manifest, None
     with Clock() as clock:
-        model, tokenizer, manifest = models.build_base_model(config, name, general, domain_train, progress=False)
+        model, tokenizer, manifest = build_base_model(config, name, general, domain_train, progress=False)
     models.save_model(model, tokenizer, path, manifest)
     print(f"[{name}] built + pretrained: {manifest['params']:,} params, vocab {manifest['vocab']}, "
           f"{clock.wall:.1f} s wall / {clock.cpu:.1f} s cpu, final loss {manifest['final_loss']:.3f} -> {path}")
@@ -233,7 +212,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="*", type=int, default=[0], help="SFT seeds (default 0)")
     parser.add_argument("--rebuild", action="store_true",
                         help="build base models even if this benchmark saved ones for the same config")
-    parser.add_argument("--trainer", choices=["loop", "trl"], default="loop", help="SFT trainer")
     parser.add_argument("--paradigms", nargs="*", choices=["sft", "rl"], default=["sft"])
     parser.add_argument("--curve", action="store_true",
                         help="also evaluate after every round (train time then includes those evaluations)")
@@ -263,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     domain_train = [r for d in config["grid"]["domains"] for r in data[d][0]]
     out = Path(args.out) if args.out else layout.run_root(config["run"]) / "benchmarks" / "smoke_world.json"
 
-    report = {"config": args.config, "overrides": args.set, "run": config["run"], "threads": threads, "trainer": args.trainer,
+    report = {"config": args.config, "overrides": args.set, "run": config["run"], "threads": threads,
               "seeds": args.seeds, "sft": config["sft"], "curriculum": config["curriculum"],
               "synthetic": syn, "data_seconds": data_clock.as_dict(), "models": {}}
     rows = []
@@ -277,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                   "pretrain": manifest.get("pretrain_seconds")},
                  "base": {}}
         with Clock() as c:
-            entry["base"]["general"] = accuracy_by_level(model, tokenizer, held_out, config)
+            entry["base"]["general"] = accuracy_by_level(model, tokenizer, held_out, config, name)
         entry["eval_general_seconds"] = c.as_dict()
         entry["base_quick_answer"] = {"general": quick_answer_check(model, tokenizer, held_out, config)}
         for domain in domains:
@@ -292,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         for domain in domains:
             examples = entry["base_greedy"][domain] = {}
             with Clock() as c:
-                entry["base"][domain] = accuracy_by_level(model, tokenizer, data[domain][1], config, examples)
+                entry["base"][domain] = accuracy_by_level(model, tokenizer, data[domain][1], config, name, examples)
             rows.append((name, domain, "base", entry["base"][domain], c))
             print_row(*rows[-1])
             print(f"[{name}] {domain}: greedy base answers naming the question's entities in order {examples['names_in_order']}")
@@ -315,10 +293,10 @@ def main(argv: list[str] | None = None) -> int:
                     model.load_state_dict(base_state)
                     with Clock() as train_clock:
                         trained = random_rounds(model, tokenizer, train, test, config, seed, paradigm,
-                                                args.trainer, name, args.curve)
+                                                name, args.curve)
                     examples = {}
                     with Clock() as c:
-                        acc = accuracy_by_level(model, tokenizer, test, config, examples)
+                        acc = accuracy_by_level(model, tokenizer, test, config, name, examples)
                     entry[paradigm].setdefault(domain, {})[str(seed)] = {
                         "accuracy": acc, **trained, "greedy": examples, "train_seconds": train_clock.as_dict(),
                         "eval_seconds": c.as_dict()}

@@ -36,7 +36,7 @@ from edco.errors import UserFacingError
 COMMANDS = {
     "validate-data": ("edco.data", "validate_data", "check JSONL files against the data contract"),
     "make-data": ("edco.data", "make_data", "write a domain's train/test JSONL for a config"),
-    "base-model": ("edco.models", "base_model", "build (and base-pretrain) a model, or convert its GGUF"),
+    "base-model": ("edco.trainer.pretrain", "base_model", "build (and base-pretrain) a model, or convert its GGUF"),
     "score": ("edco.estimator", "score", "score a pool with an entropy estimator"),
     "train": ("edco.trainer", "train", "run all curriculum rounds of one run (or several)"),
     "evaluate": ("edco.evaluate", "evaluate", "evaluate a checkpoint with lm-eval"),
@@ -96,7 +96,7 @@ def make_data(data, argv: list[str]) -> int:
 
 
 # --------------------------------------------------------------------------- models
-def base_model(models, argv: list[str]) -> int:
+def base_model(pretrain, argv: list[str]) -> int:
     parser = _parser("base-model", "Build and base-pretrain a tiny model, convert a GGUF, or record a hub id.")
     parser.add_argument("--config", required=True)
     parser.add_argument("--model", required=True, help="a key of the config's `models` section")
@@ -106,10 +106,10 @@ def base_model(models, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     _log_info()
     config = _job_config(args.config)
-    manifest = models.write_base_model(config, args.model, progress=not args.no_progress, base=args.base)
+    manifest = pretrain.write_base_model(config, args.model, progress=not args.no_progress, base=args.base)
     out = layout.model_dir(config["run"], args.model, args.base)
     if manifest["source"] == "hub":
-        print(f"base-model: {args.model} is hub model {manifest['path']}; wrote {out / models.MANIFEST}")
+        print(f"base-model: {args.model} is hub model {manifest['path']}; wrote {out / pretrain.MANIFEST}")
         return 0
     if manifest["source"] == "gguf":
         print(f"base-model: {args.model}: {manifest['params']:,} parameters ({manifest['arch']}) from "

@@ -373,8 +373,3 @@ def round_budget(config: dict, paradigm: str, model: str) -> tuple[int, int]:
     The paper's SFT is 8 x 1750 and its RL 5 x 200 (Qwen3-4B) / 5 x 800 (Llama-3.2-3B)."""
     rounds = config[paradigm]["rounds"] or config["curriculum"]["rounds"]
     return rounds, _n_source(config, paradigm, model)[0]
-
-
-def budget_key(config: dict, paradigm: str, model: str) -> str:
-    """The config key ``round_budget`` took N from, for messages."""
-    return _n_source(config, paradigm, model)[1]

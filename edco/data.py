@@ -273,10 +273,6 @@ def _overlap_errors(train: Located, test: Located) -> list[str]:
     return errors
 
 
-def check_no_overlap(train_records: list[dict], test_records: list[dict], train_name: str, test_name: str) -> None:
-    raise_if_any(_overlap_errors(_locate(train_records, train_name), _locate(test_records, test_name)))
-
-
 def _check_pair(train: Located, test: Located) -> None:
     raise_if_any(_check_located(train + test))  # ids unique across both splits
     raise_if_any(_overlap_errors(train, test))

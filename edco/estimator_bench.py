@@ -70,7 +70,6 @@ from edco.prompts import chat_template_kwargs
 from edco.report import bench_markdown, plot_estimator_k, save_figure
 
 AGGREGATES = ("top_frac", "mean")
-SAMPLED = ("prefix", "full")
 #: Prefill-only floors: estimator name -> the estimator whose prompt it reads.
 PREFILLS = {"prefill_chat": "full", "prefill_quick": "prefix"}
 VALIDITY_MODES = ("generate", "loglikelihood")

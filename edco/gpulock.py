@@ -12,9 +12,15 @@ command's own process then holds the locks, so the kernel releases them when it 
 it ends: exit, crash, or SIGKILL from Snakemake or SLURM. No lock file is ever "stale".
 
 - ``CUDA_VISIBLE_DEVICES`` already set (SLURM sets it for the GPUs it granted; a user may pin
-  a job by hand): the command runs untouched.
+  a job by hand): when it lists exactly N devices the command runs untouched (a SLURM job step
+  granted its own GPUs); when it lists more (a job run inside an 8-GPU ``salloc``, where every
+  job would see all 8 and TRL refuses ``nn.DataParallel``), the wrapper locks N of the listed
+  devices as above and narrows ``CUDA_VISIBLE_DEVICES`` to them, lock files named by the listed
+  value, so jobs of one allocation, and jobs pinned by hand to the node's indices, share them;
+  when it lists fewer (or is empty), the job stops, naming both counts.
 - Fewer free GPUs than N: it waits (polling), holding none, so two waiting jobs never deadlock.
-- GPUs of the node: ``nvidia-smi``; ``EDCO_GPU_COUNT`` overrides it (tests, or to use fewer).
+- GPUs of the node (``CUDA_VISIBLE_DEVICES`` unset): ``nvidia-smi``; ``EDCO_GPU_COUNT``
+  overrides it (tests, or to use fewer).
 - Lock directory: ``EDCO_GPU_LOCK_DIR``, default ``/tmp/edco-gpu-locks`` (node-local).
 - N = 0 runs the command as it is (a CPU job).
 
@@ -60,13 +66,27 @@ def _lock(path: str) -> int | None:
     return fd
 
 
-def try_take(n: int, count: int, lock_dir: str) -> dict[int, int] | None:
-    """Lock ``n`` free GPUs (lowest indices first): {gpu index: fd}, or None (holding nothing)."""
-    taken: dict[int, int] = {}
-    for index in range(count):
-        fd = _lock(os.path.join(lock_dir, f"gpu{index}.lock"))
+def visible_devices(environ: dict) -> list[str] | None:
+    """The devices a preset ``CUDA_VISIBLE_DEVICES`` lists (indices or UUIDs, as given), or None
+    when it is unset."""
+    preset = environ.get("CUDA_VISIBLE_DEVICES")
+    if preset is None:
+        return None
+    return [device.strip() for device in preset.split(",") if device.strip()]
+
+
+def _lock_name(device: str) -> str:
+    """``gpu<device>.lock``; a MIG id's slashes (``MIG-GPU-<uuid>/1/0``) become underscores."""
+    return f"gpu{device.replace('/', '_')}.lock"
+
+
+def try_take(n: int, devices: list[str], lock_dir: str) -> dict[str, int] | None:
+    """Lock ``n`` free ``devices`` (in their order): {device: fd}, or None (holding nothing)."""
+    taken: dict[str, int] = {}
+    for device in devices:
+        fd = _lock(os.path.join(lock_dir, _lock_name(device)))
         if fd is not None:
-            taken[index] = fd
+            taken[device] = fd
             if len(taken) == n:
                 return taken
     for fd in taken.values():
@@ -74,14 +94,15 @@ def try_take(n: int, count: int, lock_dir: str) -> dict[int, int] | None:
     return None
 
 
-def acquire(n: int, count: int, lock_dir: str, poll: float, timeout: float | None = None) -> dict[int, int]:
-    """Wait until ``n`` GPUs are free and lock them."""
+def acquire(n: int, devices: list[str], lock_dir: str, poll: float, timeout: float | None = None) -> dict[str, int]:
+    """Wait until ``n`` of ``devices`` are free and lock them."""
+    count = len(devices)
     if n > count:
         raise GpuLockError(f"the job needs {n} GPUs and this node has {count}; lower models.<m>.gpus or "
                            f"run it on a bigger node")
     os.makedirs(lock_dir, mode=0o777, exist_ok=True)
     start, said = time.monotonic(), None
-    while (taken := try_take(n, count, lock_dir)) is None:
+    while (taken := try_take(n, devices, lock_dir)) is None:
         waited = time.monotonic() - start
         if timeout is not None and waited > timeout:
             raise GpuLockError(f"no {n} free GPUs of {count} after {timeout:.0f} s (locks in {lock_dir})")
@@ -93,7 +114,7 @@ def acquire(n: int, count: int, lock_dir: str, poll: float, timeout: float | Non
     return taken
 
 
-def _mark(taken: dict[int, int], command: list[str]) -> None:
+def _mark(taken: dict[str, int], command: list[str]) -> None:
     """Write who holds each GPU into its lock file (for a person reading the directory)."""
     for fd in taken.values():
         os.ftruncate(fd, 0)
@@ -103,12 +124,17 @@ def _mark(taken: dict[int, int], command: list[str]) -> None:
 def run(n: int, command: list[str], environ: dict | None = None) -> None:
     """Take ``n`` GPUs and exec ``command`` with CUDA_VISIBLE_DEVICES set to them (never returns)."""
     env = dict(os.environ if environ is None else environ)
-    if n > 0 and env.get("CUDA_VISIBLE_DEVICES") is None:
-        taken = acquire(n, gpu_count(), env.get(LOCK_DIR_ENV, DEFAULT_LOCK_DIR), float(env.get(POLL_ENV, "5")))
+    listed = visible_devices(env)
+    if listed is not None and n > len(listed):
+        raise GpuLockError(f"the job needs {n} GPUs and CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']!r} lists "
+                           f"{len(listed)}; ask the scheduler for {n} GPUs per job (or lower models.<m>.gpus)")
+    if n > 0 and (listed is None or len(listed) > n):
+        devices = [str(index) for index in range(gpu_count())] if listed is None else listed
+        taken = acquire(n, devices, env.get(LOCK_DIR_ENV, DEFAULT_LOCK_DIR), float(env.get(POLL_ENV, "5")))
         for fd in taken.values():
             os.set_inheritable(fd, True)  # the command's process keeps the locks across exec
         _mark(taken, command)
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, sorted(taken)))
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(device for device in devices if device in taken)
         print(f"edco.gpulock: CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']}", file=sys.stderr, flush=True)
     try:
         os.execvpe(command[0], command, env)

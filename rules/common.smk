@@ -56,15 +56,34 @@ if PLAN_REFUSAL:
     print(f"Warning: {PLAN_REFUSAL}\nA real run stops before its first GPU job.", file=sys.stderr)
 GPU_RULES = ("train", "evaluate_base", "estimator_bench")
 
+# What the run needs from outside the checkout (edco/external.py: staged data and tokenizer
+# files, gated Hub ids, the NVIDIA driver; standard library, no network): a dry run warns; a real
+# run stops before its first job, naming every missing thing at once, when a job that needs one
+# is to run (a data-only run needs no model, and only a local run of GPU jobs the driver).
+from edco.external import ExternalError, blocking, message, needs
+
+EXTERNAL = needs(CFG, driver=False)
+if EXTERNAL and workflow.is_main_process:
+    print(
+        f"Warning: {message([need.problem for need in EXTERNAL], CONFIG_SOURCE)}\n"
+        "A real run stops before the first job that needs one of them.",
+        file=sys.stderr,
+    )
+
 
 onstart:
-    if PLAN_REFUSAL and any(job.rule.name in GPU_RULES for job in workflow.dag.needrun_jobs()):
+    needrun = [(job.rule.name, job.wildcards_dict) for job in workflow.dag.needrun_jobs()]
+    if PLAN_REFUSAL and any(name in GPU_RULES for name, _ in needrun):
         raise PlanError(PLAN_REFUSAL)
+    missing = blocking(needs(CFG, local_exec=workflow.local_exec), needrun)
+    if missing:
+        raise ExternalError(message(missing, CONFIG_SOURCE))
 
 
 def gpu_lock(gpus):
     """The prefix that gives a GPU job its own free GPUs of the node (edco/gpulock.py: a lock
-    per GPU, CUDA_VISIBLE_DEVICES set to the ones taken; SLURM's own setting passes through):
+    per GPU, CUDA_VISIBLE_DEVICES set to the ones taken; a preset one listing exactly the job's
+    GPUs passes through, one listing more is narrowed to a locked subset of it):
     Snakemake counts the gpu resource but never says which GPU a job gets, so every job would
     run on device 0. Nothing on a CPU config."""
     return f"python -m edco.gpulock {gpus} -- " if gpus else ""

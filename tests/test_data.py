@@ -119,13 +119,16 @@ def test_normalise_question():
     assert data.normalise_question("  What IS\tthe\nAMF? ") == "what is the amf?"
 
 
-def test_overlap_names_test_line_and_train_id():
-    train = [GOOD, changed(id="t2", question="Second?")]
-    test = [changed(id="x1", question="Other?"), changed(id="x2", question="  which LAYER does\nciphering? ")]
-    with pytest.raises(DataError) as caught:
-        data.check_no_overlap(train, test, "train.jsonl", "test.jsonl")
-    assert str(caught.value).startswith("test.jsonl:2: field 'question': also in the training split (train id 'g1' at train.jsonl:1)")
-    data.check_no_overlap(train, test[:1], "train.jsonl", "test.jsonl")  # no overlap: no error
+def test_overlap_names_test_line_and_train_id(tmp_path):
+    """The validator (validate-data) finds a test question that is a training one up to case and
+    spaces, and names both places; without it, no error."""
+    train = write_lines(tmp_path / "train.jsonl", [GOOD, changed(id="t2", question="Second?")])
+    rows = [changed(id="x1", question="Other?"), changed(id="x2", question="  which LAYER does\nciphering? ")]
+    test = write_lines(tmp_path / "test.jsonl", rows)
+    assert data.validate_files([train, test])[1] == [
+        f"{test}:2: field 'question': also in the training split (train id 'g1' at {train}:1); "
+        "the test split must not leak into training"]
+    assert data.validate_files([train, write_lines(test, rows[:1])])[1] == []
 
 
 def test_hash_split_rule():
@@ -362,8 +365,8 @@ def test_real_data_directories_are_all_covered(shared_root):
 @pytest.mark.parametrize("directory", REAL_DIRS)
 def test_real_data_validates_without_overlap(shared_root, directory):
     base = shared_root / "data" / directory
+    assert data.validate_files([base / "train.jsonl", base / "test.jsonl"])[1] == []  # rows valid, no shared question
     train, test = data.load_jsonl(base / "train.jsonl"), data.load_jsonl(base / "test.jsonl")
-    data.check_no_overlap(train, test, str(base / "train.jsonl"), str(base / "test.jsonl"))
     assert not {r["id"] for r in train} & {r["id"] for r in test}
     if directory in HASH_SPLIT_DIRS:  # our hash rule reproduces the staged split exactly
         assert {data.hash_split(r["question"]) for r in train} == {"train"}

@@ -188,6 +188,7 @@ def gguf_config(arch="llama") -> dict:
 
 def test_base_model_converts_a_gguf_source_into_the_run(tmp_path, monkeypatch):
     from edco import layout, models
+    from edco.trainer import pretrain
 
     monkeypatch.chdir(tmp_path)
     calls = []
@@ -198,12 +199,12 @@ def test_base_model_converts_a_gguf_source_into_the_run(tmp_path, monkeypatch):
                 "gguf": {"file": "/cache/SmolLM2-135M-Instruct.Q4_1.gguf"}}
 
     monkeypatch.setattr(models, "ensure_converted", converted)
-    manifest = models.write_base_model(gguf_config(), "smollm2", progress=False)
+    manifest = pretrain.write_base_model(gguf_config(), "smollm2", progress=False)
     assert calls == [(SMOLLM2, layout.model_dir("r", "smollm2"), SMOLLM2_HUB_ID, "models.smollm2.gguf")]
     assert manifest["name"] == "smollm2" and manifest["config"]["gguf"] == SMOLLM2
     with pytest.raises(GGUFError, match=r"models\.smollm2\.arch: 'qwen3', but its GGUF holds a 'llama' model "
                                         r"\(/cache/SmolLM2-135M-Instruct\.Q4_1\.gguf\); set arch: llama"):
-        models.write_base_model(gguf_config("qwen3"), "smollm2", progress=False)
+        pretrain.write_base_model(gguf_config("qwen3"), "smollm2", progress=False)
 
 
 # --------------------------------------------------------------------------- the real SmolLM2 GGUF

@@ -1,6 +1,7 @@
 """The per-GPU lock wrapper (edco/gpulock.py) with a fake GPU count: concurrent jobs get
-disjoint devices, a job finds none free and waits, a killed job's GPU is free again, and a
-CUDA_VISIBLE_DEVICES set by SLURM is left alone."""
+disjoint devices, a job finds none free and waits, a killed job's GPU is free again, a
+CUDA_VISIBLE_DEVICES set by SLURM for exactly the job's GPUs is left alone, and one listing more
+(an 8-GPU salloc) is narrowed to a locked subset of its devices."""
 
 from __future__ import annotations
 
@@ -78,10 +79,43 @@ def test_a_killed_job_gives_its_gpu_back(tmp_path):
     assert after["devices"] == "0"
 
 
-def test_slurm_devices_pass_through_untouched(tmp_path):
-    job = wrapped(tmp_path, 1, "slurm.json", 0.0, CUDA_VISIBLE_DEVICES="3")
-    assert result(job, tmp_path, "slurm.json")["devices"] == "3"
+@pytest.mark.parametrize("gpus, listed", [(1, "3"), (2, "GPU-a, GPU-b")])
+def test_slurm_devices_pass_through_untouched(tmp_path, gpus, listed):
+    """Exactly the job's count: the scheduler's own grant, kept as it is."""
+    job = wrapped(tmp_path, gpus, "slurm.json", 0.0, CUDA_VISIBLE_DEVICES=listed)
+    assert result(job, tmp_path, "slurm.json")["devices"] == listed
     assert not (tmp_path / "locks").exists()  # it never looked for a GPU
+
+
+def test_an_allocation_listing_more_devices_is_narrowed_to_a_locked_subset(tmp_path):
+    """Inside an salloc every job inherits all its GPUs: each job gets its own of the listed ones."""
+    listed = "4,5,GPU-9a1b,MIG-GPU-3c/1/0"
+    first = wrapped(tmp_path, 1, "a.json", 2.0, CUDA_VISIBLE_DEVICES=listed)
+    second = wrapped(tmp_path, 2, "b.json", 2.0, CUDA_VISIBLE_DEVICES=listed)
+    wait_for_locks(tmp_path, 3)
+    third = wrapped(tmp_path, 1, "c.json", 0.0, CUDA_VISIBLE_DEVICES=listed)
+    a, b, c = result(first, tmp_path, "a.json"), result(second, tmp_path, "b.json"), result(third, tmp_path, "c.json")
+    assert a["devices"] == "4" and b["devices"] == "5,GPU-9a1b"  # listed order, lowest free first
+    assert c["devices"] == "MIG-GPU-3c/1/0" and c["start"] < min(a["end"], b["end"])  # the fourth was free
+    assert sorted(p.name for p in (tmp_path / "locks").iterdir()) == [
+        "gpu4.lock", "gpu5.lock", "gpuGPU-9a1b.lock", "gpuMIG-GPU-3c_1_0.lock"]
+
+
+def test_a_narrowed_allocation_shares_locks_with_unset_jobs(tmp_path):
+    """A job pinned to the node's indices and a job that counted them take different GPUs."""
+    pinned = wrapped(tmp_path, 1, "pinned.json", 2.0, CUDA_VISIBLE_DEVICES="0,1")
+    wait_for_locks(tmp_path, 1)
+    counted = wrapped(tmp_path, 1, "counted.json", 0.0)
+    assert result(pinned, tmp_path, "pinned.json")["devices"] == "0"
+    assert result(counted, tmp_path, "counted.json")["devices"] == "1"
+
+
+@pytest.mark.parametrize("listed", ["3", ""])
+def test_fewer_listed_devices_than_the_job_needs_fail_at_once(tmp_path, listed):
+    job = wrapped(tmp_path, 2, "x.json", 0.0, CUDA_VISIBLE_DEVICES=listed)
+    _, err = job.communicate(timeout=60)
+    assert job.returncode == 1 and f"needs 2 GPUs and CUDA_VISIBLE_DEVICES={listed!r} lists {len(listed)}" in err
+    assert not (tmp_path / "x.json").exists()
 
 
 def test_more_gpus_than_the_node_has_fails_at_once(tmp_path):

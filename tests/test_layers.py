@@ -29,6 +29,7 @@ GROUPS = {
     "report": ("edco.report",),
     "plan": ("edco.plan",),  # the resource planner: config arithmetic only (no torch)
     "gpulock": ("edco.gpulock",),  # the per-GPU lock wrapper a job's command runs through
+    "external": ("edco.external",),  # what a run needs from outside the checkout, checked before the DAG
 }
 ALLOWED = {
     "estimator": set(),
@@ -40,6 +41,7 @@ ALLOWED = {
     "report": set(),
     "plan": {"curriculum"},  # what each strategy declares it costs (Strategy.cost)
     "gpulock": set(),
+    "external": set(),
 }
 # Heavy or optional third-party libraries a function may import when it needs them.
 LAZY_OK = {"torch", "transformers", "trl", "vllm", "lm_eval", "datasets", "matplotlib", "seaborn", "accelerate",
@@ -228,7 +230,8 @@ def test_imports_point_only_downward_without_cycles():
     assert problems(modules, edges) == []
 
 
-@pytest.mark.parametrize("module", ["edco.config", "edco.curriculum", "edco.data", "baselines.ucb_bandit"])
+@pytest.mark.parametrize("module", ["edco.config", "edco.curriculum", "edco.data", "edco.external",
+                                    "baselines.ucb_bandit"])
 def test_light_modules_do_not_import_torch(module):
     """The workflow (Snakefile: config, strategy names) and validate-data import these: a
     controller environment without torch must be able to."""

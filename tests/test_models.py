@@ -1,4 +1,5 @@
-"""Tiny models: both families build, chat templates are prefix-safe, save/load round-trips."""
+"""Tiny models: both families build, chat templates are prefix-safe, save/load round-trips;
+base pretraining (edco.trainer.pretrain) trains every parameter and per-seed base models differ."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from edco import cli, layout, models, synthetic
+from edco.trainer import pretrain
 from edco.config import section_defaults
 from edco.prompts import chat_messages, completion_text, quick_answer_prompt, quick_answer_text
 
@@ -88,11 +90,11 @@ def test_bpe_round_trips_text(tiny, records):
 
 def test_lr_schedules():
     peak, total = 1.0, 100
-    wsd = [models._lr_at(s, total, peak, "wsd") for s in range(total)]
+    wsd = [pretrain._lr_at(s, total, peak, "wsd") for s in range(total)]
     assert wsd[0] == pytest.approx(0.1) and wsd[9] == 1.0 and wsd[79] == 1.0
     assert wsd[-1] == pytest.approx(0.1 + 0.9 / 20) and wsd == sorted(wsd[:80]) + sorted(wsd[80:], reverse=True)
-    assert {models._lr_at(s, total, peak, "constant") for s in range(total)} == {1.0}
-    cosine = [models._lr_at(s, total, peak, "cosine") for s in range(total)]
+    assert {pretrain._lr_at(s, total, peak, "constant") for s in range(total)} == {1.0}
+    cosine = [pretrain._lr_at(s, total, peak, "cosine") for s in range(total)]
     assert max(cosine) == 1.0 and cosine[-1] == pytest.approx(0.1, abs=1e-3)
 
 
@@ -105,15 +107,15 @@ def test_quick_answer_encoding_ends_with_eos(tiny, records):
 
 def test_completion_loss_matches_hf_loss(tiny, records):
     _, tok, model = tiny
-    batch = models._collate([models.encode_chat(tok, r) for r in records[:3]], tok.pad_token_id)
+    batch = pretrain._collate([models.encode_chat(tok, r) for r in records[:3]], tok.pad_token_id)
     with torch.no_grad():
-        ours = models.completion_loss(model, batch)
+        ours = pretrain.completion_loss(model, batch)
         theirs = model(**batch).loss
     assert torch.allclose(ours.loss, theirs, atol=1e-5)
     assert len(ours.targets) == (batch["labels"][:, 1:] != -100).sum() == len(ours.logits)
     with torch.no_grad():  # TRL's normaliser: the completion tokens of the whole accumulated step
-        doubled = models.completion_loss(model, batch, normaliser=2 * len(ours.targets))
-        prompts_only = models.completion_loss(model, {**batch, "labels": torch.full_like(batch["labels"], -100)})
+        doubled = pretrain.completion_loss(model, batch, normaliser=2 * len(ours.targets))
+        prompts_only = pretrain.completion_loss(model, {**batch, "labels": torch.full_like(batch["labels"], -100)})
     assert torch.allclose(doubled.loss, ours.loss / 2)
     assert prompts_only.loss.item() == 0.0
 
@@ -122,7 +124,7 @@ def test_base_pretrain_changes_every_parameter(tiny, records):
     cfg, tok, _ = tiny
     model = models.build_model(cfg, tok)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    stats = models.base_pretrain(model, tok, records, cfg["pretrain"], progress=False)
+    stats = pretrain.base_pretrain(model, tok, records, cfg["pretrain"], progress=False)
     assert stats["steps"] == 4 and stats["final_loss"] > 0
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert changed == set(before) - {k for k in before if "rotary" in k}
@@ -130,7 +132,7 @@ def test_base_pretrain_changes_every_parameter(tiny, records):
 
 def test_base_pretrain_without_records_is_a_no_op(tiny):
     cfg, tok, model = tiny
-    stats = models.base_pretrain(model, tok, [], cfg["pretrain"], progress=False)
+    stats = pretrain.base_pretrain(model, tok, [], cfg["pretrain"], progress=False)
     assert stats["steps"] == 0 and stats["final_loss"] is None
 
 
@@ -191,7 +193,7 @@ def test_hub_model_gets_a_manifest_only(tmp_path, monkeypatch):
 ])
 def test_pretrain_seed(per_seed, run_seed, expected):
     cfg = {**model_cfg("qwen3"), "pretrain": {"seed": 5, "per_seed": per_seed}}
-    assert models.pretrain_seed(cfg, run_seed) == expected
+    assert pretrain.pretrain_seed(cfg, run_seed) == expected
 
 
 def test_base_models_per_seed_share_the_tokenizer_not_the_weights(records):
@@ -199,8 +201,8 @@ def test_base_models_per_seed_share_the_tokenizer_not_the_weights(records):
     config = {"models": {"m": {**cfg, "pretrain": {**cfg["pretrain"], "per_seed": True}}}}
     general = [r for r in records if r["source"] == "synthetic-general"]
     domain = [r for r in records if r["source"] != "synthetic-general"]
-    built = {s: models.build_base_model(config, "m", general, domain, progress=False, seed=s) for s in (0, 1)}
-    again = models.build_base_model(config, "m", general, domain, progress=False, seed=1)
+    built = {s: pretrain.build_base_model(config, "m", general, domain, progress=False, seed=s) for s in (0, 1)}
+    again = pretrain.build_base_model(config, "m", general, domain, progress=False, seed=1)
     (m0, tok0, man0), (m1, tok1, man1) = built[0], built[1]
     assert tok0.get_vocab() == tok1.get_vocab()
     assert [man0["config"]["pretrain"]["seed"], man1["config"]["pretrain"]["seed"]] == [0, 1]
@@ -214,7 +216,7 @@ def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = load_config(REPO / "config" / "smoke.yaml")
     with pytest.raises(models.ModelError, match="make-data"):
-        models.build_base_model(config, "qwen3", progress=False)
+        pretrain.build_base_model(config, "qwen3", progress=False)
 
 
 _REAL: dict = {}  # loading the real tokenizers takes seconds: once per session

@@ -211,10 +211,13 @@ def test_a_gpu_job_stops_on_a_cpu_machine_with_the_settings_named():
 
 def test_the_snakefile_runs_no_gpu_check_of_its_own():
     """A data-only run of a GPU config must not need a GPU where Snakemake runs (issue #17): the
-    only onstart is the resource plan's refusal (pure Python, and only when a GPU job would run)."""
+    only onstart is the resource plan's refusal (pure Python, and only when a GPU job would run)
+    and the external check (edco/external.py: files, Hub cache and token, and nvidia-smi's driver
+    version, blocking only the jobs that need them)."""
     snakefile = (REPO / "Snakefile").read_text() + "".join(p.read_text() for p in (REPO / "rules").glob("*.smk"))
     assert "check_gpu_settings(" not in snakefile and not re.search(r"^\s*(import torch|from torch)", snakefile, re.M)
     assert snakefile.count("onstart:") == 1 and "raise PlanError(PLAN_REFUSAL)" in snakefile
+    assert "raise ExternalError(message(missing, CONFIG_SOURCE))" in snakefile
 
 
 GPU_RULES = {"train", "evaluate_base", "estimator_bench"}

@@ -3,8 +3,9 @@
     rounds.py  run_rounds: select -> train -> checkpoint per round, resume, the config
                fingerprint, the processes of a multi-GPU run
     sft.py     SFT on a round's selection (TRL SFTTrainer; the completion-positions loss
-               shared with base pretraining, edco.models.completion_loss)
+               shared with base pretraining, pretrain.completion_loss)
     grpo.py    GRPO on a round's selection (TRL GRPOTrainer, CurriculumSampler, the reward)
+    pretrain.py  base pretraining of a tiny model (its training loop, ``python -m edco base-model``)
 
 Both paradigms consume the selection in its order and do a fixed number of optimiser steps
 per round whatever the strategy, so every strategy of a paradigm gets the same budget

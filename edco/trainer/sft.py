@@ -8,9 +8,9 @@ import os
 import tempfile
 
 from edco.errors import UserFacingError
-from edco.models import completion_loss
 from edco.prompts import chat_messages, chat_template_kwargs, completion_text
 from edco.trainer.args import freeze_gc_once, passthrough, shared_trainer_args
+from edco.trainer.pretrain import completion_loss
 
 # sft.<key> -> SFTConfig(<key>=...): the same name on both sides.
 SFT_KEYS = ("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",
@@ -61,11 +61,11 @@ def _completion_loss_sft_trainer_class():
 
     class CompletionLossSFTTrainer(SFTTrainer):
         """SFTTrainer with TRL's loss (cross-entropy over completion tokens, normalised by TRL's
-        ``num_items_in_batch``) computed by ``edco.models.completion_loss``: the plain LM head
+        ``num_items_in_batch``) computed by ``edco.trainer.pretrain.completion_loss``: the plain LM head
         at completion positions only (``sft.fused_lm_head: false``), the loss base pretraining
         trains on. TRL's chunked kernel saves memory at a 150k vocabulary; on the tiny CPU
         models its tiling and recomputation made 336 steps 2.2x slower than this (66.8 s vs
-        30.7 s side by side, benchmarks/smoke_world.py --trainer trl;
+        30.7 s side by side, benchmarks/smoke_world.py with the suite's trainer;
         results/reference/cpu_study/benchmarks)."""
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
