@@ -91,6 +91,7 @@ def test_an_allocation_listing_more_devices_is_narrowed_to_a_locked_subset(tmp_p
     """Inside an salloc every job inherits all its GPUs: each job gets its own of the listed ones."""
     listed = "4,5,GPU-9a1b,MIG-GPU-3c/1/0"
     first = wrapped(tmp_path, 1, "a.json", 2.0, CUDA_VISIBLE_DEVICES=listed)
+    wait_for_locks(tmp_path, 1)  # the first holds its GPU before the second starts (no race on a loaded machine)
     second = wrapped(tmp_path, 2, "b.json", 2.0, CUDA_VISIBLE_DEVICES=listed)
     wait_for_locks(tmp_path, 3)
     third = wrapped(tmp_path, 1, "c.json", 0.0, CUDA_VISIBLE_DEVICES=listed)
