@@ -3,9 +3,6 @@
 # rules/report.smk merges them into tables/estimator.* and plots/estimator_k.png.
 
 
-include: "report_common.smk"
-
-
 rule estimator_bench:
     input:
         model=bench_base_model,
