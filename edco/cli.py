@@ -75,7 +75,7 @@ def _job_config(path: str, gpu_check: bool = False) -> dict:
 
 # --------------------------------------------------------------------------- data
 def validate_data(data, argv: list[str]) -> int:
-    parser = _parser("validate-data", "Check JSONL files against the data contract (DESIGN §3).")
+    parser = _parser("validate-data", "Check JSONL files against the data contract (docs/design.md#data-contract).")
     parser.add_argument("paths", nargs="+", type=Path)
     args = parser.parse_args(argv)
     summaries, failures = data.validate_files(args.paths)
