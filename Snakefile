@@ -25,6 +25,8 @@ include: "rules/common.smk"
 # `python -m edco train|score|evaluate|...` starts (edco/cli.py): Snakemake's own Python may
 # have neither CUDA nor vLLM (the controller's environment, envs/snakemake.yaml), and a
 # data-only run (--until data) needs no GPU.
+# Helpers of the estimator and report rules: which tables and plots a run has (edco.report.registry).
+include: "rules/report_common.smk"
 include: "rules/config.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"
@@ -43,6 +45,4 @@ for baseline_rules in sorted(Path(workflow.basedir, "baselines").glob("*.smk")):
 rule all:
     default_target: True
     input:
-        main_table_outputs(),
-        estimator_table_outputs(),
         report_outputs(),

@@ -1,6 +1,6 @@
 """``edco``: the paper's method with its efficient estimator — prefix entropy (first K
 answer tokens after the quick-answer prompt), re-scored by the current model each round,
-top-N in descending order (DESIGN §1.2)."""
+top-N in descending order (docs/design.md#curriculum-generator)."""
 
 from edco.curriculum import EntropyTopN, register
 

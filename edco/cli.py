@@ -12,8 +12,9 @@ calls the components; it imports what it needs when it runs (through the COMMAND
     python -m edco strategies
     python -m edco estimator-bench --config config/smoke.yaml --domain law --model qwen3 --out-dir /tmp/bench
     python -m edco plan --config config/config.yaml
-    python -m edco table --config config/smoke.yaml [--cost | --compute | --verdict | --estimator | --config-page]
+    python -m edco table --config config/smoke.yaml [--main --levels --cost ... | --all | --config-page]
     python -m edco plots --config config/smoke.yaml [--only NAME] [--pdf]
+    python -m edco replicate --study results/cpu_study --replication results/cpu_study_replication
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ COMMANDS = {
     "evaluate": ("edco.evaluate", "evaluate", "evaluate a checkpoint with lm-eval"),
     "strategies": ("edco.curriculum", "strategies", "list the curriculum strategies and their options"),
     "plan": ("edco.plan", "plan", "peak GPU memory, GPU-hours and disk of every job, from the config"),
-    "table": ("edco.report", "table", "tables: main, per-level, cost (--cost), compute-matched (--compute), estimator (--estimator)"),
-    "plots": ("edco.report", "plots", "plot accuracy, cost, entropy, selections and training curves"),
+    "table": ("edco.report.tables", "table", "the tables of a run by name (--main, --cost, ..., --all; edco.report.registry)"),
+    "plots": ("edco.report.plots", "plots", "plot accuracy, cost, entropy, selections, training curves, the verdict"),
+    "replicate": ("edco.report.replication", "replicate", "does a replication repeat a study's claims (pre-registered test)"),
     "estimator-bench": ("edco.estimator_bench", "estimator_bench", "time and rank agreement of prefix vs full entropy"),
 }
 
@@ -73,7 +75,7 @@ def _job_config(path: str, gpu_check: bool = False) -> dict:
 
 # --------------------------------------------------------------------------- data
 def validate_data(data, argv: list[str]) -> int:
-    parser = _parser("validate-data", "Check JSONL files against the data contract (DESIGN §3).")
+    parser = _parser("validate-data", "Check JSONL files against the data contract (docs/design.md#data-contract).")
     parser.add_argument("paths", nargs="+", type=Path)
     args = parser.parse_args(argv)
     summaries, failures = data.validate_files(args.paths)
@@ -309,36 +311,60 @@ def _pool_answers(config: dict, model_name: str):
 
 
 # --------------------------------------------------------------------------- reporting
-def table(report, argv: list[str]) -> int:
-    parser = _parser("table", "Tables of a finished grid (edco.report), as CSV, Markdown, LaTeX and HTML.")
+def table(tables, argv: list[str]) -> int:
+    from edco.report.config_page import write_config_page
+    from edco.report.registry import TABLES, table_names
+
+    parser = _parser("table", "Tables of a finished grid (edco.report.registry), as CSV, Markdown, LaTeX and HTML; "
+                              f"without a name: {', '.join(tables.DEFAULT)}.")
     parser.add_argument("--config", required=True)
-    which = parser.add_mutually_exclusive_group()
-    for name, help_ in report.TABLES.items():
-        if name != "main":
-            which.add_argument(f"--{name}", action="store_true", help=help_)
-    which.add_argument("--config-page", action="store_true",
-                       help="results/<run>/config.html: the config as the HTML report shows it")
+    for name, spec in TABLES.items():
+        parser.add_argument(f"--{name}", action="append_const", dest="names", const=name, help=spec.help)
+    parser.add_argument(f"--{tables.QUESTIONS}", action="append_const", dest="names", const=tables.QUESTIONS,
+                        help="tables/questions.parquet: every evaluation's per-question answers")
+    parser.add_argument("--all", action="store_true", help="every table the run has, and questions.parquet")
+    parser.add_argument("--config-page", action="store_true",
+                        help="results/<run>/config.html: the config as the HTML report shows it")
     args = parser.parse_args(argv)
     _log_info()
     config = load_config(args.config)
     if args.config_page:
-        print(report.write_config_page(config, args.config))
+        print(write_config_page(config, args.config))
         return 0
-    paths = report.write_tables(config, next((name for name in report.TABLES if getattr(args, name, False)), "main"))
-    logging.getLogger("edco.report").info("wrote %s", ", ".join(map(str, paths)))
-    print(paths[1].read_text(encoding="utf-8"))  # the Markdown
+    names = [tables.QUESTIONS, *table_names(config)] if args.all else list(dict.fromkeys(args.names or tables.DEFAULT))
+    for name in names:
+        paths = tables.write_tables(config, name)
+        logging.getLogger("edco.report").info("wrote %s", ", ".join(map(str, paths)))
+        markdown = [path for path in paths if path.suffix == ".md"]
+        if markdown:
+            print(markdown[0].read_text(encoding="utf-8"))
     return 0
 
 
-def plots(report, argv: list[str]) -> int:
+def plots(plotting, argv: list[str]) -> int:
     parser = _parser("plots", "Plots of a finished grid (edco.report): PNG for the report.")
     parser.add_argument("--config", required=True)
     parser.add_argument("--only", action="append", help="only this plot (repeatable); default: every plot")
     parser.add_argument("--pdf", action="store_true", help="a PDF (vector, for papers) beside each PNG")
     args = parser.parse_args(argv)
     _log_info()
-    for path in report.write_plots(load_config(args.config), args.only, ("png", "pdf") if args.pdf else ("png",)):
+    for path in plotting.write_plots(load_config(args.config), args.only, ("png", "pdf") if args.pdf else ("png",)):
         print(path)
+    return 0
+
+
+def replicate(replication, argv: list[str]) -> int:
+    parser = _parser("replicate", "The pre-registered replication test (edco.report.replication): does a "
+                                  "replication's verdict table repeat the study's claims (or its lead)?")
+    parser.add_argument("--study", type=Path, required=True, help="the study's run directory or its tables/verdict.csv")
+    parser.add_argument("--replication", type=Path, required=True,
+                        help="the replication's run directory or its tables/verdict.csv")
+    parser.add_argument("--out", type=Path,
+                        help="write <out>.csv and <out>.md (default: tables/replication.* of the replication)")
+    args = parser.parse_args(argv)
+    csv, md = replication.write_replication(args.study, args.replication, args.out)
+    print(md.read_text(encoding="utf-8"))
+    print(f"replicate: wrote {csv}, {md}", file=sys.stderr)
     return 0
 
 

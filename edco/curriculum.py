@@ -4,7 +4,7 @@ A *strategy* is one class in ``baselines/<name>.py`` decorated with ``@register(
 Each round the trainer builds a ``RoundContext`` (the current model, the round number, the
 budget N, the scorer) and asks the strategy for a ``Selection``: the ids to train on, in
 training order, plus the scores it used. EDCO's own rule (re-score the pool with the current
-model, take the top-N, train in descending score order; DESIGN §1.2) is ``top_n`` below,
+model, take the top-N, train in descending score order; docs/design.md#curriculum-generator) is ``top_n`` below,
 used by ``baselines/edco.py``; nothing else re-implements it.
 
 A new baseline is one file in ``baselines/`` (README, "Add a baseline"). ``get_strategy(name)``
@@ -170,7 +170,7 @@ class Strategy:
     def training_config(self, paradigm: str, cfg: dict) -> dict:
         """The trainer settings (the ``sft`` / ``rl`` section) this strategy's rounds train with:
         the paradigm's budget scaled by the declared training ratio. Every strategy keeps the
-        paradigm's budget (DESIGN §1.4); only a compute-matched reference (``random_matched``)
+        paradigm's budget (docs/design.md#strategies-and-the-budget); only a compute-matched reference (``random_matched``)
         declares another, on purpose, and the cost table says so."""
         return trained_section(self.cost(self.opts), paradigm, cfg)
 
@@ -319,7 +319,7 @@ def check_strategies(config: dict, names: list[str] | None = None) -> None:
 
 # --------------------------------------------------------------------------- selection rules
 def tie_break_key(sample_id: str) -> str:
-    """Deterministic, order-free tie breaker: the id's hash (DESIGN §1.2)."""
+    """Deterministic, order-free tie breaker: the id's hash (docs/design.md#curriculum-generator)."""
     return hashlib.sha256(sample_id.encode()).hexdigest()
 
 

@@ -1,4 +1,4 @@
-"""Questions in the DESIGN §3 data contract: validation, loaders, train/test guard.
+"""Questions in the data contract (docs/design.md#data-contract): validation, loaders, train/test guard.
 
 One JSON object per line::
 
@@ -223,7 +223,7 @@ def _read_jsonl(path: Path, errors: list[str]) -> Located:
         else:
             located.append((f"{path}:{line_number}", row))
     if not located and not errors:
-        errors.append(f"{path}: empty: no records (one JSON object per line, DESIGN §3)")
+        errors.append(f"{path}: empty: no records (one JSON object per line, docs/design.md#data-contract)")
     return located
 
 

@@ -1,4 +1,4 @@
-"""Inference-entropy estimator (DESIGN §1.1): score every sample of a pool by how unsure the
+"""Inference-entropy estimator (docs/design.md#entropy-estimator): score every sample of a pool by how unsure the
 current model is about its answer.
 
 Three estimators behind one entry point, ``score_pool(model, tokenizer, records, cfg, kind, seed)``:

@@ -104,8 +104,8 @@ def run_record(run: str, domain: str, model: str, paradigm: str, strategy: str, 
 
 
 # --------------------------------------------------------------------------- report artefacts
-# Which tables and plots a run has is decided here, from the config alone and without pandas:
-# the workflow's controller (Snakemake's own environment) lists them as rule outputs.
+# Which tables and plots a run has is edco.report.registry's (from the config alone, without
+# pandas: the workflow's controller lists them as rule outputs); their paths are spelled here.
 
 #: Every table is written in these formats: tables/<name>.<format>.
 TABLE_FORMATS = ("csv", "md", "tex", "html")
@@ -122,18 +122,6 @@ def questions_file(run: str) -> Path:
 
 def plot_file(run: str, name: str, fmt: str = "png") -> Path:
     return plots_dir(run) / f"{name}.{fmt}"
-
-
-def plot_names(config: dict) -> list[str]:
-    """The plots a run has (plots/<name>.png): estimator_k only with the estimator benchmark,
-    a training plot per paradigm. ``entropy`` is always there: which strategies score the pool
-    is known from the runs' score files, not before (the figure says so when none did)."""
-    names = ["accuracy", "accuracy_vs_time", "cost", "new_samples", "entropy"]
-    if config["estimator_bench"]["enabled"]:
-        names.append("estimator_k")
-    names += [f"training_{p}" for p in config["grid"]["paradigms"]]
-    names.append("accuracy_per_level")
-    return names
 
 
 def bench_run(config: dict) -> tuple[str, str, int] | None:

@@ -4,7 +4,7 @@ A tiny model is a transformers ``Qwen3ForCausalLM`` / ``LlamaForCausalLM`` built
 ``models.<name>.size``, with a BPE tokenizer trained offline on the run's *training* text
 (or real tokenizer files); ``python -m edco base-model`` (edco/trainer/pretrain.py) then
 base-pretrains it on the general split so that round 1 starts from a model that answers in
-the right format (DESIGN §2). Chat prompts go through each family's chat template; the paper's
+the right format (docs/design.md#the-synthetic-world). Chat prompts go through each family's chat template; the paper's
 quick-answer prompt is raw text.
 
 The output directory is written to a temp dir and renamed, and ``manifest.json`` is written

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 
 from edco.errors import UserFacingError
 
-# DESIGN §1.1: the paper's quick-answer instruction for the prefix estimator, verbatim.
+# docs/design.md#entropy-estimator: the paper's quick-answer instruction for the prefix estimator, verbatim.
 QUICK_ANSWER_INSTRUCTION = (
     "Answer the question below in at most three sentences; if reasoning is needed keep it "
     "as short as possible.\nQuestion:\n"

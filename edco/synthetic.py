@@ -4,7 +4,7 @@
     python -m edco make-data --config config/smoke.yaml --domain law      # writes the JSONL
 
 Each domain (communication, medicine, law) has a seeded set of entities, each with a hidden
-class 0..3: *knowledge* a base model lacks and the domain's training pool teaches (DESIGN §2).
+class 0..3: *knowledge* a base model lacks and the domain's training pool teaches (docs/design.md#the-synthetic-world).
 A level-k question asks for the class of one entity (k = 1) or for the sum mod 4 of k entities'
 classes; the reference answer recalls each fact, then adds step by step:
 

@@ -1,4 +1,4 @@
-# Data: each domain's train/test split in the DESIGN §3 contract, validated on write; the
+# Data: each domain's train/test split in the data contract (docs/design.md#data-contract), validated on write; the
 # synthetic world adds the general split its base models pretrain on.
 
 

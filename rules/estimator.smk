@@ -1,9 +1,6 @@
-# The estimator benchmark (DESIGN §1.1 claims): per domain x model, on the base model and (with
+# The estimator benchmark (the paper's claims, docs/design.md#entropy-estimator): per domain x model, on the base model and (with
 # estimator_bench.checkpoint) on the first seed of the grid's first run (a fine-tuned model);
 # rules/report.smk merges them into tables/estimator.* and plots/estimator_k.png.
-
-
-include: "report_common.smk"
 
 
 rule estimator_bench:

@@ -1,28 +1,14 @@
 # Helpers of rules/report.smk and rules/estimator.smk (Snakemake lint keeps functions out of
-# files with rules). Which tables, plots and benchmarks a run has, and what the HTML report shows.
-# Which tables and plots a run has comes from edco.layout (plot_names, has_verdict): the
-# controller's environment has no pandas, so nothing here imports edco.report.
+# files with rules); included once, by the Snakefile. Which tables and plots a run has, what each
+# reads and where the HTML report shows it is edco.report.registry (no pandas: the controller's
+# environment has none), read here for the one `table` rule and the `plots` rule.
+from pathlib import Path
 
-
-# What `snakemake --report` shows, in which section (sections sort by name, hence the
-# numbers). Captions are report/*.rst, relative to rules/ where the report rules are defined.
-ACCURACY, COST, DYNAMICS, ESTIMATOR = "1 Accuracy", "2 Cost", "3 Curriculum dynamics", "4 Estimator"
-CONFIGURATION = "5 Configuration"
-# plot name -> (caption file, category, subcategory); training_<paradigm> -> TRAINING_SECTION
-PLOT_SECTIONS = {
-    "accuracy": ("accuracy", ACCURACY, "1 per strategy"),
-    "accuracy_per_level": ("accuracy_per_level", ACCURACY, "2 per difficulty level"),
-    "cost": ("cost_plot", COST, "1 wall-clock"),
-    "accuracy_vs_time": ("accuracy_vs_time", COST, "2 accuracy vs wall-clock"),
-    "entropy": ("entropy", DYNAMICS, "1 scores per round"),
-    "new_samples": ("new_samples", DYNAMICS, "2 new samples per round"),
-    "estimator_k": ("estimator_k", ESTIMATOR, "prefix length K"),
-}
-TRAINING_SECTION = ("training", DYNAMICS, "3 training curves")
-VERDICT_SECTION = dict(category=ACCURACY, subcategory="0 does a strategy beat random")
+from edco.report import registry
 
 # Snakemake's `report(...)` flag; a line may not start with the word `report` (a keyword).
 in_report = report
+REPORT_DIR = Path(workflow.basedir) / "report"  # captions: report/<name>.rst
 
 
 def table_files(name):
@@ -30,63 +16,77 @@ def table_files(name):
     return [str(layout.table_file(RUN, name, fmt)) for fmt in layout.TABLE_FORMATS]
 
 
-def reported_table(name, category, subcategory):
-    """tables/<name>.*, its HTML in the report (the report shows each table once)."""
+def reported_table_files():
+    """The `table` rule's outputs, tables/{table}.*: its HTML in the report, in the table's section
+    of the registry, captioned by report/{table}.rst (through report/table.rst and params.caption:
+    a caption file cannot carry a wildcard)."""
     return [
         (
             in_report(
                 path,
-                caption=f"../report/{name}.rst",
-                category=category,
-                subcategory=subcategory,
-                labels={"item": f"{name} table", "format": "table (HTML)"},
+                caption="../report/table.rst",
+                category=lambda wildcards: registry.TABLES[wildcards.table].section[0],
+                subcategory=lambda wildcards: registry.TABLES[wildcards.table].section[1],
+                labels=lambda wildcards: {"item": f"{wildcards.table} table", "format": "table (HTML)"},
             )
             if path.endswith(".html")
             else path
         )
-        for path in table_files(name)
+        for path in table_files("{table}")
     ]
 
 
-def reported_plot(name, caption, category, subcategory):
-    """plots/<name>.png in the report."""
-    return in_report(
-        str(layout.plot_file(RUN, name)),
-        caption=f"../report/{caption}.rst",
-        category=category,
-        subcategory=subcategory,
-        labels={"item": name, "format": "figure (PNG)"},
-    )
+def table_caption(wildcards):
+    """report/<table>.rst, the caption the report shows above the table."""
+    return (REPORT_DIR / f"{wildcards.table}.rst").read_text(encoding="utf-8")
+
+
+def report_inputs(reads):
+    """The files behind a registry entry's ``reads``: evaluations, runs, benchmarks, questions.parquet,
+    another table."""
+    files = []
+    for source in reads:
+        if source == registry.EVALUATIONS:
+            files += all_eval_outputs()
+        elif source == registry.RUNS:
+            files += all_run_outputs()
+        elif source == registry.BENCH:
+            files += estimator_bench_outputs()
+        elif source == registry.QUESTIONS:
+            files.append(str(layout.questions_file(RUN)))
+        else:
+            files += table_files(source.removeprefix("table:"))
+    return list(dict.fromkeys(files))
+
+
+def table_inputs(wildcards):
+    return report_inputs(registry.TABLES[wildcards.table].reads)
+
+
+def plot_inputs():
+    return report_inputs([source for plot in registry.plots_of(CFG).values() for source in plot.reads])
 
 
 def reported_plots():
-    return [reported_plot(name, *PLOT_SECTIONS.get(name, TRAINING_SECTION)) for name in layout.plot_names(CFG)]
-
-
-def reported_verdict():
-    """The verdict table and its forest plot in the report's first section (empty when it does not apply)."""
-    if not layout.has_verdict(CFG):
-        return []
-    return reported_table("verdict", **VERDICT_SECTION) + [reported_plot("verdict", "verdict_plot", **VERDICT_SECTION)]
-
-
-def main_table_outputs():
-    """The table rule writes the main table, the per-level table and every per-question answer."""
-    return table_files("main") + table_files("levels") + [str(layout.questions_file(RUN))]
-
-
-def verdict_outputs():
-    return table_files("verdict") + [str(layout.plot_file(RUN, "verdict"))] if layout.has_verdict(CFG) else []
-
-
-def estimator_table_outputs():
-    return table_files("estimator") if CFG["estimator_bench"]["enabled"] else []
+    """plots/<name>.png of every plot the run has, each in its section with its caption."""
+    return [
+        in_report(
+            str(layout.plot_file(RUN, name)),
+            caption=f"../report/{plot.caption}.rst",
+            category=plot.section[0],
+            subcategory=plot.section[1],
+            labels={"item": name, "format": "figure (PNG)"},
+        )
+        for name, plot in registry.plots_of(CFG).items()
+    ]
 
 
 def report_outputs():
-    """What the `all` target adds for the report: the cost, compute and verdict tables, every plot, the config page."""
-    plots = [str(layout.plot_file(RUN, name)) for name in layout.plot_names(CFG)]
-    return table_files("cost") + table_files("compute") + verdict_outputs() + plots + [str(layout.config_page(RUN))]
+    """What the `all` target adds for the report: every table and plot the run has,
+    questions.parquet, the config page."""
+    tables = [path for name in registry.table_names(CFG) for path in table_files(name)]
+    plots = [str(layout.plot_file(RUN, name)) for name in registry.plot_names(CFG)]
+    return tables + [str(layout.questions_file(RUN))] + plots + [str(layout.config_page(RUN))]
 
 
 # --------------------------------------------------------------------------- estimator benchmark

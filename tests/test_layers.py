@@ -1,4 +1,4 @@
-"""Imports point only downward (/work ARCHITECTURE: cli -> components -> ground), with no
+"""Imports point only downward (docs/design.md#layers: cli -> components -> ground), with no
 cycle, read from the source (AST: module- and function-level imports) of every module of
 edco/ and baselines/. Function-level imports are for heavy optional libraries only (and for
 cli.py, which imports its commands lazily), never to hide a cycle. The checker is tested on a
@@ -7,6 +7,7 @@ hand-made package first, so a green run means something."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ PACKAGES = ("edco", "baselines")
 GROUND = ("edco", "edco.errors", "edco.io", "edco.layout", "edco.config", "edco.prompts", "edco.synthetic",
           "edco.data", "edco.gguf", "edco.models")
 CLI = ("edco.cli", "edco.__main__")
-# Components by group, and the other groups each may import (ARCHITECTURE, "Allowed among components").
+# Components by group, and the other groups each may import (docs/design.md#layers, "Allowed among components").
 GROUPS = {
     "estimator": ("edco.estimator",),
     "curriculum": ("edco.curriculum", "baselines"),
@@ -242,3 +243,20 @@ def test_light_modules_do_not_import_torch(module):
            f"print(sorted(m for m in ('torch', 'transformers', 'pandas') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_design_document_states_these_layers():
+    """docs/design.md#layers says what this test enforces: the ground's order, and per component
+    group its modules and the groups it may import."""
+    text = (REPO / "docs" / "design.md").read_text()
+    section = text[text.index("\n## Layers\n"):]
+    section = section[: section.index("\n## ", 1)]
+    ground = section[section.index("**ground**, in this order:"):].split(". A ground module")[0]
+    assert re.findall(r"`(\w+)`", ground) == [m.split(".")[-1] for m in GROUND]
+    rows = {cells[0]: cells[1:] for cells in (
+        [c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| "))}
+    rows.pop("group")
+    assert set(rows) == set(GROUPS)
+    for group, (modules, allowed) in rows.items():
+        assert re.findall(r"`([\w.]+)`", modules) == list(GROUPS[group]), group
+        assert set(re.findall(r"\w+", allowed)) == ALLOWED[group], group

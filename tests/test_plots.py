@@ -13,8 +13,8 @@ from edco.config import section_defaults
 from edco.errors import UserFacingError
 from edco.report import load, save_figure, write_plots
 from edco.report.plots import plot_accuracy, plot_entropy, plot_levels
-
-plot_names = layout.plot_names
+from edco.report.registry import plot_names
+from edco.report.verdict import write_verdict
 
 PARADIGM_SECTIONS = {"sft": section_defaults("sft"), "rl": section_defaults("rl")}  # as a loaded config has them
 
@@ -76,6 +76,7 @@ def results(tmp_path, monkeypatch):
              "kendall_vs_full": 0.4 + k / 20, "topn_overlap": 0.6} for label in ("m", "m sft/random/seed0/final")
             for k in (2, 4, 8)]
     io.write_text(layout.tables_dir("r") / "estimator.csv", pd.DataFrame(rows).to_csv(index=False))
+    write_verdict(cfg)  # tables/verdict.csv, which the verdict plot draws
     return cfg
 
 
@@ -85,8 +86,9 @@ def assert_png(path, min_bytes: int = 5000):
 
 def test_plot_names_follow_the_config():
     assert plot_names(config()) == ["accuracy", "accuracy_vs_time", "cost", "new_samples", "entropy", "estimator_k",
-                                    "training_sft", "training_rl", "accuracy_per_level"]
-    assert "estimator_k" not in plot_names(config(strategies=("random",), estimator_bench=False))  # no benchmark
+                                    "training_sft", "training_rl", "accuracy_per_level", "verdict"]
+    alone = plot_names(config(strategies=("random",), estimator_bench=False))
+    assert "estimator_k" not in alone and "verdict" not in alone  # no benchmark; nothing to beat random
 
 
 @pytest.mark.parametrize("name", plot_names(config()))

@@ -4,6 +4,8 @@ missing seed is an error (never a silent average over fewer seeds)."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,10 @@ from edco import io, layout
 from edco.config import section_defaults
 from edco.errors import UserFacingError
 from edco.report import load, write_main_table
+from edco.report import plots, registry
 from edco.report.main import main_rows
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def collect(cfg: dict) -> list[dict]:
@@ -209,15 +214,18 @@ def test_config_page_shows_the_validated_config(tmp_path, monkeypatch):
 def test_reporting_imports_no_model_library_nor_the_curriculum():
     """edco.report reads result files only: importing it (and running its commands) never
     pays for torch, transformers, TRL or lm-eval, and never reaches the strategy registry."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    code = ("import sys, edco.report, edco.report.tables; "
+    code = ("import sys, edco.report, edco.report.tables, edco.report.plots; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "{'torch', 'transformers', 'trl', 'lm_eval', 'baselines'} or m == 'edco.curriculum'))")
-    repo = Path(__file__).resolve().parents[1]  # this checkout's edco, not an installed one
-    result = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_registry_imports_no_pandas():
+    """The workflow's controller (no pandas) reads the registry to list every table and plot."""
+    code = ("import sys, edco.report.registry as r; r.table_names; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in {'pandas', 'matplotlib', 'numpy'}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
 
@@ -242,3 +250,16 @@ def test_levels_table_gives_each_run_its_gain_over_the_base_it_started_from(eval
     assert "| law | m | sft | random | 0.500 ± 0.000 | 0.500 ± 0.000 | +0.200 |" in md
     assert "## Gain over the base model, pooled over cells, generate" in md
     assert "| sft | random | 1 | +0.200 | +0.200 | +0.200 |" in md
+
+
+def test_every_table_and_plot_of_the_registry_has_its_writer_and_caption():
+    """A registry line names a function that exists and a caption the HTML report can show."""
+    for name, table in registry.TABLES.items():
+        assert callable(registry.writer(table)), name
+        assert (REPO / "report" / f"{name}.rst").is_file(), f"report/{name}.rst: the {name} table's caption"
+    for name, plot in registry.PLOTS.items():
+        assert callable(getattr(plots, plot.function, None)), f"{name}: no edco.report.plots.{plot.function}"
+        assert (REPO / "report" / f"{plot.caption}.rst").is_file(), f"report/{plot.caption}.rst: the {name} plot's caption"
+    assert registry.PLOTS["training_{paradigm}"].paradigm_of("training_rl") == "rl"
+    with pytest.raises(UserFacingError, match="no table 'nope'; the tables: main, levels"):
+        registry.table("nope")

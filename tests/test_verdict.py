@@ -12,6 +12,7 @@ import pytest
 from edco import io, layout
 from edco.errors import UserFacingError
 from edco.report import load, write_main_table
+from edco.report.tables import write_tables
 from edco.report.stats import ALL_CELLS, verdict_frame, verdict_from_questions, verdict_text
 from edco.report.verdict import write_verdict
 
@@ -65,11 +66,14 @@ def test_pooled_and_per_cell_rows_with_holm(tree):
     assert len(cells) == 4 and set(cells["model"]) == {"m1", "m2"}
 
 
-def test_write_verdict_writes_tables_and_the_forest_plot(tree):
+def test_write_verdict_writes_the_table_its_forest_plot_draws(tree):
+    from edco.report import write_plots
+
     paths = write_verdict(tree)
-    assert {p.name for p in paths} == {f"verdict.{ext}" for ext in ("csv", "md", "tex", "html", "png")}
+    assert [p.name for p in paths] == [f"verdict.{ext}" for ext in layout.TABLE_FORMATS]
     text = layout.tables_dir("r").joinpath("verdict.md").read_text()
     assert "beats random" in text and "law · m2" in text
+    assert write_plots({**tree, "estimator_bench": {"enabled": False}}, only=["verdict"]) == [layout.plot_file("r", "verdict")]
 
 
 def test_a_lead_is_called_a_lead_when_only_the_uncorrected_p_passes():
@@ -109,11 +113,12 @@ def test_no_verdict_without_random_or_with_one_seed():
 
 
 def test_the_verdict_is_recomputed_from_the_per_question_file_alone(tree):
-    """tables/questions.parquet (written with the main table) holds everything the verdict
-    needs: recomputed from it, the verdict equals the verdict table's numbers."""
-    for domain, model in CELLS:  # the main table also reports the base model
+    """tables/questions.parquet holds everything the verdict needs: recomputed from it, the
+    verdict equals the verdict table's numbers."""
+    for domain, model in CELLS:  # questions.parquet also holds the base model's answers
         write_eval(layout.eval_file("r", domain, model), set(range(10)))
-    parquet = next(p for p in write_main_table(tree) if p.suffix == ".parquet")
+    write_main_table(tree)
+    [parquet] = write_tables(tree, "questions")
     assert parquet == layout.questions_file("r")
     questions = pd.read_parquet(parquet)
     assert list(questions.columns) == ["domain", "model", "paradigm", "strategy", "seed", "mode", "question_id",

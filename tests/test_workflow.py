@@ -71,8 +71,10 @@ def test_dry_run_lists_the_whole_grid_and_writes_nothing(name):
     assert counts["resolved_config"] == 1
     filled = edco_config.validate_config(config)
     assert counts["evaluate_base"] == sum(len(edco_config.base_labels(filled, m)) for m in config["grid"]["models"])
-    assert counts["table"] == 1
-    assert counts["cost_table"] == 1 and counts["compute_table"] == 1 and counts["plots"] == 1
+    from edco.report.registry import table_names
+
+    assert counts["table"] == len(table_names(filled))  # one job per table of the registry the run has
+    assert counts["questions"] == 1 and counts["plots"] == 1
 
 
 def test_per_seed_base_models_are_built_and_evaluated_once_each():
@@ -93,6 +95,24 @@ def test_per_seed_base_models_are_built_and_evaluated_once_each():
     assert qwen_trains
     for inputs in qwen_trains:
         assert all(f"models/qwen3/seed{s}/manifest.json" in inputs for s in range(seeds)), inputs
+
+
+def test_one_table_rule_writes_every_table_of_the_registry():
+    """Each table the run has (edco.report.registry) is one job of the wildcarded `table` rule,
+    whose outputs are that table's four files; questions.parquet and the plots have a job each."""
+    from edco.report.registry import table_names
+
+    printed = subprocess.run([*SNAKEMAKE, "-n", "--configfile", "config/smoke.yaml", "--config", "run=dry_tables"],
+                             cwd=REPO, capture_output=True, text=True, timeout=300).stdout
+    jobs = planned_jobs(printed)
+    tables = {job["wildcards"].removeprefix("table="): job["output"] for job in jobs if job["rule"] == "table"}
+    filled = edco_config.validate_config(yaml.safe_load((REPO / "config" / "smoke.yaml").read_text()))
+    assert sorted(tables) == sorted(table_names(filled)) and "verdict" in tables and "estimator" in tables
+    for name, outputs in tables.items():
+        assert sorted(outputs.split(", ")) == sorted(f"results/dry_tables/tables/{name}.{fmt}"
+                                                     for fmt in ("csv", "md", "tex", "html")), name
+    assert [job["output"] for job in jobs if job["rule"] == "questions"] == ["results/dry_tables/tables/questions.parquet"]
+    assert "results/dry_tables/plots/verdict.png" in next(job["output"] for job in jobs if job["rule"] == "plots")
 
 
 def test_default_config_is_the_paper():
@@ -221,7 +241,7 @@ def test_the_snakefile_runs_no_gpu_check_of_its_own():
 
 
 GPU_RULES = {"train", "evaluate_base", "estimator_bench"}
-LOCAL_RULES = {"resolved_config", "table", "cost_table", "compute_table", "verdict", "estimator_table", "plots", "config_page", "all"}
+LOCAL_RULES = {"resolved_config", "questions", "table", "plots", "config_page", "all"}
 
 
 def test_slurm_profile_dry_run_asks_gpus_for_exactly_the_gpu_jobs(fake_conda_env):
@@ -267,9 +287,10 @@ def test_one_flag_adds_the_beyond_paper_strategies():
 
 def test_estimator_bench_of_the_base_model_alone_trains_nothing():
     """estimator_bench.checkpoint: false measures the base models only: the benchmark then waits
-    for no training run (the real-model estimator claim runs it on its own, --until estimator_table)."""
+    for no training run (the real-model estimator claim runs it on its own, --until its table)."""
     result = subprocess.run([*SNAKEMAKE, "-n", "--printshellcmds", "--configfile", "config/smoke.yaml", "--config",
-                             "run=dry_bench", "estimator_bench={checkpoint: false}", "--until", "estimator_table"],
+                             "run=dry_bench", "estimator_bench={checkpoint: false}", "--until",
+                             "results/dry_bench/tables/estimator.md"],
                             cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)

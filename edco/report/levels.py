@@ -1,6 +1,6 @@
 """The per-level table: accuracy per difficulty level of the test questions (where the data
 has levels), mean ± sd over seeds, beside each run's overall gain over the base model it started
-from; written with the main table from the same evaluations."""
+from."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+import edco.report.load as load
 from edco.report.load import CELL_KEYS
 from edco.report.render import Section, fmt, mean_sd, prose, write_table
 
@@ -88,6 +89,12 @@ def level_text(frame: pd.DataFrame, mode: str, gains: pd.DataFrame | None = None
     overall["all"] = _mean_sd_cells(overall)
     overall["Δ vs base"] = overall["gain"].map(lambda v: fmt(v, "+.3f"))
     return wide.merge(overall[[*CELL_KEYS, "all", "Δ vs base"]], on=CELL_KEYS, how="left")
+
+
+def write_levels(config: dict) -> list[Path]:
+    """tables/levels.* of a run, from its evaluations."""
+    evals = load.evaluations(config)
+    return write_levels_table(config, load.level_accuracies(evals), load.accuracies(evals))
 
 
 def write_levels_table(config: dict, level_accuracies: pd.DataFrame, accuracies: pd.DataFrame | None = None) -> list[Path]:

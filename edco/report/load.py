@@ -194,3 +194,11 @@ def estimator_table(config: dict) -> pd.DataFrame:
     if not path.exists():
         raise UserFacingError(f"missing {path}: run `python -m edco table --config C --estimator` first")
     return pd.read_csv(path)
+
+
+def verdict_table(config: dict) -> pd.DataFrame:
+    """tables/verdict.csv (the verdict table's numbers, stats.verdict_frame)."""
+    path = layout.table_file(config["run"], "verdict", "csv")
+    if not path.exists():
+        raise UserFacingError(f"missing {path}: run `python -m edco table --config C --verdict` first")
+    return pd.read_csv(path)

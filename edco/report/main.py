@@ -1,7 +1,7 @@
 """The main table: accuracy per domain x model x paradigm x strategy (+ the base model), mean
 over seeds, 95 % t-interval, and the test against ``random`` on the same questions and seeds.
-It also writes tables/questions.parquet (every evaluation's per-question answers) and, from the
-same evaluations, the per-level table (edco.report.levels).
+The per-question answers it is computed from are tables/questions.parquet
+(edco.report.tables.write_questions); the per-level table is edco.report.levels.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-import edco.report.levels as levels
 import edco.report.load as load
-from edco import layout
 from edco.prompts import INVALID
 from edco.report.render import Section, fmt, is_missing, mean_sd, prose, write_table
 from edco.report.stats import ALPHA, cell_matrices, mean_ci, versus
@@ -141,7 +139,7 @@ def main_frame(rows: list[dict], mode: str, cell=cell_text, base=lambda row: fmt
 
 
 def write_main_table(config: dict) -> list[Path]:
-    """tables/main.*, tables/levels.* and tables/questions.parquet, from one read of the evaluations."""
+    """tables/main.*."""
     evals = load.evaluations(config)
     questions = load.questions(evals)
     accuracies = load.accuracies(evals)
@@ -155,6 +153,4 @@ def write_main_table(config: dict) -> list[Path]:
         if mode == "generate":  # the only mode that reads an answer out of free text
             shares = main_frame(rows, mode, unparsed_text, unparsed_text)
             sections.append(Section(f"Unparseable answers and the most frequent answer, {mode}", shares, UNPARSED_LEGEND))
-    paths = write_table(config["run"], "main", f"Main table — run `{config['run']}`", pd.DataFrame(rows), sections)
-    paths.append(load.write_questions(questions, layout.questions_file(config["run"])))
-    return paths + levels.write_levels_table(config, load.level_accuracies(evals), accuracies)
+    return write_table(config["run"], "main", f"Main table — run `{config['run']}`", pd.DataFrame(rows), sections)

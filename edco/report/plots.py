@@ -9,7 +9,7 @@
     estimator_k            prefix length K against speed-up and rank agreement with full entropy
     training_<paradigm>    loss / reward / grad-norm / entropy per optimiser step, across rounds
     accuracy_per_level     accuracy per difficulty level of the test questions
-    verdict                forest plot of accuracy minus random's (written with the verdict table)
+    verdict                forest plot of accuracy minus random's (drawn from tables/verdict.csv)
 
     python -m edco plots --config config/smoke.yaml                 # every plot of the config
     python -m edco plots --config config/smoke.yaml --only accuracy # one
@@ -30,6 +30,7 @@ import pandas as pd
 import edco.report.load as load
 from edco import layout
 from edco.errors import UserFacingError
+from edco.report import registry
 from edco.report.estimator import AGREEMENT, PAPER_SPEEDUP, prefix_rows
 from edco.report.figures import (PARADIGM_MARKERS, acc_panels, clip_to_fraction, column_count, legend, marker_handles,
                                  message_plot, order, outer_labels, panel_title, panels, pyplot, require,
@@ -443,37 +444,36 @@ def plot_verdict(frame, run: str = ""):
 
 # --------------------------------------------------------------------------- all of them
 def write_plots(config: dict, only: list[str] | None = None, formats: tuple[str, ...] = ("png",)) -> list[Path]:
-    """Every plot of ``layout.plot_names(config)`` (or the ``only`` ones) under results/<run>/plots/."""
-    names = layout.plot_names(config)
-    unknown = sorted(set(only or []) - set(names))
+    """Every plot the run has (edco.report.registry.PLOTS), or the ``only`` ones, under results/<run>/plots/."""
+    plots = registry.plots_of(config)
+    unknown = sorted(set(only or []) - set(plots))
     if unknown:
-        raise UserFacingError(f"--only: no plot {unknown} for this config; its plots: {', '.join(names)}")
+        raise UserFacingError(f"--only: no plot {unknown} for this config; its plots: {', '.join(plots)}")
     run = config["run"]
 
     @functools.cache
-    def data(what: str):
-        """Each input is read once, however many plots use it."""
-        if what == "evaluations":
-            return load.evaluations(config)
-        if what == "accuracies":
-            return load.accuracies(data("evaluations"))
-        if what == "totals":
-            return load.run_totals(load.timing(config))
-        return load.selections(config)
+    def data(what: str, paradigm: str | None):
+        """Each input of a plot (registry ``inputs``), read once however many plots use it."""
+        frames = {
+            "evaluations": lambda: load.evaluations(config),
+            "accuracies": lambda: load.accuracies(data("evaluations", None)),
+            "levels": lambda: load.level_accuracies(data("evaluations", None)),
+            "totals": lambda: load.run_totals(load.timing(config)),
+            "selections": lambda: load.selections(config),
+            "estimator": lambda: load.estimator_table(config),
+            "aggregate": lambda: config["estimator"]["aggregate"],
+            "verdict": lambda: load.verdict_table(config),
+            "steps": lambda: load.steps(config, paradigm),
+            "paradigm": lambda: paradigm,
+        }
+        return frames[what]()
 
-    builders = {
-        "accuracy": lambda: plot_accuracy(data("accuracies"), run),
-        "accuracy_vs_time": lambda: plot_accuracy_vs_time(data("accuracies"), data("totals"), run),
-        "cost": lambda: plot_cost(data("totals"), run),
-        "entropy": lambda: plot_entropy(data("selections"), run),
-        "new_samples": lambda: plot_new_samples(data("selections"), run),
-        "estimator_k": lambda: plot_estimator_k(load.estimator_table(config), config["estimator"]["aggregate"], run),
-        "accuracy_per_level": lambda: plot_levels(load.level_accuracies(data("evaluations")), run),
-        **{f"training_{p}": functools.partial(lambda p: plot_training(load.steps(config, p), p, run), p)
-           for p in config["grid"]["paradigms"]},
-    }
     paths: list[Path] = []
-    for name in (n for n in names if not only or n in only):
-        paths += save(builders[name](), layout.plots_dir(run) / name, formats)
+    for name, plot in plots.items():
+        if only and name not in only:
+            continue
+        paradigm = plot.paradigm_of(name)
+        figure = globals()[plot.function](*(data(what, paradigm) for what in plot.inputs), run)
+        paths += save(figure, layout.plots_dir(run) / name, formats)
         log.info("wrote %s.{%s}", layout.plots_dir(run) / name, ",".join(formats))
     return paths

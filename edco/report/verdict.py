@@ -1,6 +1,7 @@
 """Does a strategy beat random across the grid, with confidence? (the CPU study's question)
 
-    python -m edco table --config config/cpu_study.yaml --verdict   # tables/verdict.* + plots/verdict.png
+    python -m edco table --config config/cpu_study.yaml --verdict   # tables/verdict.*
+    python -m edco plots --config config/cpu_study.yaml --only verdict   # its forest plot, from tables/verdict.csv
 
 Per paradigm x evaluation mode x strategy: accuracy minus ``random``'s, per domain x model
 cell and pooled over every cell, two ways: the fixed-effects pool (the mean of the cells'
@@ -18,9 +19,6 @@ from pathlib import Path
 import pandas as pd
 
 import edco.report.load as load
-from edco import layout
-from edco.report.figures import save
-from edco.report.plots import plot_verdict
 from edco.report.render import Section, estimate, fmt, prose, write_table
 from edco.report.stats import ALL_CELLS, verdict_frame
 
@@ -71,11 +69,10 @@ def cell_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_verdict(config: dict) -> list[Path]:
-    """tables/verdict.* and plots/verdict.png."""
+    """tables/verdict.* (its CSV is what plots/verdict.png draws)."""
     frame = verdict_frame(load.questions(load.evaluations(config, base=False)))
     pooled, cells = frame[frame["domain"] == ALL_CELLS], frame[frame["domain"] != ALL_CELLS]
     sections = [Section("Pooled over all cells: fixed and random effects", pooled_text(pooled)),
                 Section("Per cell", cell_text(cells))]
     title = f"Does a strategy beat random? — run `{config['run']}`, {len(config['seeds'])} seeds"
-    paths = write_table(config["run"], "verdict", title, frame, sections, LEGEND)
-    return paths + save(plot_verdict(frame, config["run"]), layout.plots_dir(config["run"]) / "verdict")
+    return write_table(config["run"], "verdict", title, frame, sections, LEGEND)

@@ -9,7 +9,7 @@
 
 Both paradigms consume the selection in its order and do a fixed number of optimiser steps
 per round whatever the strategy, so every strategy of a paradigm gets the same budget
-(DESIGN §1.4). ``python -m edco train`` (edco/cli.py) calls ``run_rounds`` per run:
+(docs/design.md#strategies-and-the-budget). ``python -m edco train`` (edco/cli.py) calls ``run_rounds`` per run:
 
     python -m edco train --config config/smoke.yaml --domain law --model qwen3 \\
         --paradigm sft --strategy random --seed 0

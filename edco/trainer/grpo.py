@@ -1,5 +1,5 @@
 """GRPO on one round's curriculum (TRL ``GRPOTrainer``): reward 1 when the completion's last
-"Answer: X" names the right option (DESIGN §1.3), prompts walked in the selection's order by
+"Answer: X" names the right option (docs/design.md#trainer), prompts walked in the selection's order by
 ``CurriculumSampler``, a fixed number of optimiser steps per round whatever the strategy."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def completion_content(completion) -> str:
 
 
 def correct_letter_reward(completions, answer, **kwargs) -> list[float]:
-    """GRPO reward (DESIGN §1.3): 1.0 when the option ``edco.prompts.parse_answer`` reads from the
+    """GRPO reward (docs/design.md#trainer): 1.0 when the option ``edco.prompts.parse_answer`` reads from the
     completion is the reference letter, else 0.0. ``answer`` and ``options`` are dataset columns,
     one entry per completion (the same parser reads evaluation answers)."""
     options = kwargs.get("options") or [None] * len(answer)

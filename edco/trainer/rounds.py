@@ -1,4 +1,4 @@
-"""The round loop (DESIGN §1.2): one call of ``run_rounds`` is one run (domain x model x
+"""The round loop (docs/design.md#curriculum-generator): one call of ``run_rounds`` is one run (domain x model x
 paradigm x strategy x seed):
 
     for round r = 1..R:   select (strategy, scoring with the model of round r-1)

@@ -2,29 +2,25 @@
 pooled rows of a study's verdict table are its claims (or, without a claim, its lead), and
 whether a replication's verdict table repeats each of them.
 
-    .venv/bin/python benchmarks/replication_test.py \\
-        --study results/reference/cpu_study/tables/verdict.csv \\
-        --replication results/cpu_study_replication/tables/verdict.csv \\
-        --out results/reference/cpu_study_replication/tables/replication
+    python -m edco replicate --study results/reference/cpu_study \\
+        --replication results/cpu_study_replication     # -> results/cpu_study_replication/tables/replication.{csv,md}
 
-The test is TEST below, as PLAN.md words it. Writes <out>.csv (numbers) and <out>.md (the
-table), atomically.
+``--study`` / ``--replication``: a run's directory (results/<run>) or its tables/verdict.csv.
+The test is TEST below, as PLAN.md words it. Writes tables/replication.csv (numbers) and
+tables/replication.md (the table) beside the replication's verdict table (``--out`` elsewhere),
+atomically.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from edco import io  # noqa: E402
-from edco.errors import UserFacingError  # noqa: E402
-from edco.report.render import CSV_FLOATS, estimate, fmt, markdown  # noqa: E402
-from edco.report.stats import ALL_CELLS, ALPHA, holm  # noqa: E402
+from edco import io
+from edco.errors import UserFacingError
+from edco.report.render import CSV_FLOATS, estimate, fmt, markdown
+from edco.report.stats import ALL_CELLS, ALPHA, holm
 
 ROW = ["paradigm", "mode", "strategy", "reference"]
 TEST = ("A claim is a pooled row (all cells) of the study's verdict table whose fixed-effects p, Holm-corrected "
@@ -51,7 +47,7 @@ def claims(study: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return study.nsmallest(1, "p"), "lead"
 
 
-def replication_test(study: pd.DataFrame, replication: pd.DataFrame, replication_path: Path | str = "replication") -> pd.DataFrame:
+def replicate_claims(study: pd.DataFrame, replication: pd.DataFrame, replication_path: Path | str = "replication") -> pd.DataFrame:
     """One row per claim: the study's and the replication's estimates, Holm over the claims, verdict."""
     tested, kind = claims(study)
     absent = [key for key in tested.index if key not in replication.index]
@@ -86,22 +82,22 @@ def table_text(result: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--study", type=Path, required=True, help="the study's tables/verdict.csv")
-    parser.add_argument("--replication", type=Path, required=True, help="the replication's tables/verdict.csv")
-    parser.add_argument("--out", type=Path, help="write <out>.csv and <out>.md")
-    args = parser.parse_args(argv)
-    result = replication_test(pooled_rows(args.study), pooled_rows(args.replication), args.replication)
-    text = markdown(table_text(result))
-    print(text)
-    if args.out:
-        io.write_text(args.out.with_suffix(".csv"), result.to_csv(index=False, float_format=CSV_FLOATS))
-        io.write_text(args.out.with_suffix(".md"), f"# Replication test ({args.study} → {args.replication})\n\n"
-                      f"{TEST}\n\n{text}\n")
-        print(f"replication-test: wrote {args.out.with_suffix('.csv')}, {args.out.with_suffix('.md')}")
-    return 0
+def verdict_csv(path: Path | str) -> Path:
+    """A run's tables/verdict.csv, given the run's directory or the file itself (a .csv)."""
+    path = Path(path)
+    return path if path.suffix == ".csv" else path / "tables" / "verdict.csv"
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def write_replication(study: Path | str, replication: Path | str, out: Path | str | None = None) -> list[Path]:
+    """Test ``replication``'s verdict against ``study``'s claims; write <out>.csv and <out>.md
+    (default: replication.{csv,md} beside the replication's verdict.csv). Returns [csv, md]."""
+    study, replication = verdict_csv(study), verdict_csv(replication)
+    for path in (study, replication):
+        if not path.is_file():
+            raise UserFacingError(f"missing {path}: a run's tables/verdict.csv (python -m edco table --verdict)")
+    result = replicate_claims(pooled_rows(study), pooled_rows(replication), replication)
+    out = Path(out) if out else replication.parent / "replication"
+    csv, md = out.with_suffix(".csv"), out.with_suffix(".md")
+    io.write_text(csv, result.to_csv(index=False, float_format=CSV_FLOATS))
+    io.write_text(md, f"# Replication test ({study} → {replication})\n\n{TEST}\n\n{markdown(table_text(result))}\n")
+    return [csv, md]

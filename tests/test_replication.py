@@ -1,5 +1,6 @@
-"""benchmarks/replication_test.py: the pre-registered replication test picks the study's claims
-(or its lead), Holm-corrects the replication's p over them, and needs the study's sign."""
+"""`python -m edco replicate` (edco.report.replication): the pre-registered replication test picks
+the study's claims (or its lead), Holm-corrects the replication's p over them, and needs the
+study's sign; the committed replication's tables are what the command writes."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import benchmark_script
+from edco import cli
 from edco.errors import UserFacingError
+from edco.report import replication as replication_module
 from edco.report.stats import ALL_CELLS
 
 ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "results" / "reference"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def replication():
-    return benchmark_script("replication_test")
+    return replication_module
 
 
 def verdict(rows: dict[str, tuple[float, float, float]]) -> pd.DataFrame:
@@ -33,8 +36,8 @@ def verdict(rows: dict[str, tuple[float, float, float]]) -> pd.DataFrame:
 def run(replication, tmp_path, study, again) -> pd.DataFrame:
     study.to_csv(tmp_path / "study.csv", index=False)
     again.to_csv(tmp_path / "again.csv", index=False)
-    assert replication.main(["--study", str(tmp_path / "study.csv"), "--replication", str(tmp_path / "again.csv"),
-                             "--out", str(tmp_path / "replication")]) == 0
+    assert cli.main(["replicate", "--study", str(tmp_path / "study.csv"), "--replication", str(tmp_path / "again.csv"),
+                     "--out", str(tmp_path / "replication")]) == 0
     return pd.read_csv(tmp_path / "replication.csv")
 
 
@@ -66,7 +69,8 @@ def test_a_replication_without_the_claims_row_says_what_to_run(replication, tmp_
     study.to_csv(tmp_path / "study.csv", index=False)
     verdict({"b": (0.03, 0.001, 0.01)}).to_csv(tmp_path / "again.csv", index=False)
     with pytest.raises(UserFacingError, match=r"again.csv: no pooled row sft / generate / a / random"):
-        replication.main(["--study", str(tmp_path / "study.csv"), "--replication", str(tmp_path / "again.csv")])
+        replication.write_replication(tmp_path / "study.csv", tmp_path / "again.csv")
+    assert not (tmp_path / "replication.csv").exists()
 
 
 def test_a_file_that_is_not_a_verdict_table_is_named(replication, tmp_path):
@@ -79,5 +83,27 @@ def test_the_committed_study_replicates_against_itself(replication):
     """The study's own table as its replication: every claim has its own sign and a tiny p."""
     study = ROOT / "results" / "reference" / "cpu_study" / "tables" / "verdict.csv"
     rows = replication.pooled_rows(study)
-    result = replication.replication_test(rows, rows)
+    result = replication.replicate_claims(rows, rows)
     assert (result["kind"] == "claim").all() and result["replicates"].all()
+
+
+def test_the_command_takes_run_directories_and_writes_beside_the_replications_verdict(tmp_path, capsys):
+    for run, rows in (("study", {"a": (0.03, 0.001, 0.01)}), ("again", {"a": (0.02, 0.001, 0.01)})):
+        (tmp_path / run / "tables").mkdir(parents=True)
+        verdict(rows).to_csv(tmp_path / run / "tables" / "verdict.csv", index=False)
+    assert cli.main(["replicate", "--study", str(tmp_path / "study"), "--replication", str(tmp_path / "again")]) == 0
+    written = tmp_path / "again" / "tables"
+    assert pd.read_csv(written / "replication.csv")["replicates"].tolist() == [True]
+    assert "| claim | sft | a | random |" in (written / "replication.md").read_text()
+    assert cli.main(["replicate", "--study", str(tmp_path / "study"), "--replication", str(tmp_path / "none")]) == 1
+    assert "none/tables/verdict.csv" in capsys.readouterr().err
+
+
+def test_the_committed_replication_tables_are_what_the_command_writes(replication, tmp_path):
+    """results/reference/cpu_study_replication/tables/replication.* recomputed from the two
+    committed verdict tables (the header names the paths the command was given)."""
+    committed = REFERENCE / "cpu_study_replication" / "tables"
+    csv, md = replication.write_replication(REFERENCE / "cpu_study", committed / "verdict.csv", tmp_path / "replication")
+    pd.testing.assert_frame_equal(pd.read_csv(csv), pd.read_csv(committed / "replication.csv"))
+    body = md.read_text().split("\n", 1)[1]
+    assert body == (committed / "replication.md").read_text().split("\n", 1)[1]
