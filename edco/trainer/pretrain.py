@@ -4,7 +4,7 @@
     python -m edco base-model --config config/smoke.yaml --model llama
 
 A tiny model (``edco.models``: tokenizer, architecture, save/load) is base-pretrained on the
-general split so that round 1 starts from a model that answers in the right format (DESIGN §2).
+general split so that round 1 starts from a model that answers in the right format (docs/design.md#the-synthetic-world).
 A ``source: hub`` model gets a manifest naming the hub id and nothing else; a ``source: gguf``
 model is converted (``edco.models.write_gguf_model``). The completion-positions loss here is
 also the SFT trainer's (``edco.trainer.sft``, ``fused_lm_head: false``).
