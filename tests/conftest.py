@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from vllm_support import gate_vllm_tests, smollm2_fp32, vllm_env  # noqa: F401  (fixtures of the vllm tests)
 
 # Any accidental hub call fails fast instead of downloading.
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -24,6 +25,10 @@ def benchmark_script(name: str):
     return module
 
 
+def pytest_collection_modifyitems(config, items):
+    gate_vllm_tests(items)  # tests/vllm_support.py: skipped without vllm, with the command that builds it
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
     """tests/fixtures/: small hand-made JSONL files and hub-shaped rows."""
@@ -34,6 +39,11 @@ def fixtures_dir() -> Path:
 def shared_root() -> Path:
     """../shared (real staged data), or $EDCO_SHARED (a git worktree elsewhere); skipped outside
     the development workspace, fatal in CI."""
+    return shared_path()
+
+
+def shared_path() -> Path:
+    """``shared_root`` for a fixture of a wider scope."""
     root = Path(os.environ.get("EDCO_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
     if not root.is_dir():
         if os.environ.get("CI") == "true":

@@ -8,6 +8,7 @@ against a stand-in with vLLM's output shape.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import math
 import os
@@ -19,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from edco import cli, prompts
+from edco import cli, gpu, prompts
 from edco import estimator as E
 from edco.config import section_defaults
 from edco.errors import UserFacingError
@@ -298,6 +299,11 @@ class FakeLLM:
     table: torch.Tensor
     eos: int
     calls: list = field(default_factory=list)
+    events: list = field(default_factory=list)  # "reset" (prefix cache emptied) and "generate", in order
+
+    def reset_prefix_cache(self) -> bool:
+        self.events.append("reset")
+        return True
 
     def _top(self, prev: int, k: int, chosen: int) -> dict:
         logp = torch.log_softmax(self.table[prev], dim=0)
@@ -306,6 +312,7 @@ class FakeLLM:
 
     def generate(self, requests, params, use_tqdm=True):
         self.calls.append(params)
+        self.events.append("generate")
         outputs = []
         for request, p in zip(requests, params):
             ids = request["prompt_token_ids"]
@@ -324,6 +331,21 @@ class FakeLLM:
             outputs.append(SimpleNamespace(prompt_token_ids=ids, prompt_logprobs=prompt_lp,
                                            outputs=[SimpleNamespace(token_ids=tokens, logprobs=logprobs)]))
         return outputs
+
+
+def vllm_installed(monkeypatch, installed: bool) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: (object() if installed else None) if name == "vllm" else real(name, *a))
+
+
+def fake_vllm(monkeypatch, engine, platform: str) -> None:
+    """``engine`` as ``vllm.LLM``, installed, on ``platform`` (cuda: a GPU visible)."""
+    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=engine, SamplingParams=FakeSamplingParams))
+    vllm_installed(monkeypatch, True)
+    monkeypatch.setattr(gpu, "vllm_platform", lambda: platform)
+    monkeypatch.setattr(E.torch.cuda, "is_available", lambda: platform == "cuda")
+    monkeypatch.setattr(E.torch.cuda, "empty_cache", lambda: None)
 
 
 def test_vllm_backend_against_a_stand_in(tokenizer, bigram):
@@ -356,16 +378,19 @@ def test_vllm_backend_against_a_stand_in(tokenizer, bigram):
 
 def test_vllm_request_without_vllm_is_a_clear_error(tokenizer, model, monkeypatch):
     records, cfg = make_records(2), dict(CFG, backend="vllm", entropy="top20")
-    monkeypatch.setattr(E.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(UserFacingError, match="estimator.backend: vllm needs the vllm package.*set estimator.backend: hf"):
+    vllm_installed(monkeypatch, False)
+    with pytest.raises(UserFacingError, match="estimator.backend: vllm cannot run here: the vllm package is not "
+                                              "installed.*otherwise set estimator.backend: hf"):
         E.score_pool(model, tokenizer, records, cfg, "prefix", seed=0, template_kwargs=TK)
 
-    monkeypatch.setattr(E.importlib.util, "find_spec", lambda name: object())  # installed, but no GPU
+    vllm_installed(monkeypatch, True)  # a CUDA build, but no GPU
+    monkeypatch.setattr(gpu, "vllm_platform", lambda: "cuda")
     monkeypatch.setattr(E.torch.cuda, "is_available", lambda: False)
-    with pytest.raises(UserFacingError, match="estimator.backend: vllm needs a CUDA GPU"):
+    with pytest.raises(UserFacingError, match="estimator.backend: vllm cannot run here: vLLM is a CUDA build; no CUDA"):
         E.score_pool(model, tokenizer, records, cfg, "prefix", seed=0, template_kwargs=TK)
 
-    monkeypatch.setattr(E.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(gpu, "vllm_platform", lambda: "cpu")  # vLLM's CPU build: accepted as it is
+    E.check_backend(cfg)
     with pytest.raises(UserFacingError, match="estimator.entropy: exact"):
         E.score_pool(model, tokenizer, records, dict(cfg, entropy="exact"), "prefix", seed=0, template_kwargs=TK)
 
@@ -402,20 +427,21 @@ def test_vllm_scores_an_in_memory_model_through_a_temporary_checkpoint(tokenizer
     seen = {}
 
     class EngineFromCheckpoint(FakeLLM):
-        def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization):
+        def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization, dtype, **cpu_only):
             seen.update(path=Path(model), files=sorted(p.name for p in Path(model).iterdir()),
-                        memory=gpu_memory_utilization, remote_code=trust_remote_code)
+                        memory=gpu_memory_utilization, remote_code=trust_remote_code, dtype=dtype, cpu_only=cpu_only)
             super().__init__(bigram_logits(bigram), tokenizer.eos_token_id)
 
-    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=EngineFromCheckpoint, SamplingParams=FakeSamplingParams))
-    monkeypatch.setattr(E.importlib.util, "find_spec", lambda name: object())
-    monkeypatch.setattr(E.torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(E.torch.cuda, "empty_cache", lambda: None)
+    fake_vllm(monkeypatch, EngineFromCheckpoint, "cuda")
     cfg = dict(CFG, backend="vllm", entropy="top20", vllm_gpu_memory_utilization=0.3)
     scores = E.score_pool(model, tokenizer, make_records(3), cfg, "prefix", seed=0, progress=False, template_kwargs=TK)
     assert [s["id"] for s in scores] == [r["id"] for r in make_records(3)]
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(seen["files"])
     assert seen["memory"] == 0.3 and seen["remote_code"] is False
+    assert seen["dtype"] == "float32" and seen["cpu_only"] == {}  # the model's own dtype, never vLLM's "auto"
+    fake_vllm(monkeypatch, EngineFromCheckpoint, "cpu")  # vLLM's CPU build: eager, whole prompts per step
+    E.score_pool(model, tokenizer, make_records(3), cfg, "prefix", seed=0, progress=False, template_kwargs=TK)
+    assert seen["cpu_only"] == {"enforce_eager": True, "enable_chunked_prefill": False}
     assert not seen["path"].exists()  # the temporary checkpoint is gone after scoring
 
 
@@ -427,19 +453,17 @@ def test_vllm_scoring_save_is_bf16_under_scratch_and_the_engine_runs_in_its_own_
     seen = {}
 
     class EngineFromCheckpoint(FakeLLM):
-        def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization):
+        def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization, dtype):
             path = Path(model)
-            seen.update(path=path, dtype=json.loads((path / "config.json").read_text())["dtype"],
+            seen.update(path=path, dtype=json.loads((path / "config.json").read_text())["dtype"], engine_dtype=dtype,
                         multiprocessing=os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING"))
             super().__init__(bigram_logits(bigram), tokenizer.eos_token_id)
 
-    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=EngineFromCheckpoint, SamplingParams=FakeSamplingParams))
-    monkeypatch.setattr(E.importlib.util, "find_spec", lambda name: object())
-    monkeypatch.setattr(E.torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(E.torch.cuda, "empty_cache", lambda: None)
+    fake_vllm(monkeypatch, EngineFromCheckpoint, "cuda")
     monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # as TRL's colocated engine leaves it
     cfg = dict(CFG, backend="vllm", entropy="top20", vllm_gpu_memory_utilization=0.3)
     E.score_pool(model, tokenizer, make_records(2), cfg, "prefix", seed=0, progress=False,
                  weights_dtype="bfloat16", scratch_dir=str(tmp_path), template_kwargs=TK)
-    assert seen["dtype"] == "bfloat16" and seen["path"].parent == tmp_path and seen["multiprocessing"] == "1"
+    assert seen["dtype"] == seen["engine_dtype"] == "bfloat16"
+    assert seen["path"].parent == tmp_path and seen["multiprocessing"] == "1"
     assert list(tmp_path.iterdir()) == [] and os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"

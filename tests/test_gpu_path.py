@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from edco import io, layout, trainer
+from edco import gpu, io, layout, trainer
 from edco.models import load_model, save_weights
 from edco.trainer import grpo as grpo_module
 from edco.trainer import rounds as round_loop
@@ -245,6 +245,7 @@ def test_several_processes_with_vllm_need_sleep_mode(world, monkeypatch):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "vllm" else real_find_spec(n, *a))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(gpu, "vllm_platform", lambda: "cuda")
     monkeypatch.setenv("WORLD_SIZE", "2")
     cfg = dict(config["rl"], use_vllm=True, vllm_enable_sleep_mode=False)
     with pytest.raises(trainer.grpo.UserFacingError, match="needs rl.vllm_enable_sleep_mode: true"):

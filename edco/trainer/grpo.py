@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import gc
-import importlib.util
 import logging
 import math
 import os
@@ -15,6 +14,7 @@ from pathlib import Path
 import torch
 
 from edco.errors import UserFacingError
+from edco.gpu import vllm_problem
 from edco.models import save_weights
 from edco.prompts import chat_messages, chat_template_kwargs, parse_answer
 from edco.trainer.args import freeze_gc_once, passthrough, shared_trainer_args
@@ -77,12 +77,9 @@ def check_grpo(cfg: dict, tokenizer, device: str) -> None:
             "never end); use a model whose tokenizer defines eos_token (models.<name>), or paradigm sft"
         )
     if cfg["use_vllm"]:
-        fix = "set rl.use_vllm: false, or install the vllm extra on a GPU machine (pip install 'edco-bench[vllm]')"
-        if importlib.util.find_spec("vllm") is None:
-            raise UserFacingError(f"rl.use_vllm: true needs the vllm package, which is not installed; {fix}")
-        if not str(device).startswith("cuda") or not torch.cuda.is_available():
-            raise UserFacingError(f"rl.use_vllm: true needs a CUDA GPU (compute.device is {device!r}, "
-                                  f"CUDA available: {torch.cuda.is_available()}); {fix}")
+        problem = vllm_problem(device)  # a CUDA GPU or vLLM's CPU build, on the policy's own device
+        if problem:
+            raise UserFacingError(f"rl.use_vllm: true cannot run here: {problem}; otherwise set rl.use_vllm: false")
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not cfg["vllm_enable_sleep_mode"]:
             raise UserFacingError(
                 "rl.use_vllm with several processes (models.<m>.gpus > 1) needs rl.vllm_enable_sleep_mode: true: "
