@@ -80,6 +80,14 @@ onstart:
         raise ExternalError(message(missing, CONFIG_SOURCE))
 
 
+# A job that SLURM killed for its memory: the plugin says only "FAILED" (or "OUT_OF_MEMORY");
+# name the rule and the mem_mb request to raise (edco/slurm.py reads Snakemake's log).
+onerror:
+    from edco.slurm import report_memory_kills
+
+    report_memory_kills(log)
+
+
 def gpu_lock(gpus):
     """The prefix that gives a GPU job its own free GPUs of the node (edco/gpulock.py: a lock
     per GPU, CUDA_VISIBLE_DEVICES set to the ones taken; a preset one listing exactly the job's
