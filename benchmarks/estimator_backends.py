@@ -30,9 +30,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edco import cli, data, io, models  # noqa: E402
+from edco import cli, data, io  # noqa: E402
 from edco.config import validate_config  # noqa: E402
 from edco.report.render import CSV_FLOATS  # noqa: E402
+from edco.trainer.pretrain import write_base_model  # noqa: E402
 
 BACKENDS = ("hf", "vllm")
 MODEL = "qwen3_4b"  # the rehearsal's SmolLM2 under the paper model's name
@@ -58,7 +59,8 @@ def layered(paths) -> dict:
     return merged
 
 
-def bench_config(domain: str, pool: int, limit: int, data_root: Path, ks: list[int], full_max_tokens: int) -> dict:
+def bench_config(domain: str, pool: int, limit: int, data_root: Path, ks: list[int], full_max_tokens: int,
+                 retest: bool = True) -> dict:
     """The layered config at the benchmark's size, for ``domain`` only."""
     raw = layered(CONFIGS)
     raw["run"] = "backends"
@@ -66,7 +68,7 @@ def bench_config(domain: str, pool: int, limit: int, data_root: Path, ks: list[i
     raw["data"] = {**raw["data"], "max_train": pool, "local": {**raw["data"]["local"], "root": str(data_root)}}
     raw["estimator"] = {**raw["estimator"], "prefix_tokens": max(ks),
                         "full_max_tokens": full_max_tokens, "batch_size": 8}
-    raw["estimator_bench"] = {**raw["estimator_bench"], "limit": limit, "prefix_ks": ks, "retest": True,
+    raw["estimator_bench"] = {**raw["estimator_bench"], "limit": limit, "prefix_ks": ks, "retest": retest,
                               "validity": True, "throughput": False}
     raw["compute"] = {**raw["compute"], "threads": os.cpu_count()}
     return raw
@@ -115,16 +117,18 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--full-max-tokens", type=int, default=64, help="full entropy's answer cap")
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--no-retest", dest="retest", action="store_false",
+                        help="one sampling seed instead of two (no test-retest ceiling): half the time, for tests")
     args = parser.parse_args(argv)
     out = Path(args.out_dir).resolve()
     raw = bench_config(args.domain, args.pool, args.limit, Path(args.data_root).resolve(),
-                       [int(k) for k in args.prefix_ks.split(",")], args.full_max_tokens)
+                       [int(k) for k in args.prefix_ks.split(",")], args.full_max_tokens, args.retest)
     meta = {"domain": args.domain}
     with tempfile.TemporaryDirectory(prefix="edco-backends-") as work:
         os.chdir(work)  # results/backends/ (pool, base model) lives here
         config = validate_config(copy.deepcopy(raw), "estimator_backends")
         data.make_data(config, args.domain)
-        models.write_base_model(config, MODEL, progress=False)
+        write_base_model(config, MODEL, progress=False)
         import torch
 
         torch.set_num_threads(config["compute"]["threads"])

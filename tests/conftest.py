@@ -25,6 +25,7 @@ def benchmark_script(name: str):
     return module
 
 
+@pytest.hookimpl(trylast=True)  # after -m has deselected: the plain pytest's "not vllm" asks for none
 def pytest_collection_modifyitems(config, items):
     gate_vllm_tests(items)  # tests/vllm_support.py: skipped without vllm, with the command that builds it
 
