@@ -93,8 +93,12 @@ def test_random_matched_trains_random_s_draws_for_compute_ratio_times_the_steps(
             io.read_jsonl(layout.round_dir(matched, r) / "selection.jsonl")
 
 
-def test_killed_run_resumes_to_the_same_result(world, monkeypatch, tmp_path):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_killed_run_resumes_to_the_same_result(world, monkeypatch, tmp_path, dtype):
+    """Also with bf16 checkpoints of fp32 master weights: the resumed run continues from the
+    fp32 weights round 1 trained (saved beside its checkpoint), not from their bf16 rounding."""
     config, _, _ = world
+    config["models"][MODEL]["dtype"] = dtype  # master_dtype stays float32
     reference = run(config, seed=1)
     ref_metrics = io.read_jsonl(layout.round_dir(reference, 2) / "metrics.jsonl")
 
@@ -117,12 +121,23 @@ def test_killed_run_resumes_to_the_same_result(world, monkeypatch, tmp_path):
     assert not (layout.round_dir(resumed_path, 2) / "done.json").exists()
     assert not (resumed_path / "run.json").exists()
 
+    assert (layout.round_dir(resumed_path, 1) / round_loop.MASTER).exists() == (dtype != "float32")
     monkeypatch.setattr(sft, "train_sft", real_train)
     run(config, seed=1)
     resumed_metrics = io.read_jsonl(layout.round_dir(resumed_path, 2) / "metrics.jsonl")
     assert [m["loss"] for m in resumed_metrics] == [m["loss"] for m in ref_metrics]
     ref_sel = io.read_jsonl(tmp_path / "reference" / "round2" / "selection.jsonl")
     assert io.read_jsonl(layout.round_dir(resumed_path, 2) / "selection.jsonl") == ref_sel
+    assert_same_weights(resumed_path / "final", tmp_path / "reference" / "final")
+    assert not list(resumed_path.glob(f"round*/{round_loop.MASTER}"))  # a finished run keeps only final/
+
+
+def assert_same_weights(path, other):
+    from safetensors.torch import load_file
+
+    mine, theirs = load_file(path / "model.safetensors"), load_file(other / "model.safetensors")
+    assert mine.keys() == theirs.keys()
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)
 
 
 def _round_outputs(path, rounds=2):

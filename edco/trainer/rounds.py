@@ -35,6 +35,9 @@ from edco.trainer import grpo, sft
 log = logging.getLogger("edco.trainer")
 
 CHECKPOINT = "checkpoint"
+# The policy's master weights (models.<m>.master_dtype) beside a checkpoint written in another
+# dtype: what a resumed run continues training from. Removed once a later round or the run is done.
+MASTER = "master"
 PARADIGMS = ("sft", "rl")
 
 def _selection_rows(selection: curriculum.Selection) -> list[dict]:
@@ -77,10 +80,30 @@ def _last_done_round(run_path: Path, rounds: int) -> int:
     return max(done, default=0)
 
 
-def _save_checkpoint(model, tokenizer, path: Path, dtype: str) -> None:
-    """A round's checkpoint in ``models.<m>.dtype`` (bf16 on GPUs: 8 GB for 4B, not 16)."""
-    with io.atomic_dir(path) as tmp:
+def _save_checkpoint(model, tokenizer, round_path: Path, dtype: str, master: str) -> None:
+    """A round's checkpoint in ``models.<m>.dtype`` (bf16 on GPUs: 8 GB for 4B, not 16) and,
+    when the master weights are kept in another dtype, those too (``MASTER``): a resumed run
+    must continue from the fp32 weights it trained, not from their bf16 rounding."""
+    with io.atomic_dir(round_path / CHECKPOINT) as tmp:
         save_weights(model, tokenizer, tmp, dtype)
+    if master != dtype:
+        with io.atomic_dir(round_path / MASTER) as tmp:
+            save_weights(model, tokenizer, tmp, master)
+
+
+def _resume_from(run_path: Path, start: int, device: str, dtype: str, master: str):
+    """(model, tokenizer) as round ``start`` left them: its master weights where they were saved
+    apart, else its checkpoint (written in the master dtype, or by an older suite)."""
+    round_path = layout.round_dir(run_path, start)
+    if (round_path / MASTER).exists():
+        return load_model_from(round_path / MASTER, device, master)
+    if dtype != master:
+        log.warning("%s: round %d kept no %s master weights (an older suite): resuming from its %s checkpoint",
+                    run_path, start, master, dtype)
+    checkpoint = round_path / CHECKPOINT
+    if not checkpoint.exists():  # killed between moving the last checkpoint and run.json
+        checkpoint = run_path / "final"
+    return load_model_from(checkpoint, device, master)
 
 
 def _read_scores(path: Path) -> dict[str, float]:
@@ -181,10 +204,7 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         return run_path
     if start:
         log.info("resuming %s after round %d", run_path, start)
-        checkpoint = layout.round_dir(run_path, start) / CHECKPOINT
-        if not checkpoint.exists():  # killed between moving the last checkpoint and run.json
-            checkpoint = run_path / "final"
-        model, tokenizer = load_model_from(checkpoint, device, master)
+        model, tokenizer = _resume_from(run_path, start, device, model_cfg["dtype"], master)
     else:
         model, tokenizer = load_model(config, model_name, device, master, base_label(config, model_name, seed))
     scorer = functools.partial(score_pool, weights_dtype=model_cfg["dtype"], scratch_dir=scratch,
@@ -219,7 +239,7 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         if not procs.is_main:
             procs.wait()  # for the main process to write the round
             continue
-        _save_checkpoint(model, tokenizer, out / CHECKPOINT, model_cfg["dtype"])
+        _save_checkpoint(model, tokenizer, out, model_cfg["dtype"], master)
         io.write_jsonl(out / "metrics.jsonl", steps)
         io.write_json(out / "timing.json", {
             "scoring_seconds": t1 - t0, "selecting_seconds": t2 - t1, "training_seconds": t3 - t2,
@@ -227,7 +247,8 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         })
         io.write_json(out / "done.json", {"round": r})
         if r > 1:  # keep one checkpoint: the newest finished round's
-            shutil.rmtree(layout.round_dir(run_path, r - 1) / CHECKPOINT, ignore_errors=True)
+            for name in (CHECKPOINT, MASTER):
+                shutil.rmtree(layout.round_dir(run_path, r - 1) / name, ignore_errors=True)
         procs.wait()
 
     if procs.is_main:
@@ -271,3 +292,4 @@ def _finish(run_path: Path, rounds: int, config: dict, *cell) -> None:
         "domain": domain, "model": model, "paradigm": paradigm, "strategy": strategy, "seed": seed,
         "rounds": rounds, "n": round_budget(config, paradigm, model)[1], "totals": totals,
     })
+    shutil.rmtree(layout.round_dir(run_path, rounds) / MASTER, ignore_errors=True)  # nothing resumes now
