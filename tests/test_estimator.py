@@ -290,6 +290,16 @@ class FakeSamplingParams:
     seed: int | None = None
 
 
+class FakeEnvs:
+    """Stands in for ``vllm.envs``: counts the times its cached environment was dropped."""
+
+    def __init__(self):
+        self.refreshed = 0
+
+    def disable_envs_cache(self):
+        self.refreshed += 1
+
+
 @dataclass
 class FakeLLM:
     """Mimics ``vllm.LLM.generate`` on a bigram table: raw log-probs, the top k plus the
@@ -407,7 +417,8 @@ def test_vllm_scores_an_in_memory_model_through_a_temporary_checkpoint(tokenizer
                         memory=gpu_memory_utilization, remote_code=trust_remote_code)
             super().__init__(bigram_logits(bigram), tokenizer.eos_token_id)
 
-    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=EngineFromCheckpoint, SamplingParams=FakeSamplingParams))
+    fake_vllm = SimpleNamespace(LLM=EngineFromCheckpoint, SamplingParams=FakeSamplingParams, envs=FakeEnvs())
+    monkeypatch.setitem(sys.modules, "vllm", fake_vllm)
     monkeypatch.setattr(E.importlib.util, "find_spec", lambda name: object())
     monkeypatch.setattr(E.torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(E.torch.cuda, "empty_cache", lambda: None)
@@ -430,10 +441,12 @@ def test_vllm_scoring_save_is_bf16_under_scratch_and_the_engine_runs_in_its_own_
         def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization):
             path = Path(model)
             seen.update(path=path, dtype=json.loads((path / "config.json").read_text())["dtype"],
-                        multiprocessing=os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING"))
+                        multiprocessing=os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING"), refreshed=envs.refreshed)
             super().__init__(bigram_logits(bigram), tokenizer.eos_token_id)
 
-    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=EngineFromCheckpoint, SamplingParams=FakeSamplingParams))
+    envs = FakeEnvs()  # TRL's engine also made vLLM cache the 0 (vllm.envs.enable_envs_cache): read it afresh
+    fake_vllm = SimpleNamespace(LLM=EngineFromCheckpoint, SamplingParams=FakeSamplingParams, envs=envs)
+    monkeypatch.setitem(sys.modules, "vllm", fake_vllm)
     monkeypatch.setattr(E.importlib.util, "find_spec", lambda name: object())
     monkeypatch.setattr(E.torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(E.torch.cuda, "empty_cache", lambda: None)
@@ -442,4 +455,5 @@ def test_vllm_scoring_save_is_bf16_under_scratch_and_the_engine_runs_in_its_own_
     E.score_pool(model, tokenizer, make_records(2), cfg, "prefix", seed=0, progress=False,
                  weights_dtype="bfloat16", scratch_dir=str(tmp_path), template_kwargs=TK)
     assert seen["dtype"] == "bfloat16" and seen["path"].parent == tmp_path and seen["multiprocessing"] == "1"
+    assert seen["refreshed"] == 1
     assert list(tmp_path.iterdir()) == [] and os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"

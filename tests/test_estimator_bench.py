@@ -142,7 +142,7 @@ def test_under_vllm_one_engine_per_model_times_generation_only(bench_config, tok
     import sys
     from types import SimpleNamespace
 
-    from test_estimator import FakeLLM, FakeSamplingParams, bigram_logits
+    from test_estimator import FakeEnvs, FakeLLM, FakeSamplingParams, bigram_logits
 
     path, _ = bench_config
     bigram = make_model(tokenizer, bigram=True)
@@ -153,7 +153,8 @@ def test_under_vllm_one_engine_per_model_times_generation_only(bench_config, tok
             built.append(model)
             super().__init__(bigram_logits(bigram), tokenizer.eos_token_id)
 
-    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=Engine, SamplingParams=FakeSamplingParams))
+    fake_vllm = SimpleNamespace(LLM=Engine, SamplingParams=FakeSamplingParams, envs=FakeEnvs())
+    monkeypatch.setitem(sys.modules, "vllm", fake_vllm)
     monkeypatch.setattr(B.estimator.importlib.util, "find_spec", lambda name: object())
     monkeypatch.setattr(B.estimator.torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(B.estimator.torch.cuda, "device_count", lambda: 1)  # the job's GPU check

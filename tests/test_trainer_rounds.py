@@ -259,3 +259,35 @@ def test_two_processes_train_one_run_under_accelerate_launch(world, tmp_path):
     for r in (1, 2):
         assert io.read_json(layout.round_dir(two, r) / "timing.json")["optimizer_steps"] == steps_one_process // 2
     assert (two / "run.json").is_file() and (two / "final" / "model.safetensors").is_file()
+
+
+REJOIN = """
+import torch.distributed as dist
+from edco.trainer.rounds import Processes
+
+procs = Processes({"compute": {"device": "cpu"}})
+seen = [procs.from_main("round 1" if procs.is_main else None)]
+for r in (2, 3):  # a round's end: the rollout engine shut down, then the next round's broadcast
+    dist.destroy_process_group()  # what a colocated vLLM engine's shutdown does to the group it shares
+    procs.rejoin()
+    seen.append(procs.from_main(f"round {r}" if procs.is_main else None))
+    procs.wait()
+print("rank", dist.get_rank(), seen)
+"""
+
+
+def test_processes_rejoin_the_group_a_rollout_engines_shutdown_ended(tmp_path):
+    """Under accelerate launch each process's colocated vLLM engine shares torch's default
+    process group, and its shutdown destroys it (vllm cleanup_dist_env_and_memory): the next
+    broadcast of a selection, or wait, needs ``Processes.rejoin`` to have formed it again."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "rejoin.py"
+    script.write_text(REJOIN)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    result = subprocess.run([*launch, str(script)], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert sorted(line for line in result.stdout.splitlines() if line.startswith("rank")) == [
+        f"rank {rank} ['round 1', 'round 2', 'round 3']" for rank in (0, 1)]

@@ -22,12 +22,11 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import torch
-
 from edco import curriculum, io, layout
 from edco.config import base_label, round_budget
 from edco.errors import UserFacingError
 from edco.estimator import score_pool
+from edco.gpu import release_memory
 from edco.models import load_model, load_model_from, save_weights
 from edco.prompts import chat_template_kwargs
 from edco.trainer import grpo, sft
@@ -130,6 +129,11 @@ def _previous_feedback(run_path: Path, upto: int) -> list[dict]:
             for r in range(1, upto + 1)]
 
 
+# The others wait at a collective while the main process scores the whole pool (the paper's
+# 7000 samples: ~45 min with prefix entropy, hours with full entropy), far past the default.
+GROUP_TIMEOUT = timedelta(hours=12)
+
+
 class Processes:
     """The processes one run trains with: one, or several under ``accelerate launch`` (data
     parallel; ``models.<name>.gpus`` > 1). The main process scores the pool, selects and writes
@@ -140,14 +144,13 @@ class Processes:
         configured = config["compute"]["device"]
         self.state = None
         self.device = configured
+        self.rejoined = 0
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             from accelerate import PartialState
 
-            # Joins the process group accelerate launch set up. The others wait at a collective
-            # while the main process scores the whole pool (the paper's 7000 samples: ~45 min
-            # with prefix entropy, hours with full entropy), far past the default timeout.
+            # Joins the process group accelerate launch set up (GROUP_TIMEOUT: see there).
             # cpu=True: gloo processes (how the tests stand two CPU processes in for two GPUs).
-            self.state = PartialState(cpu=configured == "cpu", timeout=timedelta(hours=12))
+            self.state = PartialState(cpu=configured == "cpu", timeout=GROUP_TIMEOUT)
             log.info("process %d of %d (%s)", self.state.process_index, self.state.num_processes,
                      self.state.distributed_type)
             if configured == "cuda":  # each process's own GPU, not every process's cuda:0
@@ -170,6 +173,26 @@ class Processes:
     def wait(self) -> None:
         if self.state is not None:
             self.state.wait_for_everyone()
+
+    def rejoin(self) -> None:
+        """Form the processes' group again where a round's colocated vLLM engine ended it: its
+        shutdown destroys torch's default process group, which vLLM shares with accelerate when
+        one exists (vllm/distributed/parallel_state.py: ``cleanup_dist_env_and_memory``). Joined
+        through the store accelerate launch's rendezvous serves (env://), under a key prefix of
+        its own (the store still holds the ended group's addresses under the default one), with
+        the same backend and timeout; torch.distributed's calls, accelerate's included, use
+        whichever default group exists."""
+        import torch.distributed as dist
+
+        if self.state is None or dist.is_initialized():
+            return
+        self.rejoined += 1
+        log.info("process %d: rejoining the process group a rollout engine's shutdown ended (%d)",
+                 self.state.process_index, self.rejoined)
+        store, rank, world_size = next(dist.rendezvous("env://", timeout=GROUP_TIMEOUT))
+        prefixed = dist.PrefixStore(f"edco-rejoin-{self.rejoined}", store)
+        dist.init_process_group(backend=self.state.backend, store=prefixed, rank=rank, world_size=world_size,
+                                timeout=GROUP_TIMEOUT)
 
 
 def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strategy_name: str, seed: int) -> Path:
@@ -233,8 +256,8 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         else:
             steps = grpo.train_grpo(model, tokenizer, records, train_cfg, round_seed, device, model_cfg, scratch)
         t3 = time.perf_counter()
-        if str(device).startswith("cuda"):  # the round's optimiser states are gone: give the next
-            torch.cuda.empty_cache()          # round's scorer (a vLLM engine) their memory
+        procs.rejoin()  # a rollout engine's shutdown may have ended the processes' group
+        release_memory(device)  # the round's trainer, reference and optimiser state: for the next scorer
         strategy.update({"round": r, "steps": steps})
         if not procs.is_main:
             procs.wait()  # for the main process to write the round
