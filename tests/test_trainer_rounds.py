@@ -265,7 +265,7 @@ REJOIN = """
 import torch.distributed as dist
 from edco.trainer.rounds import Processes
 
-procs = Processes({"compute": {"device": "cpu"}})
+procs = Processes("cpu")
 seen = [procs.from_main("round 1" if procs.is_main else None)]
 for r in (2, 3):  # a round's end: the rollout engine shut down, then the next round's broadcast
     dist.destroy_process_group()  # what a colocated vLLM engine's shutdown does to the group it shares

@@ -140,8 +140,8 @@ class Processes:
     every file; the selection reaches the others by broadcast; all of them train (TRL shards
     each batch over them); the others wait while the main process writes."""
 
-    def __init__(self, config: dict):
-        configured = config["compute"]["device"]
+    def __init__(self, configured: str):
+        """``configured``: compute.device."""
         self.state = None
         self.device = configured
         self.rejoined = 0
@@ -202,7 +202,7 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
     run = config["run"]
     run_path = layout.run_dir(run, domain, model_name, paradigm, strategy_name, seed)
     rounds, n = round_budget(config, paradigm, model_name)
-    procs = Processes(config)
+    procs = Processes(config["compute"]["device"])
     device = procs.device
     model_cfg, scratch = config["models"][model_name], config["compute"]["scratch_dir"]
     # The policy trains in master_dtype (fp32: at lr 1e-6 most bf16 AdamW updates round to
@@ -222,7 +222,7 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
     if start == rounds:  # complete: nothing to load or train (compute.keep_final may have removed its model)
         log.info("%s: every round is done", run_path)
         if procs.is_main:
-            _finish(run_path, rounds, config, domain, model_name, paradigm, strategy_name, seed)
+            _finish(run_path, rounds, n, domain, model_name, paradigm, strategy_name, seed)
         procs.wait()
         return run_path
     if start:
@@ -275,7 +275,7 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         procs.wait()
 
     if procs.is_main:
-        _finish(run_path, rounds, config, domain, model_name, paradigm, strategy_name, seed)
+        _finish(run_path, rounds, n, domain, model_name, paradigm, strategy_name, seed)
     procs.wait()
     return run_path
 
@@ -300,7 +300,7 @@ def _check_selection(selection, by_id: dict, n: int, name: str) -> None:
         raise UserFacingError(f"strategy {name!r} selected {len(selection.ids)} samples; the budget is {n}")
 
 
-def _finish(run_path: Path, rounds: int, config: dict, *cell) -> None:
+def _finish(run_path: Path, rounds: int, n: int, *cell) -> None:
     """Move the last checkpoint to final/ and write run.json last (its existence = complete)."""
     final = run_path / "final"
     last = layout.round_dir(run_path, rounds) / CHECKPOINT
@@ -313,6 +313,6 @@ def _finish(run_path: Path, rounds: int, config: dict, *cell) -> None:
     domain, model, paradigm, strategy, seed = cell
     io.write_json(run_path / "run.json", {
         "domain": domain, "model": model, "paradigm": paradigm, "strategy": strategy, "seed": seed,
-        "rounds": rounds, "n": round_budget(config, paradigm, model)[1], "totals": totals,
+        "rounds": rounds, "n": n, "totals": totals,
     })
     shutil.rmtree(layout.round_dir(run_path, rounds) / MASTER, ignore_errors=True)  # nothing resumes now
