@@ -8,9 +8,11 @@ named. torch is imported only when a setting asks for a GPU: the CPU configs pay
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import importlib.util
 import math
+import sys
 
 from edco.config import ConfigError
 from edco.curriculum import get_strategy
@@ -86,9 +88,13 @@ GIB = 1024 ** 3
 def release_memory(device: str) -> None:
     """Free what a finished phase left: the garbage collector's cycles (a round's trainer and its
     KL reference model: accelerate and TRL keep references among them, so their refcounts never
-    drop to zero) and, on a GPU, torch's cached blocks, which another process (a vLLM engine)
-    cannot use."""
+    drop to zero), the freed heap glibc keeps for later mallocs (``malloc_trim``: a CPU round's
+    optimiser state and rollout engine, gigabytes the next engine could not use), and, on a GPU,
+    torch's cached blocks, which another process (a vLLM engine) cannot use."""
     gc.collect()
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None) if sys.platform == "linux" else None
+    if trim is not None:  # glibc; other C libraries return freed memory their own way
+        trim(0)
     if str(device).startswith("cuda"):
         import torch
 
