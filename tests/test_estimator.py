@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from edco import cli, gpu, prompts
+from edco import cli, devices, prompts
 from edco import estimator as E
 from edco.config import section_defaults
 from edco.errors import UserFacingError
@@ -355,7 +355,7 @@ def fake_vllm(monkeypatch, engine, platform: str, envs: FakeEnvs | None = None) 
     monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=engine, SamplingParams=FakeSamplingParams,
                                                              envs=envs or FakeEnvs()))
     vllm_installed(monkeypatch, True)
-    monkeypatch.setattr(gpu, "vllm_platform", lambda: platform)
+    monkeypatch.setattr(devices, "vllm_platform", lambda: platform)
     monkeypatch.setattr(E.torch.cuda, "is_available", lambda: platform == "cuda")
     monkeypatch.setattr(E.torch.cuda, "empty_cache", lambda: None)
 
@@ -396,12 +396,12 @@ def test_vllm_request_without_vllm_is_a_clear_error(tokenizer, model, monkeypatc
         E.score_pool(model, tokenizer, records, cfg, "prefix", seed=0, template_kwargs=TK)
 
     vllm_installed(monkeypatch, True)  # a CUDA build, but no GPU
-    monkeypatch.setattr(gpu, "vllm_platform", lambda: "cuda")
+    monkeypatch.setattr(devices, "vllm_platform", lambda: "cuda")
     monkeypatch.setattr(E.torch.cuda, "is_available", lambda: False)
     with pytest.raises(UserFacingError, match="estimator.backend: vllm cannot run here: vLLM is a CUDA build; no CUDA"):
         E.score_pool(model, tokenizer, records, cfg, "prefix", seed=0, template_kwargs=TK)
 
-    monkeypatch.setattr(gpu, "vllm_platform", lambda: "cpu")  # vLLM's CPU build: accepted as it is
+    monkeypatch.setattr(devices, "vllm_platform", lambda: "cpu")  # vLLM's CPU build: accepted as it is
     E.check_backend(cfg)
     with pytest.raises(UserFacingError, match="estimator.entropy: exact"):
         E.score_pool(model, tokenizer, records, dict(cfg, entropy="exact"), "prefix", seed=0, template_kwargs=TK)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from edco.errors import UserFacingError
-from edco.gpu import make_room_for_vllm, vllm_problem
+from edco.devices import make_room_for_vllm, vllm_problem
 from edco.models import save_weights
 from edco.prompts import chat_messages, chat_template_kwargs, parse_answer
 from edco.trainer.args import freeze_gc_once, passthrough, shared_trainer_args

@@ -26,7 +26,7 @@ from edco import curriculum, io, layout
 from edco.config import base_label, round_budget
 from edco.errors import UserFacingError
 from edco.estimator import score_pool
-from edco.gpu import release_memory
+from edco.devices import release_memory
 from edco.models import load_model, load_model_from, save_weights
 from edco.prompts import chat_template_kwargs
 from edco.trainer import grpo, sft
