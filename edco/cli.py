@@ -164,7 +164,8 @@ def train(trainer, argv: list[str]) -> int:
     config = _job_config(args.config, gpu_check=True)
     curriculum.check_strategies(config, args.strategy)  # a bad name or option stops before any run starts
     runs = [(strategy, seed) for strategy in args.strategy for seed in args.seed]
-    evaluate_here = args.evaluate and trainer.Processes(config).is_main  # one evaluation, not one per GPU
+    # One evaluation, not one per GPU.
+    evaluate_here = args.evaluate and trainer.Processes(config["compute"]["device"]).is_main
     log = logging.getLogger("edco.trainer")
     from edco import plan
 

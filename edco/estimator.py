@@ -47,10 +47,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from edco import io, layout, prompts
+from edco import devices, io, layout, prompts
 from edco.config import base_label
 from edco.errors import UserFacingError
-from edco.gpu import vllm_problem
 from edco.models import load_model, load_model_from, save_weights
 
 KINDS = ("prefix", "full", "teacher_forced", "perplexity")
@@ -401,7 +400,7 @@ def check_backend(cfg: dict) -> None:
         return
     if backend != "vllm":
         raise UserFacingError(f"estimator.backend: unknown backend {backend!r}; use hf or vllm")
-    problem = vllm_problem()  # a CUDA GPU, or vLLM's CPU build: the scoring engine is a process of its own
+    problem = devices.vllm_problem()  # a CUDA GPU, or vLLM's CPU build: the scoring engine is a process of its own
     if problem:
         raise UserFacingError(f"estimator.backend: vllm cannot run here: {problem}; otherwise set estimator.backend: hf")
     if cfg["entropy"] != "top20":
@@ -461,23 +460,35 @@ def vllm_engine(model, tokenizer, cfg: dict, seed: int, weights_dtype: str | Non
         return
     import vllm
 
-    from edco.gpu import vllm_platform
-
     with tempfile.TemporaryDirectory(prefix="edco-vllm-", dir=scratch_dir) as tmp:
         path, dtype = str(model), weights_dtype or "auto"
-        if isinstance(model, torch.nn.Module):
+        if isinstance(model, torch.nn.Module):  # the trainer's policy, beside which the engine must fit
             dtype = weights_dtype or str(model.dtype).removeprefix("torch.")
             save_weights(model, tokenizer, tmp, dtype)
             path = tmp
+            devices.make_room_for_vllm(str(model.device), cfg["vllm_gpu_memory_utilization"],
+                                       "estimator.vllm_gpu_memory_utilization", {"the policy": model})
         # logprobs default to vLLM's raw_logprobs mode: before temperature and top-p, as we need.
         with _environ("VLLM_ENABLE_V1_MULTIPROCESSING", "1"):
+            _read_vllm_environ_afresh()
             engine = [vllm.LLM(model=path, seed=seed, trust_remote_code=False, dtype=dtype,
                                gpu_memory_utilization=cfg["vllm_gpu_memory_utilization"],
-                               **(CPU_ENGINE_ARGS if vllm_platform() == "cpu" else {}))]
+                               **(CPU_ENGINE_ARGS if devices.vllm_platform() == "cpu" else {}))]
         try:
             yield engine[0]
         finally:
             _shutdown_vllm(engine)
+
+
+def _read_vllm_environ_afresh() -> None:
+    """Make vLLM read its environment variables now, not the values it cached: an in-process
+    engine (TRL's colocated one) caches them all when it starts (vllm/v1/engine/core.py:
+    ``enable_envs_cache``), with VLLM_ENABLE_V1_MULTIPROCESSING=0 (vllm/config/parallel.py sets
+    it for its external launcher), so an engine built later would ignore our 1, run in-process,
+    and end the process's distributed state when it shuts down."""
+    from vllm import envs
+
+    envs.disable_envs_cache()
 
 
 def _shutdown_vllm(engine: list) -> None:

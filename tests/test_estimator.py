@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from edco import cli, gpu, prompts
+from edco import cli, devices, prompts
 from edco import estimator as E
 from edco.config import section_defaults
 from edco.errors import UserFacingError
@@ -291,6 +291,16 @@ class FakeSamplingParams:
     seed: int | None = None
 
 
+class FakeEnvs:
+    """Stands in for ``vllm.envs``: counts the times its cached environment was dropped."""
+
+    def __init__(self):
+        self.refreshed = 0
+
+    def disable_envs_cache(self):
+        self.refreshed += 1
+
+
 @dataclass
 class FakeLLM:
     """Mimics ``vllm.LLM.generate`` on a bigram table: raw log-probs, the top k plus the
@@ -339,11 +349,13 @@ def vllm_installed(monkeypatch, installed: bool) -> None:
                         lambda name, *a: (object() if installed else None) if name == "vllm" else real(name, *a))
 
 
-def fake_vllm(monkeypatch, engine, platform: str) -> None:
-    """``engine`` as ``vllm.LLM``, installed, on ``platform`` (cuda: a GPU visible)."""
-    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=engine, SamplingParams=FakeSamplingParams))
+def fake_vllm(monkeypatch, engine, platform: str, envs: FakeEnvs | None = None) -> None:
+    """``engine`` as ``vllm.LLM``, installed, on ``platform`` (cuda: a GPU visible); ``envs`` as
+    ``vllm.envs``."""
+    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=engine, SamplingParams=FakeSamplingParams,
+                                                             envs=envs or FakeEnvs()))
     vllm_installed(monkeypatch, True)
-    monkeypatch.setattr(gpu, "vllm_platform", lambda: platform)
+    monkeypatch.setattr(devices, "vllm_platform", lambda: platform)
     monkeypatch.setattr(E.torch.cuda, "is_available", lambda: platform == "cuda")
     monkeypatch.setattr(E.torch.cuda, "empty_cache", lambda: None)
 
@@ -384,12 +396,12 @@ def test_vllm_request_without_vllm_is_a_clear_error(tokenizer, model, monkeypatc
         E.score_pool(model, tokenizer, records, cfg, "prefix", seed=0, template_kwargs=TK)
 
     vllm_installed(monkeypatch, True)  # a CUDA build, but no GPU
-    monkeypatch.setattr(gpu, "vllm_platform", lambda: "cuda")
+    monkeypatch.setattr(devices, "vllm_platform", lambda: "cuda")
     monkeypatch.setattr(E.torch.cuda, "is_available", lambda: False)
     with pytest.raises(UserFacingError, match="estimator.backend: vllm cannot run here: vLLM is a CUDA build; no CUDA"):
         E.score_pool(model, tokenizer, records, cfg, "prefix", seed=0, template_kwargs=TK)
 
-    monkeypatch.setattr(gpu, "vllm_platform", lambda: "cpu")  # vLLM's CPU build: accepted as it is
+    monkeypatch.setattr(devices, "vllm_platform", lambda: "cpu")  # vLLM's CPU build: accepted as it is
     E.check_backend(cfg)
     with pytest.raises(UserFacingError, match="estimator.entropy: exact"):
         E.score_pool(model, tokenizer, records, dict(cfg, entropy="exact"), "prefix", seed=0, template_kwargs=TK)
@@ -456,14 +468,15 @@ def test_vllm_scoring_save_is_bf16_under_scratch_and_the_engine_runs_in_its_own_
         def __init__(self, model, seed, trust_remote_code, gpu_memory_utilization, dtype):
             path = Path(model)
             seen.update(path=path, dtype=json.loads((path / "config.json").read_text())["dtype"], engine_dtype=dtype,
-                        multiprocessing=os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING"))
+                        multiprocessing=os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING"), refreshed=envs.refreshed)
             super().__init__(bigram_logits(bigram), tokenizer.eos_token_id)
 
-    fake_vllm(monkeypatch, EngineFromCheckpoint, "cuda")
+    envs = FakeEnvs()  # TRL's engine also made vLLM cache the 0 (vllm.envs.enable_envs_cache): read it afresh
+    fake_vllm(monkeypatch, EngineFromCheckpoint, "cuda", envs)
     monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # as TRL's colocated engine leaves it
     cfg = dict(CFG, backend="vllm", entropy="top20", vllm_gpu_memory_utilization=0.3)
     E.score_pool(model, tokenizer, make_records(2), cfg, "prefix", seed=0, progress=False,
                  weights_dtype="bfloat16", scratch_dir=str(tmp_path), template_kwargs=TK)
     assert seen["dtype"] == seen["engine_dtype"] == "bfloat16"
-    assert seen["path"].parent == tmp_path and seen["multiprocessing"] == "1"
+    assert seen["path"].parent == tmp_path and seen["multiprocessing"] == "1" and seen["refreshed"] == 1
     assert list(tmp_path.iterdir()) == [] and os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"

@@ -161,9 +161,9 @@ def test_no_driver_is_named_for_a_local_gpu_run_only(tmp_path, monkeypatch):
 
 
 def test_the_envs_gpu_torch_is_the_build_the_driver_figure_is_for():
-    """GPU_ENV_MIN_DRIVER is the CUDA 13 figure of edco.gpu for PyPI's torch 2.13.0: a new pin
+    """GPU_ENV_MIN_DRIVER is the CUDA 13 figure of edco.devices for PyPI's torch 2.13.0: a new pin
     in envs/gpu.yaml must revisit it."""
-    from edco.gpu import MIN_DRIVER
+    from edco.devices import MIN_DRIVER
 
     assert "torch==2.13.0" in (REPO / "envs" / "gpu.yaml").read_text()
     assert MIN_DRIVER[external.GPU_ENV_CUDA] == external.GPU_ENV_MIN_DRIVER

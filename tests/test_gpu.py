@@ -11,9 +11,9 @@ import pytest
 import torch
 import yaml
 
-from edco import cli
+from edco import cli, devices
 from edco.config import ConfigError, load_config, validate_config
-from edco import gpu
+from edco.errors import UserFacingError
 from edco.gpu import check_gpu_settings, gpu_problems
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,17 +105,86 @@ def test_vllm_runs_on_its_own_platform_or_says_why_not(monkeypatch, platform, cu
     swaps one device for another: each mismatch is a reason naming what to set."""
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "vllm" else real_find_spec(n, *a))
-    monkeypatch.setattr(gpu, "vllm_platform", lambda: platform)
+    monkeypatch.setattr(devices, "vllm_platform", lambda: platform)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
-    found = gpu.vllm_problem(device)
+    found = devices.vllm_problem(device)
     assert found == problem if problem is None else found.startswith(problem)
 
 
 def test_a_cpu_config_may_score_with_vllms_cpu_build(no_gpu_no_vllm, monkeypatch):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "vllm" else real_find_spec(n, *a))
-    monkeypatch.setattr(gpu, "vllm_platform", lambda: "cpu")
+    monkeypatch.setattr(devices, "vllm_platform", lambda: "cpu")
     config = copy.deepcopy(SMOKE)
     config["estimator"]["backend"] = "vllm"
     config["rl"]["use_vllm"] = True
     assert gpu_problems(validate_config(config)) == []
+
+
+# --------------------------------------------------------------------------- room for a vLLM engine (defect A)
+def test_release_memory_frees_what_only_the_cycle_collector_can():
+    """A finished round's trainer and KL reference sit in reference cycles (accelerate, TRL):
+    their tensors go only when the garbage collector runs, which release_memory does."""
+    import gc
+    import weakref
+
+    class Holder:
+        pass
+
+    gc.disable()  # no automatic collection may free it first
+    try:
+        a, b = Holder(), Holder()
+        a.other, b.other, a.weights = b, a, torch.zeros(1024)
+        alive = weakref.ref(a.weights)
+        del a, b
+        assert alive() is not None
+        devices.release_memory("cpu")
+        assert alive() is None
+    finally:
+        gc.enable()
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """torch.cuda's memory figures as an 80 GiB GPU would give them; ``state`` sets them."""
+    state = {"free": 60, "allocated": 18, "reserved": 19, "collected": 0, "emptied": 0}
+    gib = devices.GIB
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (state["free"] * gib, 80 * gib))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: state["allocated"] * gib)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: state["reserved"] * gib)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: state.update(emptied=state["emptied"] + 1))
+    import gc
+
+    real_collect = gc.collect
+    monkeypatch.setattr(gc, "collect", lambda *a: state.update(collected=state["collected"] + 1) or real_collect(*a))
+    return state
+
+
+def test_an_engine_starts_only_with_its_share_free_and_the_message_names_the_holders(fake_gpu):
+    policy = torch.nn.Linear(1024, 1024)  # 4 MiB + bias, standing in for the policy on the GPU
+    devices.make_room_for_vllm("cuda:0", 0.5, "estimator.vllm_gpu_memory_utilization", {"the policy": policy})
+    assert fake_gpu["collected"] == 1 and fake_gpu["emptied"] == 1  # garbage and cache released first
+    fake_gpu["free"] = 39  # < 0.5 x 80
+    with pytest.raises(UserFacingError) as failure:
+        devices.make_room_for_vllm("cuda:0", 0.5, "estimator.vllm_gpu_memory_utilization", {"the policy": policy})
+    message = str(failure.value)
+    assert message.startswith("estimator.vllm_gpu_memory_utilization: a vLLM engine starts only with 0.5 x 80.0 GiB "
+                              "= 40.0 GiB free on cuda:0, but 39.0 GiB is; the 41.0 GiB in use (GiB): the policy 0.0; "
+                              "other tensors of this process (optimiser state, copies, models not yet released) 18.0; "
+                              "torch's cache 1.0; outside this process's torch allocator")
+    assert "not shut down) 22.0. Lower estimator.vllm_gpu_memory_utilization" in message
+
+
+def test_trls_engine_needs_its_share_plus_the_reference_it_loads_first(fake_gpu):
+    fake_gpu["free"] = 30
+    reference = {"TRL's KL reference": 8 * devices.GIB}
+    devices.make_room_for_vllm("cuda", 0.3, "rl.vllm_gpu_memory_utilization", {}, {})  # 24 GiB: fits
+    with pytest.raises(UserFacingError, match=r"^rl.vllm_gpu_memory_utilization: a vLLM engine starts only with "
+                                              r"0.3 x 80.0 GiB \+ TRL's KL reference 8.0 GiB = 32.0 GiB free"):
+        devices.make_room_for_vllm("cuda", 0.3, "rl.vllm_gpu_memory_utilization", {}, reference)
+
+
+def test_a_cpu_engine_checks_no_gpu(fake_gpu):
+    fake_gpu["free"] = 0
+    devices.make_room_for_vllm("cpu", 0.5, "estimator.vllm_gpu_memory_utilization", {})  # vLLM-CPU: its KV cache env
+    assert fake_gpu["collected"] == 1 and fake_gpu["emptied"] == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from edco import gpu, io, layout, trainer
+from edco import io, layout, trainer
 from edco.models import load_model, save_weights
 from edco.trainer import grpo as grpo_module
 from edco.trainer import rounds as round_loop
@@ -220,34 +220,16 @@ def test_a_resumed_rl_run_with_vllm_rollouts_runs_three_rounds(world, tmp_path, 
         assert len(metrics) == config["rl"]["max_steps"] and all("loss" in m for m in metrics)
 
 
-def test_every_rounds_engine_is_released(world, monkeypatch):
-    """One process: the engine core is shut down (vLLM froze the garbage collector's heap at
-    start-up, so a dropped engine would never be freed). Several: put to sleep, since shutdown
-    would destroy the process group the processes share."""
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_every_rounds_engine_is_shut_down(world, monkeypatch, processes):
+    """One process or several: the engine core is shut down (vLLM froze the garbage collector's
+    heap at start-up, so a dropped or sleeping engine would never be freed, nor the round's
+    trainer and reference); under accelerate its shutdown ends the shared process group, which
+    Processes.rejoin forms again (test_trainer_rounds)."""
+    monkeypatch.setenv("WORLD_SIZE", processes)
     engine = StandInEngine("/nowhere")
     generation = type("Generation", (), {"llm": engine})()
     fake_trainer = type("Trainer", (), {"vllm_generation": generation})()
     grpo_module.release_rollout_engine(fake_trainer)
     assert engine.shut_down and engine.slept == [] and fake_trainer.vllm_generation is None and generation.llm is None
-    engine = StandInEngine("/nowhere")
-    fake_trainer = type("Trainer", (), {"vllm_generation": type("Generation", (), {"llm": engine})()})()
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    grpo_module.release_rollout_engine(fake_trainer)
-    assert engine.slept == [2] and not engine.shut_down
     grpo_module.release_rollout_engine(type("Trainer", (), {})())  # no vLLM: nothing to release
-
-
-def test_several_processes_with_vllm_need_sleep_mode(world, monkeypatch):
-    config, _ = world
-    _, tokenizer = load_model(config, MODEL, "cpu")
-    import importlib.util
-
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "vllm" else real_find_spec(n, *a))
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(gpu, "vllm_platform", lambda: "cuda")
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    cfg = dict(config["rl"], use_vllm=True, vllm_enable_sleep_mode=False)
-    with pytest.raises(trainer.grpo.UserFacingError, match="needs rl.vllm_enable_sleep_mode: true"):
-        trainer.check_grpo(cfg, tokenizer, "cuda")
-    trainer.check_grpo(dict(cfg, vllm_enable_sleep_mode=True), tokenizer, "cuda")

@@ -26,6 +26,7 @@ GROUPS = {
     "trainer": ("edco.trainer",),
     "evaluate": ("edco.evaluate", "edco.tasks"),
     "gpu": ("edco.gpu",),
+    "devices": ("edco.devices",),  # which device vLLM runs on, memory for an engine: no component imports
     "estimator_bench": ("edco.estimator_bench",),
     "report": ("edco.report",),
     "plan": ("edco.plan",),  # the resource planner: config arithmetic only (no torch)
@@ -33,11 +34,12 @@ GROUPS = {
     "external": ("edco.external",),  # what a run needs from outside the checkout, checked before the DAG
 }
 ALLOWED = {
-    "estimator": set(),
+    "estimator": {"devices"},
     "curriculum": {"estimator"},
-    "trainer": {"curriculum", "estimator"},
+    "trainer": {"curriculum", "estimator", "devices"},
     "evaluate": set(),
-    "gpu": {"curriculum"},  # which strategies score with a model (a vLLM engine)
+    "gpu": {"curriculum", "devices"},  # which strategies score with a model (a vLLM engine)
+    "devices": set(),
     "estimator_bench": {"estimator", "curriculum", "report"},
     "report": set(),
     "plan": {"curriculum"},  # what each strategy declares it costs (Strategy.cost)

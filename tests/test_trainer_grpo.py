@@ -11,7 +11,7 @@ import pytest
 import torch
 from test_trainer_rounds import build_world, tiny_config  # the same tiny world as the SFT tests
 
-from edco import gpu, io, layout, trainer
+from edco import devices, io, layout, trainer
 from edco.config import validate_config
 from edco.errors import UserFacingError
 from edco.models import load_model
@@ -210,10 +210,10 @@ def test_use_vllm_needs_vllm_and_cuda(world, monkeypatch):
         trainer.check_grpo(cfg, tokenizer, "cpu")
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "vllm" else real_find_spec(name, *a))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(gpu, "vllm_platform", lambda: "cuda")
+    monkeypatch.setattr(devices, "vllm_platform", lambda: "cuda")
     with pytest.raises(UserFacingError, match=r"rl.use_vllm: true cannot run here: vLLM is a CUDA build; no CUDA GPU"):
         trainer.check_grpo(cfg, tokenizer, "cuda")
-    monkeypatch.setattr(gpu, "vllm_platform", lambda: "cpu")  # vLLM's CPU build: the policy must be on the CPU too
+    monkeypatch.setattr(devices, "vllm_platform", lambda: "cpu")  # vLLM's CPU build: the policy must be on the CPU too
     with pytest.raises(UserFacingError, match=r"vLLM runs on cpu here, but compute.device is 'cuda'"):
         trainer.check_grpo(cfg, tokenizer, "cuda")
     trainer.check_grpo(cfg, tokenizer, "cpu")

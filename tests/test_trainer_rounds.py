@@ -93,8 +93,12 @@ def test_random_matched_trains_random_s_draws_for_compute_ratio_times_the_steps(
             io.read_jsonl(layout.round_dir(matched, r) / "selection.jsonl")
 
 
-def test_killed_run_resumes_to_the_same_result(world, monkeypatch, tmp_path):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_killed_run_resumes_to_the_same_result(world, monkeypatch, tmp_path, dtype):
+    """Also with bf16 checkpoints of fp32 master weights: the resumed run continues from the
+    fp32 weights round 1 trained (saved beside its checkpoint), not from their bf16 rounding."""
     config, _, _ = world
+    config["models"][MODEL]["dtype"] = dtype  # master_dtype stays float32
     reference = run(config, seed=1)
     ref_metrics = io.read_jsonl(layout.round_dir(reference, 2) / "metrics.jsonl")
 
@@ -117,12 +121,23 @@ def test_killed_run_resumes_to_the_same_result(world, monkeypatch, tmp_path):
     assert not (layout.round_dir(resumed_path, 2) / "done.json").exists()
     assert not (resumed_path / "run.json").exists()
 
+    assert (layout.round_dir(resumed_path, 1) / round_loop.MASTER).exists() == (dtype != "float32")
     monkeypatch.setattr(sft, "train_sft", real_train)
     run(config, seed=1)
     resumed_metrics = io.read_jsonl(layout.round_dir(resumed_path, 2) / "metrics.jsonl")
     assert [m["loss"] for m in resumed_metrics] == [m["loss"] for m in ref_metrics]
     ref_sel = io.read_jsonl(tmp_path / "reference" / "round2" / "selection.jsonl")
     assert io.read_jsonl(layout.round_dir(resumed_path, 2) / "selection.jsonl") == ref_sel
+    assert_same_weights(resumed_path / "final", tmp_path / "reference" / "final")
+    assert not list(resumed_path.glob(f"round*/{round_loop.MASTER}"))  # a finished run keeps only final/
+
+
+def assert_same_weights(path, other):
+    from safetensors.torch import load_file
+
+    mine, theirs = load_file(path / "model.safetensors"), load_file(other / "model.safetensors")
+    assert mine.keys() == theirs.keys()
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)
 
 
 def _round_outputs(path, rounds=2):
@@ -244,3 +259,35 @@ def test_two_processes_train_one_run_under_accelerate_launch(world, tmp_path):
     for r in (1, 2):
         assert io.read_json(layout.round_dir(two, r) / "timing.json")["optimizer_steps"] == steps_one_process // 2
     assert (two / "run.json").is_file() and (two / "final" / "model.safetensors").is_file()
+
+
+REJOIN = """
+import torch.distributed as dist
+from edco.trainer.rounds import Processes
+
+procs = Processes("cpu")
+seen = [procs.from_main("round 1" if procs.is_main else None)]
+for r in (2, 3):  # a round's end: the rollout engine shut down, then the next round's broadcast
+    dist.destroy_process_group()  # what a colocated vLLM engine's shutdown does to the group it shares
+    procs.rejoin()
+    seen.append(procs.from_main(f"round {r}" if procs.is_main else None))
+    procs.wait()
+print("rank", dist.get_rank(), seen)
+"""
+
+
+def test_processes_rejoin_the_group_a_rollout_engines_shutdown_ended(tmp_path):
+    """Under accelerate launch each process's colocated vLLM engine shares torch's default
+    process group, and its shutdown destroys it (vllm cleanup_dist_env_and_memory): the next
+    broadcast of a selection, or wait, needs ``Processes.rejoin`` to have formed it again."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "rejoin.py"
+    script.write_text(REJOIN)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    result = subprocess.run([*launch, str(script)], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert sorted(line for line in result.stdout.splitlines() if line.startswith("rank")) == [
+        f"rank {rank} ['round 1', 'round 2', 'round 3']" for rank in (0, 1)]

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from edco.errors import UserFacingError
-from edco.gpu import vllm_problem
+from edco.devices import make_room_for_vllm, vllm_problem
 from edco.models import save_weights
 from edco.prompts import chat_messages, chat_template_kwargs, parse_answer
 from edco.trainer.args import freeze_gc_once, passthrough, shared_trainer_args
@@ -80,11 +80,6 @@ def check_grpo(cfg: dict, tokenizer, device: str) -> None:
         problem = vllm_problem(device)  # a CUDA GPU or vLLM's CPU build, on the policy's own device
         if problem:
             raise UserFacingError(f"rl.use_vllm: true cannot run here: {problem}; otherwise set rl.use_vllm: false")
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not cfg["vllm_enable_sleep_mode"]:
-            raise UserFacingError(
-                "rl.use_vllm with several processes (models.<m>.gpus > 1) needs rl.vllm_enable_sleep_mode: true: "
-                "a round's rollout engine can then be put to sleep when the round ends; shutting it down would end "
-                "accelerate's process group, and left awake each round's engine keeps its share of the GPU")
 
 
 def grpo_config(cfg: dict, seed: int, output_dir: str, device: str, model_cfg: dict):
@@ -196,26 +191,34 @@ def rollout_tokens(logs: list[dict], cfg: dict) -> int:
 
 
 def release_rollout_engine(trainer) -> None:
-    """Give back the GPU memory of a finished round's colocated vLLM engine now. Each round
-    builds a new GRPOTrainer and with it a new engine; vLLM freezes the garbage collector's
-    heap when an in-process engine starts (vllm/v1/engine/core.py: ``freeze_gc_heap``), so a
-    dropped engine is never collected: every round would leave its share of the GPU taken.
-    One process: shut the engine down (which unfreezes the heap). Several (accelerate): its
-    shutdown would destroy the process group the processes share, so it is put to sleep
-    (weights and KV cache released; check_grpo requires sleep mode there)."""
+    """Shut a finished round's colocated vLLM engine down now. Each round builds a new
+    GRPOTrainer and with it a new engine; vLLM freezes the garbage collector's heap when an
+    in-process engine starts (vllm/v1/engine/core.py: ``freeze_gc_heap``), so a dropped or
+    sleeping engine is never collected, nor is what was alive when it started (the round's
+    trainer and KL reference model): every round would leave its share of the GPU taken. The
+    shutdown unfreezes the heap, and also destroys torch's default process group
+    (``cleanup_dist_env_and_memory``), which under accelerate is the one the processes share:
+    ``Processes.rejoin`` (rounds.py) forms it again before the next collective."""
     generation = getattr(trainer, "vllm_generation", None)
     llm = getattr(generation, "llm", None)
     if llm is None:
         return
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        llm.sleep(level=2)
-    else:
-        llm.llm_engine.engine_core.shutdown()
+    llm.llm_engine.engine_core.shutdown()
     generation.llm = trainer.vllm_generation = None
     del llm
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def reference_before_engine(model, cfg: dict, model_cfg: dict) -> dict:
+    """{name: bytes} TRL puts on the GPU before it starts its colocated engine: the KL reference
+    (beta > 0), loaded in models.<m>.dtype with device_map "auto" in one process (trl
+    trainer/utils.py ``create_model_from_path``); several processes place it after the engine."""
+    if not cfg["beta"] or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return {}
+    size = torch.empty(0, dtype=getattr(torch, model_cfg["dtype"])).element_size()
+    return {"TRL's KL reference": sum(p.numel() for p in model.parameters()) * size}
 
 
 def train_grpo(model, tokenizer, records: list[dict], cfg: dict, seed: int, device: str, model_cfg: dict,
@@ -229,6 +232,9 @@ def train_grpo(model, tokenizer, records: list[dict], cfg: dict, seed: int, devi
              cfg["max_steps"], grpo_prompts_per_step(cfg), visits, len(records), visits / len(records),
              "; the tail of the selection is not reached" if visits < len(records) else "")
     freeze_gc_once()
+    if cfg["use_vllm"]:
+        make_room_for_vllm(device, cfg["vllm_gpu_memory_utilization"], "rl.vllm_gpu_memory_utilization",
+                           {"the policy": model}, reference_before_engine(model, cfg, model_cfg))
     with tempfile.TemporaryDirectory(prefix="edco-grpo-", dir=scratch_dir) as tmp:
         trainer = make_grpo_trainer(model, tokenizer, records, cfg, seed, device, tmp, model_cfg)
         try:

