@@ -11,6 +11,7 @@ log, whose ``exceeded memory limit`` line says why, without printing it. The wor
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 # Snakemake's error block: "Error in rule R:" and its indented lines.
@@ -77,8 +78,6 @@ def memory_kills(log_text: str) -> list[str]:
 
 def report_memory_kills(logfiles: list[str] | str) -> list[str]:
     """memory_kills over Snakemake's log file(s) (onerror's ``log``), printed to stderr."""
-    import sys
-
     paths = [logfiles] if isinstance(logfiles, str) else list(logfiles or [])
     lines = []
     for path in paths:

@@ -26,6 +26,7 @@ GROUPS = {
     "trainer": ("edco.trainer",),
     "evaluate": ("edco.evaluate", "edco.tasks"),
     "gpu": ("edco.gpu",),
+    "slurm": ("edco.slurm",),  # a SLURM job's failure read from its log (the workflow's onerror)
     "devices": ("edco.devices",),  # which device vLLM runs on, memory for an engine: no component imports
     "estimator_bench": ("edco.estimator_bench",),
     "report": ("edco.report",),
@@ -40,6 +41,7 @@ ALLOWED = {
     "evaluate": set(),
     "gpu": {"curriculum", "devices"},  # which strategies score with a model (a vLLM engine)
     "devices": set(),
+    "slurm": set(),
     "estimator_bench": {"estimator", "curriculum", "report"},
     "report": set(),
     "plan": {"curriculum"},  # what each strategy declares it costs (Strategy.cost)
