@@ -34,6 +34,7 @@ from edco import io, layout
 from edco.config import base_seed, per_seed_base
 from edco.errors import UserFacingError
 from edco.gguf import GGUFError, ensure_converted
+from edco.portable import platform_record
 from edco.prompts import chat_messages, completion_text, quick_answer_prompt, quick_answer_text, user_message
 
 log = logging.getLogger("edco.models")
@@ -528,5 +529,6 @@ def write_base_model(config: dict, name: str, progress: bool = True, base: str =
         return write_gguf_model(model_cfg, name, out)
     log.info("building %s (%s) -> %s", name, model_cfg["arch"], out)
     model, tokenizer, manifest = build_base_model(config, name, progress=progress, seed=base_seed(base))
+    manifest["platform"] = platform_record(config)
     save_model(model, tokenizer, out, manifest)
     return manifest

@@ -29,6 +29,7 @@ from edco.config import base_label, round_budget
 from edco.errors import UserFacingError
 from edco.estimator import score_pool
 from edco.models import load_model, load_model_from, save_weights
+from edco.portable import platform_record
 from edco.prompts import chat_template_kwargs
 from edco.trainer import grpo, sft
 
@@ -270,4 +271,5 @@ def _finish(run_path: Path, rounds: int, config: dict, *cell) -> None:
     io.write_json(run_path / "run.json", {
         "domain": domain, "model": model, "paradigm": paradigm, "strategy": strategy, "seed": seed,
         "rounds": rounds, "n": round_budget(config, paradigm, model)[1], "totals": totals,
+        "platform": platform_record(config),
     })
