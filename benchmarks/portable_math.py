@@ -137,7 +137,7 @@ def measure(config: Path, model: str, domain: str, setting: dict[str, str], runs
     out = layout.model_dir(RUN, model, layout.SHARED_BASE)
     manifest = io.read_json(out / "manifest.json")
     row.update(base_sha256=sha256(out / "model.safetensors"), final_loss=manifest["final_loss"],
-               base_wall_s=round(wall, 1), base_cpu_s=round(cpu, 1),
+               base_wall_s=round(wall, 1), base_cpu_s=round(cpu, 1), pretrain_cpu_s=manifest["pretrain_cpu_seconds"],
                in_effect=manifest["platform"].get("in_effect"), aten=manifest["platform"].get("aten_cpu_capability"))
     for paradigm in ("sft", "rl") if runs else ():
         run_path = layout.run_dir(RUN, domain, model, paradigm, "edco", 0)
@@ -158,6 +158,8 @@ def summary(rows: list[dict]) -> list[str]:
     lines = []
     for on in (False, True):
         mine = [r for r in rows if r["portable_math"] == on]
+        if not mine:
+            continue
         counts = ", ".join(f"{k} {len({r[k] for r in mine})}" for k in keys)
         lines.append(f"portable math {'on' if on else 'off'}: distinct digests over {len(mine)} settings: {counts}")
     return lines
@@ -168,6 +170,8 @@ def cost_lines(rows: list[dict]) -> list[str]:
     for column in [k for k in rows[0] if k.endswith(("_wall_s", "_cpu_s"))]:
         off = sum(r[column] for r in rows if not r["portable_math"])
         on = sum(r[column] for r in rows if r["portable_math"])
+        if not (off and on):
+            continue
         lines.append(f"{column}: off {off:.1f} s, on {on:.1f} s (x{on / off:.2f}), summed over the settings")
     return lines
 
@@ -185,7 +189,7 @@ def invariance(args) -> int:
     rows = []
     for name in args.settings:
         what, setting = SETTINGS[name]
-        for on in (False, True):  # side by side: a pair shares the machine's load
+        for on in args.portable:  # side by side: a pair shares the machine's load
             for model in args.model:
                 logs = work / "logs" / name / ("on" if on else "off") / model
                 logs.mkdir(parents=True, exist_ok=True)
@@ -232,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated, of: {', '.join(SETTINGS)}")
     parser.add_argument("--runs", action="store_true", help="also one SFT and one GRPO run of edco per setting")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "portable_math")
+    parser.add_argument("--portable", choices=["both", "off", "on"], default="both",
+                        help="portable math off, on, or each in turn (default)")
     parser.add_argument("--name", default="portable_math_bench", help="run name of the jobs, results/<name>/; "
                                                   "two invocations at once need two")
     parser.add_argument("--digests", type=Path, metavar="RESULTS", help="only print sha256 lines of RESULTS/models/*/shared")
@@ -239,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     globals()["RUN"] = args.name
     if args.digests:
         return digests(args.digests)
+    args.portable = {"both": (False, True), "off": (False,), "on": (True,)}[args.portable]
     args.settings = args.settings.split(",")
     unknown = [s for s in args.settings if s not in SETTINGS]
     if unknown:

@@ -24,7 +24,7 @@ The environment variables are read when torch and MKL load, so ``apply_env`` run
 loaded and says whether the setting is in effect. Measured on the smoke config
 (benchmarks/portable_math.py, README "Reproducing the reference numbers"): under portable
 math, switching torch's ISA, MKL's branch, oneDNN's ISA ceiling or glibc's CPU features leaves
-a base model's SHA-256 unchanged; without it, they change it.
+a base model's SHA-256 unchanged; without it, torch's ISA and MKL's branch change it.
 """
 
 from __future__ import annotations

@@ -108,9 +108,14 @@ def _pretrain(tmp_path: Path, config: Path, models: list[str], env: dict[str, st
     for domain in ["general", *yaml.safe_load(config.read_text())["grid"]["domains"]]:
         if not (tmp_path / "results" / run / "data" / domain / "train.jsonl").is_file():
             edco("make-data", "--config", str(config), "--domain", domain)
+    jobs = {model: subprocess.Popen([sys.executable, "-m", "edco", "base-model", "--config", str(config), "--model",
+                                     model, "--no-progress"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+            for model in models}  # side by side, as Snakemake runs them: one thread each
     digests = {}
-    for model in models:
-        edco("base-model", "--config", str(config), "--model", model, "--no-progress")
+    for model, job in jobs.items():
+        output = job.communicate()[0]
+        assert job.returncode == 0, output
         weights = tmp_path / "results" / run / "models" / model / "shared" / "model.safetensors"
         digests[model] = hashlib.sha256(weights.read_bytes()).hexdigest()
     return digests
