@@ -340,12 +340,13 @@ def plots(report, argv: list[str]) -> int:
 # --------------------------------------------------------------------------- main
 def _portable_env(argv: list[str], process: bool) -> None:
     """compute.portable_math's environment (edco.portable), set before the command imports
-    torch: torch and MKL read it when they load; in a process of its own (``python -m edco``),
-    the command starts again with glibc's setting, which only a new process reads. A command
-    without --config has none."""
+    torch (torch and MKL read it when they load), and the command started again with glibc's
+    setting, which only a new process reads. Only in a process of its own (``python -m
+    edco``): a call inside another program leaves its environment alone (the job's manifest
+    then says portable math was not in effect). A command without --config has none."""
     path = next((argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--config"),
                 next((arg.split("=", 1)[1] for arg in argv if arg.startswith("--config=")), None))
-    if path is not None and Path(path).is_file() and portable.apply_env(load_config(path)) and process:
+    if process and path is not None and Path(path).is_file() and portable.apply_env(load_config(path)):
         portable.reexec()
 
 

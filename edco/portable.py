@@ -54,10 +54,15 @@ ISA_PREFIXES = ("sse", "ssse", "avx", "fma", "f16c", "amx", "bmi", "popcnt", "vn
 def apply_env(config: dict) -> bool:
     """Set the portable environment when the config asks for it (before torch loads: torch
     reads ATEN_CPU_CAPABILITY, MKL reads MKL_CBWR, at load). Returns whether it did."""
+    global _applied
     if not config["compute"]["portable_math"]:
         return False
     os.environ.update(env(config["compute"]["threads"]))
+    _applied = True
     return True
+
+
+_applied = False  # apply_env ran in this process: apply_torch may change torch's global state
 
 
 #: glibc tunable that hides FMA from glibc's own CPU dispatch (libm's ifuncs); torch and MKL
@@ -85,7 +90,8 @@ def apply_torch(config: dict) -> None:
         return
     import torch
 
-    torch.backends.mkldnn.enabled = False
+    if _applied:
+        torch.backends.mkldnn.enabled = False
     if not in_effect(config):
         log.warning("compute.portable_math: not in effect in this process (torch dispatches to %s, MKL_CBWR=%s, "
                     "GLIBC_TUNABLES=%s): torch was loaded before the setting; run the job as `python -m edco ...`",
