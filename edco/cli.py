@@ -28,7 +28,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from edco import layout
+from edco import layout, portable
 from edco.config import load_config
 from edco.errors import UserFacingError
 
@@ -70,6 +70,7 @@ def _job_config(path: str, gpu_check: bool = False) -> dict:
 
         check_gpu_settings(config, path)
     torch.set_num_threads(config["compute"]["threads"])
+    portable.apply_torch(config)
     return config
 
 
@@ -370,6 +371,18 @@ def replicate(replication, argv: list[str]) -> int:
 
 
 # --------------------------------------------------------------------------- main
+def _portable_env(argv: list[str], process: bool) -> None:
+    """compute.portable_math's environment (edco.portable), set before the command imports
+    torch (torch and MKL read it when they load), and the command started again with glibc's
+    setting, which only a new process reads. Only in a process of its own (``python -m
+    edco``): a call inside another program leaves its environment alone (the job's manifest
+    then says portable math was not in effect). A command without --config has none."""
+    path = next((argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--config"),
+                next((arg.split("=", 1)[1] for arg in argv if arg.startswith("--config=")), None))
+    if process and path is not None and Path(path).is_file() and portable.apply_env(load_config(path)):
+        portable.reexec()
+
+
 def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: python -m edco <command> [options]", "", "commands:"]
@@ -378,6 +391,7 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    process = argv is None  # python -m edco, not a call inside another program
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in {"-h", "--help"}:
         print(usage())
@@ -388,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module, function, _ = COMMANDS[name]
     try:
+        _portable_env(rest, process)
         return globals()[function](importlib.import_module(module), rest) or 0
     except UserFacingError as exc:
         print(f"edco {name}: error: {exc}", file=sys.stderr)

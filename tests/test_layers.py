@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("edco", "baselines")
 
 # Ground, in order: a ground module imports only ground modules to its left.
-GROUND = ("edco", "edco.errors", "edco.io", "edco.layout", "edco.config", "edco.prompts", "edco.synthetic",
+GROUND = ("edco", "edco.errors", "edco.io", "edco.layout", "edco.config", "edco.portable", "edco.prompts", "edco.synthetic",
           "edco.data", "edco.gguf", "edco.models")
 CLI = ("edco.cli", "edco.__main__")
 # Components by group, and the other groups each may import (docs/design.md#layers, "Allowed among components").

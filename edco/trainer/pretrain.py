@@ -25,6 +25,7 @@ from edco import io, layout
 from edco.config import base_seed, per_seed_base
 from edco.models import (MANIFEST, ModelError, build_model, build_tokenizer, corpus_texts, encode_chat, encode_quick,
                          n_params, save_model, write_gguf_model)
+from edco.portable import platform_record
 
 log = logging.getLogger("edco.trainer")
 
@@ -217,5 +218,6 @@ def write_base_model(config: dict, name: str, progress: bool = True, base: str =
         return write_gguf_model(model_cfg, name, out)
     log.info("building %s (%s) -> %s", name, model_cfg["arch"], out)
     model, tokenizer, manifest = build_base_model(config, name, progress=progress, seed=base_seed(base))
+    manifest["platform"] = platform_record(config)  # compute.portable_math and the CPU it ran on
     save_model(model, tokenizer, out, manifest)
     return manifest

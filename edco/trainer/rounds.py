@@ -28,6 +28,7 @@ from edco.errors import UserFacingError
 from edco.estimator import score_pool
 from edco.devices import release_memory
 from edco.models import load_model, load_model_from, save_weights
+from edco.portable import platform_record
 from edco.prompts import chat_template_kwargs
 from edco.trainer import grpo, sft
 
@@ -222,7 +223,7 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
     if start == rounds:  # complete: nothing to load or train (compute.keep_final may have removed its model)
         log.info("%s: every round is done", run_path)
         if procs.is_main:
-            _finish(run_path, rounds, n, domain, model_name, paradigm, strategy_name, seed)
+            _finish(run_path, rounds, n, platform_record(config), domain, model_name, paradigm, strategy_name, seed)
         procs.wait()
         return run_path
     if start:
@@ -275,7 +276,7 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
         procs.wait()
 
     if procs.is_main:
-        _finish(run_path, rounds, n, domain, model_name, paradigm, strategy_name, seed)
+        _finish(run_path, rounds, n, platform_record(config), domain, model_name, paradigm, strategy_name, seed)
     procs.wait()
     return run_path
 
@@ -300,8 +301,9 @@ def _check_selection(selection, by_id: dict, n: int, name: str) -> None:
         raise UserFacingError(f"strategy {name!r} selected {len(selection.ids)} samples; the budget is {n}")
 
 
-def _finish(run_path: Path, rounds: int, n: int, *cell) -> None:
-    """Move the last checkpoint to final/ and write run.json last (its existence = complete)."""
+def _finish(run_path: Path, rounds: int, n: int, platform: dict, *cell) -> None:
+    """Move the last checkpoint to final/ and write run.json last (its existence = complete);
+    ``platform``: the CPU and compute.portable_math it ran under (edco.portable)."""
     final = run_path / "final"
     last = layout.round_dir(run_path, rounds) / CHECKPOINT
     if last.exists():
@@ -314,5 +316,6 @@ def _finish(run_path: Path, rounds: int, n: int, *cell) -> None:
     io.write_json(run_path / "run.json", {
         "domain": domain, "model": model, "paradigm": paradigm, "strategy": strategy, "seed": seed,
         "rounds": rounds, "n": n, "totals": totals,
+        "platform": platform,
     })
     shutil.rmtree(layout.round_dir(run_path, rounds) / MASTER, ignore_errors=True)  # nothing resumes now
