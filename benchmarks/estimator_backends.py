@@ -18,6 +18,7 @@ The working files (pool, converted model) go to a temporary directory.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import sys
@@ -124,8 +125,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
     raw = bench_config(args.domain, args.pool, args.limit, Path(args.data_root).resolve(),
                        [int(k) for k in args.prefix_ks.split(",")], args.full_max_tokens, args.retest)
     meta = {"domain": args.domain}
-    with tempfile.TemporaryDirectory(prefix="edco-backends-") as work:
-        os.chdir(work)  # results/backends/ (pool, base model) lives here
+    with tempfile.TemporaryDirectory(prefix="edco-backends-") as work, contextlib.chdir(work):
+        # results/backends/ (pool, base model) lives in work; the caller's directory comes back after
+        # (a test process that stayed in the deleted directory failed its next getcwd())
         config = validate_config(copy.deepcopy(raw), "estimator_backends")
         data.make_data(config, args.domain)
         write_base_model(config, MODEL, progress=False)
