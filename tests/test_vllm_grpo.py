@@ -20,10 +20,11 @@ import shutil
 import pytest
 import yaml
 
-from edco import estimator, io, layout, models, trainer
+from edco import estimator, io, layout, trainer
 from edco.config import validate_config
 from edco.data import make_domain_data
 from edco.trainer import grpo as grpo_module
+from edco.trainer.pretrain import write_base_model
 from edco.trainer import rounds as round_loop
 from test_trainer_rounds import REPO, assert_same_weights
 
@@ -108,7 +109,7 @@ def test_rl_run_with_vllm_rollouts_and_scoring_resumes_to_the_same_result(vllm_c
     config = rl_vllm_config(shared_root / "data")
     train, _ = make_domain_data(config, DOMAIN)
     io.write_jsonl(layout.data_file("t", DOMAIN, "train"), train)
-    models.write_base_model(config, MODEL)
+    write_base_model(config, MODEL)
     path = layout.run_dir("t", DOMAIN, MODEL, "rl", "edco", 0)
 
     events = []  # (what happened, resident bytes after it)
