@@ -262,6 +262,9 @@ def test_two_processes_train_one_run_under_accelerate_launch(world, tmp_path):
 
 
 REJOIN = """
+import sys
+from pathlib import Path
+
 import torch.distributed as dist
 from edco.trainer.rounds import Processes
 
@@ -272,7 +275,8 @@ for r in (2, 3):  # a round's end: the rollout engine shut down, then the next r
     procs.rejoin()
     seen.append(procs.from_main(f"round {r}" if procs.is_main else None))
     procs.wait()
-print("rank", dist.get_rank(), seen)
+# One file per rank: two processes printing to one pipe interleave their lines.
+Path(sys.argv[1], f"rank{dist.get_rank()}.txt").write_text(f"rank {dist.get_rank()} {seen}")
 """
 
 
@@ -286,8 +290,8 @@ def test_processes_rejoin_the_group_a_rollout_engines_shutdown_ended(tmp_path):
     script = tmp_path / "rejoin.py"
     script.write_text(REJOIN)
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    result = subprocess.run([*launch, str(script)], capture_output=True, text=True, timeout=300,
+    result = subprocess.run([*launch, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert sorted(line for line in result.stdout.splitlines() if line.startswith("rank")) == [
+    assert [(tmp_path / f"rank{rank}.txt").read_text() for rank in (0, 1)] == [
         f"rank {rank} ['round 1', 'round 2', 'round 3']" for rank in (0, 1)]
