@@ -45,18 +45,13 @@ SHOWN = {"seconds_per_sample": "s/sample", "spearman_vs_full": "Spearman vs full
 
 
 def layered(paths) -> dict:
-    """Snakemake's merge of --configfile files: mappings key by key, the later file winning;
-    lists and scalars replaced whole."""
-
-    def merge(base: dict, over: dict) -> dict:
-        out = dict(base)
-        for key, value in over.items():
-            out[key] = merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
-        return out
+    """The --configfile files merged as Snakemake merges them (snakemake.utils.update_config:
+    mappings key by key, the later file winning; lists and scalars replaced whole)."""
+    from snakemake.utils import update_config
 
     merged: dict = {}
     for path in paths:
-        merged = merge(merged, yaml.safe_load(Path(path).read_text()))
+        update_config(merged, yaml.safe_load(Path(path).read_text()))
     return merged
 
 
