@@ -30,6 +30,25 @@ def pytest_collection_modifyitems(config, items):
     gate_vllm_tests(items)  # tests/vllm_support.py: skipped without vllm, with the command that builds it
 
 
+@pytest.fixture(autouse=True)
+def _no_dispatch_knob_leaks():
+    """A test that sets a CPU dispatch variable (edco/portable.py KNOBS: OMP_NUM_THREADS,
+    ATEN_CPU_CAPABILITY, ...) in this process must undo it: every later test and every process
+    they start would compute on other code paths."""
+    from edco.portable import KNOBS
+
+    before = {knob: os.environ.get(knob) for knob in KNOBS}
+    yield
+    after = {knob: os.environ.get(knob) for knob in KNOBS}
+    leaked = {knob: value for knob, value in after.items() if value != before[knob]}
+    for knob in leaked:  # restore, so one leak fails one test, not the rest of the session
+        if before[knob] is None:
+            del os.environ[knob]
+        else:
+            os.environ[knob] = before[knob]
+    assert not leaked, f"the test left CPU dispatch variables changed: {leaked}"
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
     """tests/fixtures/: small hand-made JSONL files and hub-shaped rows."""

@@ -26,7 +26,11 @@ x86_64 = pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
 @pytest.fixture
 def clean_env(monkeypatch):
     for knob in portable.KNOBS:
-        monkeypatch.delenv(knob, raising=False)
+        # setenv first: monkeypatch undoes only what it changed, and delenv of an unset variable
+        # changes nothing, so a knob apply_env sets later would outlive the test (OMP_NUM_THREADS=3
+        # once reached every later test, and `nproc` in the SLURM cluster's start).
+        monkeypatch.setenv(knob, "")
+        monkeypatch.delenv(knob)
     monkeypatch.setattr(portable, "_applied", False)
     return monkeypatch
 

@@ -47,10 +47,18 @@ alive() {  # alive <pidfile> <comm>
     [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm")" = "$2" ]
 }
 
+why_not_up() {  # the node's state and reason and the daemons' last errors, for die's message
+    echo; echo "node: $(sinfo -h -n "$NODE" -o '%T %E' 2>/dev/null | head -1)"
+    local daemon
+    for daemon in slurmctld slurmd slurmdbd; do
+        [ -f "$DIR/log/$daemon.log" ] && grep -h 'error' "$DIR/log/$daemon.log" | tail -n 3 | sed "s/^/$daemon: /"
+    done
+}
+
 wait_for() {  # wait_for <seconds> <what> <command...>
     local seconds="$1" what="$2" deadline=$((SECONDS + $1)); shift 2
     until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$deadline" ] || die "$what not up after ${seconds}s (logs: $DIR/log/)"
+        [ "$SECONDS" -lt "$deadline" ] || die "$what not up after ${seconds}s (logs: $DIR/log/)$(why_not_up)"
         sleep 0.25
     done
 }
@@ -74,7 +82,10 @@ install_packages() {
 
 write_configs() {
     local cpus mem_mb
-    cpus="$(nproc)"
+    # The CPUs slurmd itself counts (a node configured with more is drained: "Low CPUs"); not
+    # plain `nproc`, which reports OMP_NUM_THREADS when the caller has it set.
+    cpus="$(slurmd -C 2>/dev/null | sed -n 's/.*CPUs=\([0-9][0-9]*\).*/\1/p' | head -n 1)"
+    [ -n "$cpus" ] || cpus="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
     mem_mb="$(awk '/MemTotal/ {printf "%d", $2 / 1024 * 0.85}' /proc/meminfo)"
     mkdir -p "$DIR/etc" "$DIR/run" "$DIR/log" "$DIR/state/ctld" "$DIR/state/d"
     [ -s "$DIR/etc/db-password" ] || (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$DIR/etc/db-password")
