@@ -175,6 +175,11 @@ def test_a_changed_config_starts_the_run_over_instead_of_resuming(world, caplog)
     other_options = {**changed, "strategy_options": {"ucb_bandit": {"ucb_c": 2.0}}}
     assert trainer.config_fingerprint(other_options, "random") == trainer.config_fingerprint(changed, "random")
     assert trainer.config_fingerprint(other_options, "ucb_bandit") != trainer.config_fingerprint(changed, "ucb_bandit")
+    # where jobs run does not restart a run; portable math (another float path) does
+    elsewhere = {**changed, "compute": {**changed["compute"], "threads": 7}}
+    assert trainer.config_fingerprint(elsewhere, "random") == trainer.config_fingerprint(changed, "random")
+    portable = {**changed, "compute": {**changed["compute"], "portable_math": not changed["compute"]["portable_math"]}}
+    assert trainer.config_fingerprint(portable, "random") != trainer.config_fingerprint(changed, "random")
 
 
 def test_the_cli_runs_every_strategy_with_every_seed_in_one_process(world, capsys):
