@@ -9,6 +9,7 @@ import os
 import platform
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -149,9 +150,19 @@ def test_dispatch_knobs_change_the_weights_only_without_portable_math(tmp_path):
     avx2 = "avx2" in portable.cpu_info()["isa_flags"]
     if not avx2:
         pytest.skip("needs a CPU with AVX2 to switch torch's kernels")
-    off, on = _short_smoke(tmp_path, False), _short_smoke(tmp_path, True)
-    assert _pretrain(tmp_path, off, ["qwen3"], AVX2_CPU) != _pretrain(tmp_path, off, ["qwen3"], OLD_CPU)
-    assert _pretrain(tmp_path, on, ["qwen3"], AVX2_CPU) == _pretrain(tmp_path, on, ["qwen3"], OLD_CPU)
+    configs = {on: _short_smoke(tmp_path, on) for on in (False, True)}
+    cases = [(on, cpu) for on in (False, True) for cpu in ("avx2", "old")]
+
+    def pretrain(case):  # each case in its own directory: two at a time, one torch thread each
+        on, cpu = case
+        workdir = tmp_path / f"{'on' if on else 'off'}-{cpu}"
+        workdir.mkdir()
+        return _pretrain(workdir, configs[on], ["qwen3"], AVX2_CPU if cpu == "avx2" else OLD_CPU)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        digests = dict(zip(cases, pool.map(pretrain, cases)))
+    assert digests[False, "avx2"] != digests[False, "old"]
+    assert digests[True, "avx2"] == digests[True, "old"]
 
 
 @x86_64
