@@ -49,6 +49,20 @@ def _no_dispatch_knob_leaks():
     assert not leaked, f"the test left CPU dispatch variables changed: {leaked}"
 
 
+@pytest.fixture(scope="session")
+def controller_venv(tmp_path_factory) -> Path:
+    """The SLURM controller's environment (envs/snakemake.yaml's pip pins: Snakemake and the real
+    executor plugin) as a venv, built once per session by profiles/slurm/controller-venv.sh
+    (PyPI, ~20 s) for tests/test_envs.py and tests/test_slurm.py alike."""
+    import subprocess
+
+    venv = tmp_path_factory.mktemp("controller") / "venv"
+    script = Path(__file__).resolve().parents[1] / "profiles" / "slurm" / "controller-venv.sh"
+    result = subprocess.run(["bash", str(script), str(venv)], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    return venv
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
     """tests/fixtures/: small hand-made JSONL files and hub-shaped rows."""

@@ -114,18 +114,6 @@ def test_torch_is_pinned():
 CONTROLLER_ENV = REPO / "envs" / "snakemake.yaml"
 
 
-@pytest.fixture(scope="module")
-def controller_venv(tmp_path_factory) -> Path:
-    """envs/snakemake.yaml's pip part in a new venv (PyPI; ~20 s): Snakemake, the real SLURM
-    executor plugin, and nothing of the suite's own stack."""
-    venv = tmp_path_factory.mktemp("controller") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *requirements(CONTROLLER_ENV)],
-                         capture_output=True, text=True, timeout=900)
-    assert pip.returncode == 0, pip.stderr[-3000:]
-    return venv
-
-
 def test_controller_env_has_snakemake_and_the_slurm_plugin_only():
     names = {requirement_name(r) for r in requirements(CONTROLLER_ENV)}
     assert {"snakemake", "snakemake-executor-plugin-slurm"} <= names

@@ -31,7 +31,6 @@ from edco.slurm import memory_kills
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "profiles" / "slurm" / "local-cluster.sh"
-CONTROLLER_VENV = REPO / "profiles" / "slurm" / "controller-venv.sh"
 PROFILES = ["--profile", str(REPO / "profiles" / "slurm"), "--profile", str(REPO / "profiles" / "slurm-local")]
 ENABLE = "sudo env CI=true python -m pytest tests/test_slurm.py  (as root: apt-get installs Slurm, munge, MariaDB)"
 RUN = "slurm_ci"
@@ -130,8 +129,8 @@ def timings():
 @pytest.fixture(scope="module")
 def cores_started(tmp_path_factory, grid):
     """The same grid under --cores 2 (one torch thread per job, as under SLURM), the reference:
-    started first, so that it runs while the cluster is installed and the controller's venv is
-    built (both mostly downloads), not after the SLURM runs."""
+    started first, so that it runs while the cluster is installed and started (mostly apt's
+    downloads and daemons' start), not after the SLURM runs."""
     workdir = tmp_path_factory.mktemp("cores")
     cmd = snakemake_cmd([sys.executable, "-m", "snakemake"], workdir, grid, "--cores", "2")
     logs = tmp_path_factory.mktemp("cores-output")
@@ -159,13 +158,10 @@ def cluster(cores_started, timings):
 
 
 @pytest.fixture(scope="module")
-def controller(cores_started, tmp_path_factory, timings) -> list[str]:
-    """The controller's `snakemake`, by its full path (the jobs run this venv's Snakemake too)."""
-    venv = tmp_path_factory.mktemp("controller") / "venv"
-    result = timings("controller venv", subprocess.run, ["bash", str(CONTROLLER_VENV), str(venv)],
-                     capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
-    return [str(venv / "bin" / "snakemake")]
+def controller(cores_started, controller_venv) -> list[str]:
+    """The controller's `snakemake`, by its full path (the jobs run this venv's Snakemake too);
+    the venv is the session's (tests/conftest.py), shared with tests/test_envs.py."""
+    return [str(controller_venv / "bin" / "snakemake")]
 
 
 @pytest.fixture(scope="module")
