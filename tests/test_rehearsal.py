@@ -51,7 +51,7 @@ def test_the_paper_dag_runs_on_cpu_with_a_pretrained_model(tmp_path, shared_root
     # The staged data where this machine has it (the file's ../shared/data is relative to a checkout).
     data = f"data={{local: {{root: {shared_root / 'data'}}}}}"
     start = time.perf_counter()
-    # A guard against a hung job, not a speed test: one slot's 24 runs, one job each, took 7.7 min
+    # A guard against a hung job, not a speed test: one slot's 24 runs, one job each, took 7.3 min
     # in CI on a 2-core AMD EPYC (2026-12-07; both slots 15.5 min).
     result = snakemake(tmp_path, paper, str(layer), "--config", data, ONE_SLOT, timeout=2700)
     seconds = time.perf_counter() - start
