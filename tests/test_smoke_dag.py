@@ -28,6 +28,7 @@ def e2e_config() -> dict:
         model["pretrain"]["steps"] = 20
     raw["curriculum"] = {"rounds": 2, "n": 32}
     raw["sft"].update(num_train_epochs=1)
+    raw["rl"].update(max_steps=4)  # of 12: the GRPO blocks were most of the test's time
     raw["evaluate"]["max_gen_toks"] = 32
     return raw
 

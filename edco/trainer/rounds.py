@@ -60,7 +60,7 @@ def config_fingerprint(config: dict, strategy: str) -> str:
     continues rounds trained under other settings."""
     relevant = {k: v for k, v in config.items() if k not in NOT_TRAINING_INPUTS}
     relevant["strategy_options"] = curriculum.strategy_options(config, strategy)
-    if config["compute"].get("portable_math"):  # another float path: rounds of the other one must not be mixed in
+    if config["compute"]["portable_math"]:  # another float path: rounds of the other one must not be mixed in
         relevant["portable_math"] = True
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
