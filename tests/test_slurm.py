@@ -42,6 +42,8 @@ def cluster_enabled() -> bool:
     return os.environ.get("CI") == "true" and os.geteuid() == 0
 
 
+# The cluster's tests are also marked slow: ~4 min (a grid under --cores and under SLURM, a cancel and
+# resume, a memory kill), outside the quick suite (`pytest -m "not slow"`) as root under CI=true.
 needs_cluster = pytest.mark.skipif(not cluster_enabled(), reason=f"starts a SLURM cluster; to run: {ENABLE}")
 
 
@@ -228,6 +230,7 @@ def run_uuid(log: str) -> str:
 
 # --------------------------------------------------------------------------- tests
 @needs_cluster
+@pytest.mark.slow
 def test_cancelled_train_job_stops_the_controller_and_the_rerun_resumes_it(slurm_runs, cores_run):
     workdir, first, rerun, found = slurm_runs
     log = output(first)
@@ -251,6 +254,7 @@ def test_cancelled_train_job_stops_the_controller_and_the_rerun_resumes_it(slurm
 
 
 @needs_cluster
+@pytest.mark.slow
 def test_every_cluster_job_ran_as_a_slurm_job(slurm_runs, cores_run, cluster):
     """Every job the grid needs that is not a localrule ran as a SLURM job that sacct lists
     COMPLETED under the run ID Snakemake named it with (its job name) and the plugin's
@@ -284,6 +288,7 @@ TIME_RATIO_BOUND = 5.0
 
 
 @needs_cluster
+@pytest.mark.slow
 def test_tables_equal_those_of_the_same_grid_under_cores(slurm_runs, cores_run):
     """Accuracy, levels, per-question answers, token counts and steps are equal (one torch thread
     per job both ways, same seeds). Wall-clock columns cannot be: each is a time measured in the
@@ -311,6 +316,7 @@ def test_tables_equal_those_of_the_same_grid_under_cores(slurm_runs, cores_run):
 
 
 @needs_cluster
+@pytest.mark.slow
 def test_a_job_over_its_memory_request_is_killed_and_the_log_names_the_request(slurm_runs, controller, cluster,
                                                                                tmp_path, timings):
     """base_model asked 200 MB (its torch alone needs more): SLURM kills it, and Snakemake's
@@ -377,6 +383,7 @@ def gpu_job_resources(controller: list[str], env: dict, *profiles: str) -> dict:
 
 
 @needs_cluster
+@pytest.mark.slow
 def test_the_paper_configs_gpu_jobs_reach_sbatch_as_gpus_and_are_accepted(controller, cluster):
     """The paper config's train / evaluate_base / estimator_bench jobs ask `gpu: 1`; the plugin
     turns it into `--gpus=1` on the gpu partition, with profiles/slurm's paper-sized requests. With
