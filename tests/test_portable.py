@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import benchmark_script
 
-from edco import cli, portable
+from edco import cli, layout, portable
 from edco.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,17 +100,37 @@ def test_platform_record_names_the_setting_cpu_and_versions():
 
 
 # --------------------------------------------------------------------------- by experiment
+def _job_env(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment without any dispatch knob, this checkout first, then ``env``."""
+    return {**{k: v for k, v in os.environ.items() if k not in portable.KNOBS},
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])), **env}
+
+
+def _edco(workdir: Path, env: dict[str, str], *args: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "edco", *args], cwd=workdir, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _sft_run(workdir: Path, config: Path, env: dict[str, str]) -> dict[str, str]:
+    """One SFT run of ``edco`` (seed 0, the first domain) on ``workdir``'s base model, evaluated:
+    scoring, selection, training and answers, what the tables are made of, as digests."""
+    raw = yaml.safe_load(config.read_text())
+    run, domain = raw["run"], raw["grid"]["domains"][0]
+    _edco(workdir, _job_env(env), "train", "--config", str(config), "--domain", domain, "--model", "qwen3",
+          "--paradigm", "sft", "--strategy", "edco", "--seed", "0", "--evaluate")
+    digests = benchmark_script("portable_math").run_digests
+    return digests(workdir / layout.run_dir(run, domain, "qwen3", "sft", "edco", 0),
+                   workdir / layout.eval_file(run, domain, "qwen3", "sft", "edco", 0))
+
+
 def _pretrain(tmp_path: Path, config: Path, models: list[str], env: dict[str, str]) -> dict[str, str]:
     """Base-pretrain ``models`` of ``config`` in fresh processes (``python -m edco``, as
     Snakemake runs them) under ``env``, in ``tmp_path``; SHA-256 of each model's weights."""
-    env = {**{k: v for k, v in os.environ.items() if k not in portable.KNOBS},
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])), **env}
+    env = _job_env(env)
     run = yaml.safe_load(config.read_text())["run"]
 
     def edco(*args: str) -> None:
-        done = subprocess.run([sys.executable, "-m", "edco", *args], cwd=tmp_path, env=env, capture_output=True,
-                              text=True)
-        assert done.returncode == 0, done.stdout + done.stderr
+        _edco(tmp_path, env, *args)
 
     for domain in ["general", *yaml.safe_load(config.read_text())["grid"]["domains"]]:
         if not (tmp_path / "results" / run / "data" / domain / "train.jsonl").is_file():
@@ -131,6 +152,8 @@ def _short_smoke(tmp_path: Path, on: bool, steps: int = 40) -> Path:
     raw = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     raw["models"]["qwen3"]["pretrain"]["steps"] = steps
     raw["compute"]["portable_math"] = on
+    raw["curriculum"].update(rounds=2, n=32)  # the runs' size (pretraining does not read it)
+    raw["sft"].update(num_train_epochs=1)
     path = tmp_path / f"smoke_{on}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -146,7 +169,8 @@ OLD_CPU = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "SSE4_2", "ONEDNN_MAX_C
 @pytest.mark.slow
 def test_dispatch_knobs_change_the_weights_only_without_portable_math(tmp_path):
     """40 steps of the smoke recipe (qwen3): torch's AVX2 and baseline kernels give other
-    weights; under portable math, an AVX2 CPU's and an old CPU's settings give the same."""
+    weights; under portable math, an AVX2 CPU's and an old CPU's settings give the same weights,
+    and an SFT run on them the same selections, metrics, weights and answers."""
     avx2 = "avx2" in portable.cpu_info()["isa_flags"]
     if not avx2:
         pytest.skip("needs a CPU with AVX2 to switch torch's kernels")
@@ -163,6 +187,12 @@ def test_dispatch_knobs_change_the_weights_only_without_portable_math(tmp_path):
         digests = dict(zip(cases, pool.map(pretrain, cases)))
     assert digests[False, "avx2"] != digests[False, "old"]
     assert digests[True, "avx2"] == digests[True, "old"]
+    # Under portable math, a run on those base models too: scores, selections, training metrics,
+    # final weights and evaluation answers, the stuff of every table, are the same bits.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(pool.map(lambda cpu: _sft_run(tmp_path / f"on-{cpu}", configs[True],
+                                                  AVX2_CPU if cpu == "avx2" else OLD_CPU), ("avx2", "old")))
+    assert runs[0] == runs[1]
 
 
 @x86_64
