@@ -43,7 +43,7 @@ def cluster_enabled() -> bool:
 
 
 # The cluster's tests are also marked slow: ~4 min (a grid under --cores and under SLURM, a cancel and
-# resume, a memory kill), outside the quick suite (`pytest -m "not slow"`) as root under CI=true.
+# resume, a memory kill), outside the quick suite (`pytest -m "not slow and not vllm"`) as root under CI=true.
 needs_cluster = pytest.mark.skipif(not cluster_enabled(), reason=f"starts a SLURM cluster; to run: {ENABLE}")
 
 
