@@ -1,6 +1,6 @@
-"""The paper's path on CPU (config/rehearsal.yaml over config/config.yaml): the paper's whole DAG,
-one job per run, with SmolLM2-135M-Instruct (from its GGUF on PyPI) standing in for both paper
-models and the staged real data, run end to end to the tables. This is the test that executes
+"""The paper's path on CPU (config/rehearsal.yaml over config/config.yaml): the paper's DAG, one
+job per run, with SmolLM2-135M-Instruct (from its GGUF on PyPI) standing in for the paper
+models (CI runs one model slot: ONE_SLOT below) and the staged real data, run end to end to the tables. This is the test that executes
 the paper config's jobs on a pretrained model: every filled-config, chat-template, answer-parsing
 and hub-model path the paper run takes.
 
@@ -24,7 +24,7 @@ from edco.config import validate_config
 
 
 # SmolLM2 stands in for both paper models, so the second model slot repeats the first one's
-# computation bit for bit: on the full rehearsal (2026-12-07, 56 jobs) every llama3_2_3b run had
+# computation bit for bit: on the full rehearsal (2026-12-07, 71 jobs) every llama3_2_3b run had
 # qwen3_4b's selections, losses and replies. CI runs one slot (the paper's Qwen3 one, whose
 # template switch enable_thinking is filled); `snakemake ... rehearsal.yaml` runs both, and the
 # dry run of that whole DAG is tests/test_workflow.py's. What the slots would differ in is checked below.
