@@ -100,10 +100,9 @@ def test_platform_record_names_the_setting_cpu_and_versions():
 
 
 # --------------------------------------------------------------------------- by experiment
-def _job_env(env: dict[str, str]) -> dict[str, str]:
-    """This process's environment without any dispatch knob, this checkout first, then ``env``."""
-    return {**{k: v for k, v in os.environ.items() if k not in portable.KNOBS},
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])), **env}
+# benchmarks/portable_math.py: its job_env (this environment without any dispatch knob, this
+# checkout first, then a setting) and run_digests (a finished run as digests).
+BENCH = benchmark_script("portable_math")
 
 
 def _edco(workdir: Path, env: dict[str, str], *args: str) -> None:
@@ -116,17 +115,16 @@ def _sft_run(workdir: Path, config: Path, env: dict[str, str]) -> dict[str, str]
     scoring, selection, training and answers, what the tables are made of, as digests."""
     raw = yaml.safe_load(config.read_text())
     run, domain = raw["run"], raw["grid"]["domains"][0]
-    _edco(workdir, _job_env(env), "train", "--config", str(config), "--domain", domain, "--model", "qwen3",
+    _edco(workdir, BENCH.job_env(env), "train", "--config", str(config), "--domain", domain, "--model", "qwen3",
           "--paradigm", "sft", "--strategy", "edco", "--seed", "0", "--evaluate")
-    digests = benchmark_script("portable_math").run_digests
-    return digests(workdir / layout.run_dir(run, domain, "qwen3", "sft", "edco", 0),
-                   workdir / layout.eval_file(run, domain, "qwen3", "sft", "edco", 0))
+    return BENCH.run_digests(workdir / layout.run_dir(run, domain, "qwen3", "sft", "edco", 0),
+                             workdir / layout.eval_file(run, domain, "qwen3", "sft", "edco", 0))
 
 
 def _pretrain(tmp_path: Path, config: Path, models: list[str], env: dict[str, str]) -> dict[str, str]:
     """Base-pretrain ``models`` of ``config`` in fresh processes (``python -m edco``, as
     Snakemake runs them) under ``env``, in ``tmp_path``; SHA-256 of each model's weights."""
-    env = _job_env(env)
+    env = BENCH.job_env(env)
     run = yaml.safe_load(config.read_text())["run"]
 
     def edco(*args: str) -> None:
@@ -163,6 +161,7 @@ def _short_smoke(tmp_path: Path, on: bool, steps: int = 40) -> Path:
 AVX2_CPU = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 OLD_CPU = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41",
            "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA,-FMA4"}
+STAND_INS = {"avx2": AVX2_CPU, "old": OLD_CPU}
 
 
 @x86_64
@@ -175,13 +174,13 @@ def test_dispatch_knobs_change_the_weights_only_without_portable_math(tmp_path):
     if not avx2:
         pytest.skip("needs a CPU with AVX2 to switch torch's kernels")
     configs = {on: _short_smoke(tmp_path, on) for on in (False, True)}
-    cases = [(on, cpu) for on in (False, True) for cpu in ("avx2", "old")]
+    cases = [(on, cpu) for on in (False, True) for cpu in STAND_INS]
 
     def pretrain(case):  # each case in its own directory: two at a time, one torch thread each
         on, cpu = case
         workdir = tmp_path / f"{'on' if on else 'off'}-{cpu}"
         workdir.mkdir()
-        return _pretrain(workdir, configs[on], ["qwen3"], AVX2_CPU if cpu == "avx2" else OLD_CPU)
+        return _pretrain(workdir, configs[on], ["qwen3"], STAND_INS[cpu])
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         digests = dict(zip(cases, pool.map(pretrain, cases)))
@@ -190,8 +189,8 @@ def test_dispatch_knobs_change_the_weights_only_without_portable_math(tmp_path):
     # Under portable math, a run on those base models too: scores, selections, training metrics,
     # final weights and evaluation answers, the stuff of every table, are the same bits.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = list(pool.map(lambda cpu: _sft_run(tmp_path / f"on-{cpu}", configs[True],
-                                                  AVX2_CPU if cpu == "avx2" else OLD_CPU), ("avx2", "old")))
+        runs = list(pool.map(lambda cpu: _sft_run(tmp_path / f"on-{cpu}", configs[True], STAND_INS[cpu]),
+                             STAND_INS))
     assert runs[0] == runs[1]
 
 
