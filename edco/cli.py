@@ -15,6 +15,7 @@ calls the components; it imports what it needs when it runs (through the COMMAND
     python -m edco table --config config/smoke.yaml [--main --levels --cost ... | --all | --config-page]
     python -m edco plots --config config/smoke.yaml [--only NAME] [--pdf]
     python -m edco replicate --study results/cpu_study --replication results/cpu_study_replication
+    python -m edco preflight --config config/config.yaml --config config/preflight.yaml
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import sys
 from pathlib import Path
 
 from edco import layout, portable
-from edco.config import load_config
+from edco.config import load_config, load_layers
 from edco.errors import UserFacingError
 
 # name -> (component module, command function in this file, one-line help). ``main`` imports
@@ -47,6 +48,7 @@ COMMANDS = {
     "plots": ("edco.report.plots", "plots", "plot accuracy, cost, entropy, selections, training curves, the verdict"),
     "replicate": ("edco.report.replication", "replicate", "does a replication repeat a study's claims (pre-registered test)"),
     "estimator-bench": ("edco.estimator_bench", "estimator_bench", "time and rank agreement of prefix vs full entropy"),
+    "preflight": ("edco.preflight", "preflight", "every GPU path once at minimum size: measured peak memory vs the plan"),
 }
 
 
@@ -312,6 +314,32 @@ def _pool_answers(config: dict, model_name: str):
     return answers
 
 
+# --------------------------------------------------------------------------- preflight
+def preflight(checks, argv: list[str]) -> int:
+    parser = _parser("preflight", "Every GPU path of a run once, at minimum size, on one GPU: an SFT round, scoring "
+                                  "between rounds, a GRPO round, evaluation, the estimator benchmark; measured peak "
+                                  "memory per phase beside the plan's, failing where measured > planned + 10 % "
+                                  "(edco.preflight).")
+    parser.add_argument("--config", required=True, action="append",
+                        help="repeatable: config files layered in order, as snakemake --configfile layers them "
+                             "(config/config.yaml, then config/preflight.yaml)")
+    parser.add_argument("--model", action="append", help="only this model (repeatable; default: grid.models)")
+    args = parser.parse_args(argv)
+    _log_info()
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # lm-eval reads the run's own test file
+    import torch
+
+    config = load_layers(args.config)  # no GPU check: a phase whose library is absent is skipped, and said so
+    torch.set_num_threads(config["compute"]["threads"])
+    portable.apply_torch(config)
+    rows = checks.run_preflight(config, " + ".join(args.config), args.model, _pool_answers)
+    print(checks.markdown(rows, config["compute"]["device"]), end="")
+    print(f"preflight: wrote {layout.run_root(checks.RUN) / 'preflight'}/preflight.{{csv,md}}", file=sys.stderr)
+    if problem := checks.failures(rows):
+        raise UserFacingError(problem)
+    return 0
+
+
 # --------------------------------------------------------------------------- reporting
 def table(tables, argv: list[str]) -> int:
     from edco.report.config_page import write_config_page
@@ -377,9 +405,9 @@ def _portable_env(argv: list[str], process: bool) -> None:
     setting, which only a new process reads. Only in a process of its own (``python -m
     edco``): a call inside another program leaves its environment alone (the job's manifest
     then says portable math was not in effect). A command without --config has none."""
-    path = next((argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--config"),
-                next((arg.split("=", 1)[1] for arg in argv if arg.startswith("--config=")), None))
-    if process and path is not None and Path(path).is_file() and portable.apply_env(load_config(path)):
+    paths = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--config"]
+    paths += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--config=")]
+    if process and paths and all(Path(p).is_file() for p in paths) and portable.apply_env(load_layers(paths)):
         portable.reexec()
 
 

@@ -217,9 +217,8 @@ def _read_text(path: Path) -> str:
                           f"save the config as UTF-8") from None
 
 
-def load_config(path: str | Path) -> dict:
-    """Read a YAML config file, validate it and fill defaults."""
-    path = Path(path)
+def _read_yaml(path: Path) -> tuple[dict, Lines]:
+    """A config file's mapping and the line of each of its keys (for error messages)."""
     text = _read_text(path)
     try:
         raw = yaml.safe_load(text)
@@ -234,7 +233,36 @@ def load_config(path: str | Path) -> dict:
     if raw is None:
         raise ConfigError(f"{path}:1: empty config; a config needs at least run, grid, data, models, curriculum, "
                           f"sft, estimator and evaluate (see config/smoke.yaml)")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}:1: a config is a mapping of sections (run:, grid:, ...), not {type(raw).__name__}")
+    return raw, lines
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML config file, validate it and fill defaults."""
+    raw, lines = _read_yaml(Path(path))
     return validate_config(raw, str(path), lines)
+
+
+def layer(base: dict, over: dict) -> dict:
+    """``over`` layered on ``base`` as Snakemake layers ``--configfile a b`` (snakemake.utils.update_config):
+    mappings key by key, the later file winning; lists and scalars replaced whole."""
+    merged = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = layer(merged[key], value) if both else value
+    return merged
+
+
+def load_layers(paths: list[str | Path]) -> dict:
+    """Config files layered in order (``layer``), then validated with defaults filled: what
+    ``snakemake --configfile a.yaml b.yaml`` gives its jobs. One file is ``load_config``."""
+    if len(paths) == 1:
+        return load_config(paths[0])
+    merged: dict = {}
+    for path in paths:
+        merged = layer(merged, _read_yaml(Path(path))[0])
+    return validate_config(merged, " + ".join(map(str, paths)))
 
 
 # --------------------------------------------------------------------------- grid

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from vllm_support import gate_vllm_tests, smollm2_fp32, vllm_env  # noqa: F401  (fixtures of the vllm tests)
+from vllm_support import gate_vllm_tests, smollm2_fp32, vllm_cpu, vllm_env  # noqa: F401  (fixtures of the vllm tests)
 
 # Any accidental hub call fails fast instead of downloading.
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

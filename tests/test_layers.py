@@ -33,6 +33,7 @@ GROUPS = {
     "plan": ("edco.plan",),  # the resource planner: config arithmetic only (no torch)
     "gpulock": ("edco.gpulock",),  # the per-GPU lock wrapper a job's command runs through
     "external": ("edco.external",),  # what a run needs from outside the checkout, checked before the DAG
+    "preflight": ("edco.preflight",),  # every GPU path once, measured against the plan
 }
 ALLOWED = {
     "estimator": {"devices"},
@@ -47,6 +48,7 @@ ALLOWED = {
     "plan": {"curriculum"},  # what each strategy declares it costs (Strategy.cost)
     "gpulock": set(),
     "external": set(),
+    "preflight": {"trainer", "estimator", "evaluate", "estimator_bench", "plan", "curriculum", "devices"},
 }
 # Heavy or optional third-party libraries a function may import when it needs them.
 LAZY_OK = {"torch", "transformers", "trl", "vllm", "lm_eval", "datasets", "matplotlib", "seaborn", "accelerate",

