@@ -395,6 +395,13 @@ def model_size(model: dict) -> dict:
     return size
 
 
+def arm_learning_rate(config: dict, strategy: str, paradigm: str) -> float:
+    """The learning rate ``strategy`` trains ``paradigm`` with: ``learning_rates.<strategy>.<paradigm>``
+    (an arm tuned on its own), else the paradigm's ``learning_rate``."""
+    own = config["learning_rates"][strategy][paradigm] if strategy in config["learning_rates"] else None
+    return config[paradigm]["learning_rate"] if own is None else own
+
+
 def round_budget(config: dict, paradigm: str, model: str) -> tuple[int, int]:
     """(rounds, N) of a run of ``paradigm`` on ``model``: the paradigm's own ``rounds`` and
     ``n_by_model[model]`` / ``n`` where set, else ``curriculum.rounds`` / ``curriculum.n``.

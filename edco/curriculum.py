@@ -304,17 +304,18 @@ def strategy_cost(config: dict, name: str) -> Cost:
 
 def check_strategies(config: dict, names: list[str] | None = None) -> None:
     """Strategies ``names`` (default: the grid's) exist and their options are valid, and every
-    ``strategy_options`` entry names a strategy (a typo stops the run instead of being
+    ``strategy_options`` and ``learning_rates`` entry names a strategy (a typo stops the run instead of being
     ignored). Called before work starts; a broken baseline file stops only the runs that use
     its strategies."""
     names = config["grid"]["strategies"] if names is None else names
     for name in names:
         strategy_options(config, name)
     files = _baseline_files()
-    for name in config["strategy_options"]:
-        if name not in names and name not in files and name not in available_strategies():
-            raise UserFacingError(f"strategy_options.{name}: no such strategy; registered: "
-                                  f"{', '.join(available_strategies())}")
+    for section in ("strategy_options", "learning_rates"):
+        for name in config[section]:
+            if name not in names and name not in files and name not in available_strategies():
+                raise UserFacingError(f"{section}.{name}: no such strategy; registered: "
+                                      f"{', '.join(available_strategies())}")
 
 
 # --------------------------------------------------------------------------- selection rules
@@ -326,6 +327,12 @@ def tie_break_key(sample_id: str) -> str:
 def top_n(scores: dict[str, float], n: int) -> list[str]:
     """The ``n`` highest-scoring ids in descending score order, ties broken by id hash."""
     ranked = sorted(scores, key=lambda i: (-scores[i], tie_break_key(i)))
+    return ranked[:n]
+
+
+def bottom_n(scores: dict[str, float], n: int) -> list[str]:
+    """The ``n`` lowest-scoring ids in ascending score order (``top_n``'s mirror, same tie-break)."""
+    ranked = sorted(scores, key=lambda i: (scores[i], tie_break_key(i)))
     return ranked[:n]
 
 
@@ -379,7 +386,7 @@ class EntropyTopN(Strategy):
             if overlap >= threshold:
                 log.info("round %d: selections of rounds %d and %d overlap %.3f >= %.3f; not re-scoring",
                          ctx.round, ctx.round - 2, ctx.round - 1, overlap, threshold)
-                return Selection(ids=top_n(last, ctx.n), scores=last)
+                return Selection(ids=self.pick(last, ctx.n), scores=last)
         due = self.rescore_ids(ctx, last)
         fresh, tokens = self.score(ctx, [r for r in self.pool if r["id"] in due], self.estimator_kind,
                                    seed=ctx.seed * 1000 + ctx.round)
@@ -387,7 +394,11 @@ class EntropyTopN(Strategy):
             log.info("round %d: re-scored %d of %d samples, %d scores carried over",
                      ctx.round, len(fresh), len(self.pool), len(self.pool) - len(fresh))
         scores = {r["id"]: fresh[r["id"]] if r["id"] in fresh else last[r["id"]] for r in self.pool}
-        return Selection(ids=top_n(scores, ctx.n), scores=scores, tokens_generated=tokens)
+        return Selection(ids=self.pick(scores, ctx.n), scores=scores, tokens_generated=tokens)
+
+    def pick(self, scores: dict[str, float], n: int) -> list[str]:
+        """The round's ids in training order: EDCO's top-N, most uncertain first."""
+        return top_n(scores, n)
 
     def rescore_ids(self, ctx: RoundContext, last: dict[str, float]) -> set[str]:
         """Ids to score this round: all of them (the paper), or ``rescore_fraction`` of the

@@ -195,6 +195,28 @@ def test_edco_partial_at_fraction_one_is_edco(scorer):
     assert picks["partial"] == picks["edco"]
 
 
+# --------------------------------------------------------------------------- edco_full_low
+def test_edco_full_low_takes_edco_fulls_scores_from_the_bottom(scorer):
+    """Full entropy re-scored each round as edco_full does; the N lowest, most certain first
+    (ties by the same id hash as top-N): the mirror of edco_full's selection."""
+    fake = scorer(lambda i, model: (i * 7 + model) % 10)  # ties: s0 and s10, s1 and s11, ...
+    low, _ = strategy("edco_full_low", POOL20)
+    full, _ = strategy("edco_full", POOL20)
+    first = low.select(ctx(1, 4, model=1))
+    second = low.select(ctx(2, 4, model=2, previous=[first]))
+    for picked in (first, second):
+        ranked = sorted(picked.scores, key=lambda i: (picked.scores[i], curriculum.tie_break_key(i)))
+        assert picked.ids == ranked[:4]
+        assert [picked.scores[i] for i in picked.ids] == sorted(picked.scores[i] for i in picked.ids)
+        rest = set(picked.scores) - set(picked.ids)
+        assert max(picked.scores[i] for i in picked.ids) <= min(picked.scores[i] for i in rest)
+    assert first.ids != second.ids  # re-scored: round 2's scores are the round-2 model's
+    assert [c["kind"] for c in fake.calls] == ["full", "full"]
+    top = full.select(ctx(1, 4, model=1))
+    assert top.scores == first.scores and not set(top.ids) & set(first.ids)  # same scores, the other end
+    assert low.cost(low.opts) == full.cost(full.opts)  # the same scoring: equal cost
+
+
 # --------------------------------------------------------------------------- edco_early_stop
 def drifting(i, model):
     return i + (100 if model >= 2 and i == 0 else 0)  # from round 2 on, s0 jumps to the top

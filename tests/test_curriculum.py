@@ -137,7 +137,7 @@ def test_options_are_filled_from_the_strategy_and_validated_naming_the_key():
 
 
 def test_check_strategies_names_a_misspelt_strategy_and_checks_only_what_runs():
-    config = {"grid": {"strategies": ["random"]}, "strategy_options": {"ucb_bandt": {"ucb_c": 1.0}}}
+    config = {"grid": {"strategies": ["random"]}, "strategy_options": {"ucb_bandt": {"ucb_c": 1.0}}, "learning_rates": {}}
     with pytest.raises(UserFacingError, match="^strategy_options.ucb_bandt: no such strategy; registered: .*ucb_bandit"):
         curriculum.check_strategies(config)
     config["strategy_options"] = {"edco_partial": {"rescore_fraction": 2}}

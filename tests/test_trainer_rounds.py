@@ -12,9 +12,10 @@ import pytest
 import torch
 import yaml
 
-from edco import cli, io, layout, trainer
+from edco import cli, curriculum, io, layout, trainer
 from edco.config import validate_config
 from edco.data import make_domain_data
+from edco.errors import UserFacingError
 from edco.models import build_model, build_tokenizer, corpus_texts, save_model
 from edco.trainer import rounds as round_loop
 from edco.trainer import sft
@@ -180,6 +181,23 @@ def test_a_changed_config_starts_the_run_over_instead_of_resuming(world, caplog)
     assert trainer.config_fingerprint(elsewhere, "random") == trainer.config_fingerprint(changed, "random")
     portable = {**changed, "compute": {**changed["compute"], "portable_math": not changed["compute"]["portable_math"]}}
     assert trainer.config_fingerprint(portable, "random") != trainer.config_fingerprint(changed, "random")
+
+
+def test_an_arms_own_learning_rate_trains_that_arm_alone(world):
+    """learning_rates.<strategy>.<paradigm> (every arm tuned on its own): that strategy's runs
+    train exactly as with the paradigm's rate set to it; other strategies' runs, and their
+    fingerprints, stay as they were."""
+    config, _, _ = world
+    rate = config["sft"]["learning_rate"] / 10
+    own = {**config, "learning_rates": {"random": {"sft": rate, "rl": None}}}
+    assert trainer.config_fingerprint(own, "edco") == trainer.config_fingerprint(config, "edco")
+    assert trainer.config_fingerprint(own, "random") != trainer.config_fingerprint(config, "random")
+    losses = [m["loss"] for m in io.read_jsonl(layout.round_dir(run(own), 1) / "metrics.jsonl")]
+    shutil.rmtree(layout.run_dir("t", DOMAIN, MODEL, "sft", "random", 0))
+    lowered = {**config, "sft": {**config["sft"], "learning_rate": rate}}
+    assert losses == [m["loss"] for m in io.read_jsonl(layout.round_dir(run(lowered), 1) / "metrics.jsonl")]
+    with pytest.raises(UserFacingError, match="learning_rates.randmo: no such strategy"):
+        curriculum.check_strategies({**config, "learning_rates": {"randmo": {"sft": rate, "rl": None}}})
 
 
 def test_the_cli_runs_every_strategy_with_every_seed_in_one_process(world, capsys):

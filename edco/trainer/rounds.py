@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from edco import curriculum, io, layout
-from edco.config import base_label, round_budget
+from edco.config import arm_learning_rate, base_label, round_budget
 from edco.errors import UserFacingError
 from edco.estimator import score_pool
 from edco.devices import release_memory
@@ -48,9 +48,9 @@ def _selection_rows(selection: curriculum.Selection) -> list[dict]:
 
 
 # Config sections that do not change what a run trains: which cells exist, where jobs run,
-# how the final model is evaluated, the estimator benchmark, other strategies' options.
+# how the final model is evaluated, the estimator benchmark, other strategies' options and rates.
 # Everything else does.
-NOT_TRAINING_INPUTS = ("grid", "seeds", "compute", "evaluate", "estimator_bench", "strategy_options")
+NOT_TRAINING_INPUTS = ("grid", "seeds", "compute", "evaluate", "estimator_bench", "strategy_options", "learning_rates")
 FINGERPRINT = "fingerprint.json"
 
 
@@ -60,6 +60,8 @@ def config_fingerprint(config: dict, strategy: str) -> str:
     continues rounds trained under other settings."""
     relevant = {k: v for k, v in config.items() if k not in NOT_TRAINING_INPUTS}
     relevant["strategy_options"] = curriculum.strategy_options(config, strategy)
+    if strategy in config["learning_rates"]:  # this arm's own rates (absent: the paradigm's, already in)
+        relevant["learning_rates"] = config["learning_rates"][strategy]
     if config["compute"]["portable_math"]:  # another float path: rounds of the other one must not be mixed in
         relevant["portable_math"] = True
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -215,7 +217,8 @@ def run_rounds(config: dict, domain: str, model_name: str, paradigm: str, strate
     pool = io.read_jsonl(layout.data_file(run, domain, "train"))
     curriculum.check_budget(n, len(pool), f"domain {domain!r}")
     strategy = curriculum.get_strategy(strategy_name)(pool, config, seed)
-    train_cfg = strategy.training_config(paradigm, config[paradigm])
+    train_cfg = {**strategy.training_config(paradigm, config[paradigm]),
+                 "learning_rate": arm_learning_rate(config, strategy_name, paradigm)}
     by_id = {r["id"]: r for r in pool}
 
     if procs.is_main:
