@@ -14,7 +14,8 @@ from edco.config import ConfigError, load_config, round_budget, schema, section_
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 SHIPPED = sorted(CONFIG_DIR.glob("*.yaml"))
 #: Configs that are layers over another (`snakemake --configfile <base> <layer>`), not whole configs.
-LAYERED = {"rehearsal.yaml": "config.yaml", "real_estimator.yaml": "real.yaml", "preflight.yaml": "config.yaml"}
+LAYERED = {"rehearsal.yaml": "config.yaml", "real_estimator.yaml": "real.yaml", "preflight.yaml": "config.yaml",
+           "cpu_study_v3.yaml": "cpu_study.yaml"}
 
 
 def shipped_raw(path: Path) -> dict:

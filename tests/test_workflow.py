@@ -53,7 +53,8 @@ def results_tree() -> set[str]:
     return {str(p.relative_to(REPO)) for p in (REPO / "results").rglob("*")}
 
 
-@pytest.mark.parametrize("name", ["smoke", "local", "config", "cpu_study", "rehearsal", "real", "real_estimator"])
+@pytest.mark.parametrize("name", ["smoke", "local", "config", "cpu_study", "cpu_study_v3", "rehearsal", "real",
+                                  "real_estimator"])
 def test_dry_run_lists_the_whole_grid_and_writes_nothing(name):
     from test_config import LAYERED, shipped_raw
 
