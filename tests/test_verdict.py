@@ -13,7 +13,7 @@ from edco import io, layout
 from edco.errors import UserFacingError
 from edco.report import load, write_main_table
 from edco.report.tables import write_tables
-from edco.report.stats import ALL_CELLS, verdict_frame, verdict_from_questions, verdict_text
+from edco.report.stats import ALL_CELLS, verdict_frame, verdict_from_questions, verdict_text, word_text
 from edco.report.verdict import write_verdict
 
 applies = layout.has_verdict
@@ -149,3 +149,15 @@ def test_a_per_question_file_without_a_column_is_named(tmp_path):
     pd.DataFrame({"domain": ["law"]}).to_parquet(tmp_path / "q.parquet")
     with pytest.raises(UserFacingError, match="q.parquet: no column model"):
         verdict_from_questions(tmp_path / "q.parquet")
+
+
+@pytest.mark.parametrize("p_holm, low, high, word", [
+    (0.01, 0.01, 0.09, "difference: +0.050 [+0.010…+0.090]"),
+    (0.01, -0.04, -0.001, "difference: +0.050 [-0.040…-0.001]"),
+    (0.5, -0.04, 0.049, "equivalent within ±0.05: [-0.040…+0.049]"),
+    (0.5, -0.001, 0.068, "undecided: the interval spans -0.001…+0.068"),
+    (0.5, -0.05, 0.01, "undecided: the interval spans -0.050…+0.010"),
+])
+def test_every_pooled_comparison_is_one_of_three_words(p_holm, low, high, word):
+    """Issue 30: difference (Holm), equivalent (interval inside ±0.05), or undecided with its interval."""
+    assert word_text({"p_holm": p_holm, "diff": 0.05, "low": low, "high": high}) == word

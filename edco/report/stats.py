@@ -212,6 +212,7 @@ def verdict_frame(questions: pd.DataFrame) -> pd.DataFrame:
             row[f"{key}_holm"] = adjusted
     for row in pooled:
         row["verdict"] = verdict_text(row)
+        row["word"] = word_text(row)
     return pd.DataFrame(pooled + cells)
 
 
@@ -231,6 +232,29 @@ def _verdict_pool(family: dict, pairs: list, rows: list[dict]) -> dict:
             **{f"re_{key}": value for key, value in random_effects.items()},
             "cells_better": sum(r["diff"] > 0 and r["p"] < ALPHA for r in rows),
             "cells_worse": sum(r["diff"] < 0 and r["p"] < ALPHA for r in rows), "cells": len(rows)}
+
+
+#: Accuracy within which a pooled difference counts as none (pre-registered by the CPU study's
+#: third edition, results/reference/cpu_study_v3/PLAN.md): five points of test accuracy.
+EQUIVALENCE_MARGIN = 0.05
+
+
+def verdict_word(row: dict, margin: float = EQUIVALENCE_MARGIN) -> str:
+    """A pooled comparison in one of three words: ``difference`` (fixed-effects p(Holm) < ALPHA),
+    ``equivalent`` (not a difference, and the 95 % interval inside ±margin) or ``undecided``."""
+    if row["p_holm"] < ALPHA:
+        return "difference"
+    return "equivalent" if -margin < row["low"] and row["high"] < margin else "undecided"
+
+
+def word_text(row: dict, margin: float = EQUIVALENCE_MARGIN) -> str:
+    """``verdict_word`` as the sentence the READMEs use."""
+    word, interval = verdict_word(row, margin), f"{fmt(row['low'], '+.3f')}…{fmt(row['high'], '+.3f')}"
+    if word == "difference":
+        return f"difference: {fmt(row['diff'], '+.3f')} [{interval}]"
+    if word == "equivalent":
+        return f"equivalent within ±{margin:g}: [{interval}]"
+    return f"undecided: the interval spans {interval}"
 
 
 def verdict_text(row: dict) -> str:

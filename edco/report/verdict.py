@@ -37,6 +37,9 @@ the random-effects pool agrees. Cells better / worse count the cells whose own Î
 negative at uncorrected p < 0.05. Reference random_matched (where the grid runs it) is random
 trained with compute_ratio x the optimiser steps, at least the costliest strategy's total compute
 (scoring included): beating it is beating random at equal compute. Holm runs over every pooled row.
+In one word: difference (fixed-effects p (Holm) < 0.05), equivalent (not a difference, and the
+95 % interval inside Â±0.05 accuracy, the margin the third CPU study pre-registered) or undecided
+(neither; the interval it spans is given).
 """)
 
 
@@ -54,6 +57,7 @@ def pooled_text(frame: pd.DataFrame) -> pd.DataFrame:
     out["cells better / worse"] = [f"{b:.0f} / {w:.0f} of {n:.0f}" for b, w, n in
                                    zip(frame["cells_better"], frame["cells_worse"], frame["cells"])]
     out["verdict"] = frame["verdict"]
+    out["in one word"] = frame["word"]
     return out
 
 
