@@ -4,6 +4,7 @@ a PDF on request), selection statistics are exact, and a missing input is an err
 from __future__ import annotations
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -52,8 +53,10 @@ def write_run(cfg: dict, paradigm: str, strategy: str, seed: int):
         pd.DataFrame({"id": list(scores), "score": list(scores.values())}).to_parquet(rd / "scores.parquet")
         io.write_jsonl(rd / "selection.jsonl", [{"position": i, "id": x, "score": scores.get(x)} for i, x in enumerate(ids)])
         metric = "reward" if paradigm == "rl" else "entropy"
-        io.write_jsonl(rd / "metrics.jsonl", [{"loss": 2.0 / (s + r), "grad_norm": 1.0 + seed, metric: 0.1 * s, "step": s}
-                                              for s in range(1, 4)])
+        # GRPO's zero-variance share: edco 0.5 throughout, random 0.25 (seed 0) and 0.30 (seed 1)
+        zero = {"frac_reward_zero_std": 0.5 if strategy == "edco" else 0.25 + 0.05 * seed} if paradigm == "rl" else {}
+        io.write_jsonl(rd / "metrics.jsonl", [{"loss": 2.0 / (s + r), "grad_norm": 1.0 + seed, metric: 0.1 * s,
+                                               **zero, "step": s} for s in range(1, 4)])
         io.write_json(rd / "timing.json", {"scoring_seconds": 2.0 if strategy == "edco" else 0.0,
                                            "selecting_seconds": 0.1, "training_seconds": 5.0 + seed,
                                            "tokens_generated": 80 if strategy == "edco" else 0,
@@ -140,6 +143,21 @@ def test_steps_are_counted_across_rounds(results):
     run = steps[(steps["strategy"] == "edco") & (steps["seed"] == 1)]
     assert run["step"].tolist() == [1, 2, 3, 4, 5, 6] and run["round"].tolist() == [1, 1, 1, 2, 2, 2]
     assert set(steps["paradigm"]) == {"rl"} and "reward" in steps
+
+
+def test_rollouts_table_pools_the_zero_variance_share_against_random(results):
+    """Issue 30's mechanism: per run the mean share over its steps; pooled, per seed edco - random."""
+    from edco.report.rollouts import rollout_frame, write_rollouts
+
+    frame = rollout_frame(load.steps(results, "rl"))
+    pooled = frame[(frame["domain"] == "all cells") & (frame["metric"] == "frac_reward_zero_std")].set_index("strategy")
+    assert pooled.loc["edco", "value"] == pytest.approx(0.5) and pooled.loc["random", "value"] == pytest.approx(0.275)
+    assert pooled.loc["edco", "diff"] == pytest.approx((0.25 + 0.20) / 2) and pooled.loc["edco", "seeds"] == 2
+    assert pooled.loc["edco", "low"] < 0.225 < pooled.loc["edco", "high"] and math.isnan(pooled.loc["random", "diff"])
+    cell = frame[(frame["domain"] == "law") & (frame["metric"] == "reward")].set_index("strategy")
+    assert cell.loc["edco", "mean"] == pytest.approx(0.2) and cell.loc["edco", "seeds"] == 2  # steps 0.1, 0.2, 0.3
+    md = write_rollouts(results)[1].read_text()
+    assert "## Pooled over all cells, against random" in md and "| edco | zero-variance groups | 0.500 | +0.225 [" in md
 
 
 def test_missing_inputs_are_named(results):

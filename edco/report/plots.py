@@ -46,6 +46,7 @@ log = logging.getLogger("edco.report")
 TRAINING_METRICS = {
     "loss": "training loss",
     "reward": "mean reward\n(1 = right letter)",
+    "frac_reward_zero_std": "zero-variance groups\n(share, no gradient)",
     "grad_norm": "gradient norm (L2)",
     "entropy": "mean token entropy\n(nats)",
 }

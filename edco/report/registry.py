@@ -46,6 +46,11 @@ def always(config: dict) -> bool:
     return True
 
 
+def trains_grpo(config: dict) -> bool:
+    """The grid trains GRPO (the rl paradigm)."""
+    return "rl" in config["grid"]["paradigms"]
+
+
 def bench_enabled(config: dict) -> bool:
     """The estimator benchmark is part of the run (estimator_bench.enabled)."""
     return bool(config["estimator_bench"]["enabled"])
@@ -96,6 +101,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (
           (EVALUATIONS, RUNS), (COST, "3 at equal compute")),
     Table("verdict", "verdict:write_verdict", "does a strategy beat random, pooled over the grid (needs random, "
           "another strategy and 2 seeds)", (EVALUATIONS,), VERDICT, layout.has_verdict),
+    Table("rollouts", "rollouts:write_rollouts", "GRPO: share of zero-variance rollout groups and mean reward, vs random",
+          (RUNS,), (DYNAMICS, "4 GRPO rollout groups"), trains_grpo),
     Table("estimator", "estimator:write_estimator_table", "the estimator benchmarks of the grid, merged",
           (BENCH,), (ESTIMATOR, "prefix length K"), bench_enabled),
 )}
