@@ -5,6 +5,8 @@ ratio, then the study, then its files copied into results/reference/cpu_study_v3
     python benchmarks/cpu_study_v3.py                 # everything (resumes: Snakemake skips what is done)
     python benchmarks/cpu_study_v3.py --tuning-only   # tuning and the choice, no study
     python benchmarks/cpu_study_v3.py --choose-only   # the choice from finished tuning runs
+    python benchmarks/cpu_study_v3.py --study-only    # the study at the committed tuning/chosen.yaml
+                                                      # (tuning done earlier, e.g. in another session)
 
 1. Tuning: for each of the three rate pairs (SFT, GRPO), one Snakemake run of the study's config
    (config/cpu_study.yaml + config/cpu_study_v3.yaml) on seeds 100 and 101 with the tuned arms
@@ -125,9 +127,21 @@ def write_choice() -> Path:
     layer = {"learning_rates": chosen,
              "strategy_options": {UNTUNED: {"compute_ratio_sft": ratios["sft"], "compute_ratio_rl": ratios["rl"]}}}
     path = write_layer(out / "chosen.yaml", layer)
+    keep_tuning_answers(out)
     print(frame.to_string(index=False))
     print(f"chosen: {chosen}\nrandom_matched compute ratios: {ratios}\nwrote {out}/tuning.csv, tuning.md, chosen.yaml")
     return path
+
+
+def keep_tuning_answers(out: Path) -> None:
+    """Each tuning run's per-question answers and compute table beside the choice: the choice
+    and the ratio can be recomputed from committed files once the tuning runs are gone."""
+    for index in range(len(RATES)):
+        tables = REPO / layout.run_root(tuning_config(index)["run"]) / "tables"
+        for name in ("questions.parquet", "compute.csv"):
+            if (tables / name).is_file():
+                (out / f"tune{index}").mkdir(parents=True, exist_ok=True)
+                shutil.copy2(tables / name, out / f"tune{index}" / name)
 
 
 def copy_results(config: dict) -> None:
@@ -144,15 +158,26 @@ def main() -> int:
     parser.add_argument("--cores", default="all")
     parser.add_argument("--tuning-only", action="store_true")
     parser.add_argument("--choose-only", action="store_true")
+    parser.add_argument("--study-only", action="store_true",
+                        help="run the study at the chosen rates already in tuning/chosen.yaml")
     args = parser.parse_args()
+    if args.study_only:
+        return study(args.cores)
     if not args.choose_only:
         for index in range(len(RATES)):
             layer = write_layer(REFERENCE / "tuning" / f"layer{index}.yaml", tuning_layer(index))
             snakemake([*CONFIGS, layer], args.cores)
-    chosen = write_choice()
+    write_choice()
     if args.tuning_only or args.choose_only:
         return 0
-    snakemake([*CONFIGS, chosen], args.cores)
+    return study(args.cores)
+
+
+def study(cores: str) -> int:
+    chosen = REFERENCE / "tuning" / "chosen.yaml"
+    if not chosen.is_file():
+        sys.exit(f"{chosen} is missing: run the tuning first (python benchmarks/cpu_study_v3.py --tuning-only)")
+    snakemake([*CONFIGS, chosen], cores)
     copy_results(load_layers([*CONFIGS, chosen]))
     return 0
 

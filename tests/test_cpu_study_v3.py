@@ -57,3 +57,22 @@ def test_random_matched_gets_a_tenth_above_the_costliest_arm(monkeypatch, costli
     monkeypatch.setattr(V3.load, "run_totals", lambda index: timing if index == 1 else timing.iloc[:0])
     chosen = {"random": {"sft": 2e-3, "rl": 5e-4}, "edco_full": {"sft": 2e-3, "rl": 5e-4}}
     assert V3.compute_ratios(chosen) == {"sft": ratio, "rl": ratio}
+
+
+def test_study_only_without_a_tuning_choice_says_what_to_run(monkeypatch, tmp_path):
+    monkeypatch.setattr(V3, "REFERENCE", tmp_path)
+    monkeypatch.setattr(V3, "snakemake", lambda *a: pytest.fail("the study must not start without chosen rates"))
+    with pytest.raises(SystemExit, match="--tuning-only"):
+        V3.study("1")
+
+
+def test_study_only_runs_the_study_over_the_committed_choice(monkeypatch, tmp_path):
+    (tmp_path / "tuning").mkdir()
+    V3.write_layer(tmp_path / "tuning" / "chosen.yaml", {"learning_rates": {"random": {"rl": 3e-4}}})
+    calls = []
+    monkeypatch.setattr(V3, "REFERENCE", tmp_path)
+    monkeypatch.setattr(V3, "snakemake", lambda layers, cores: calls.append((layers, cores)))
+    monkeypatch.setattr(V3, "copy_results", lambda config: calls.append(config["learning_rates"]))
+    assert V3.study("2") == 0
+    assert calls[0] == ([*V3.CONFIGS, tmp_path / "tuning" / "chosen.yaml"], "2")
+    assert calls[1]["random"]["rl"] == 3e-4  # the study's config is the committed choice layered on
