@@ -36,6 +36,7 @@ same unless a draw falls within ~1e-6 of a sampling boundary (rare) and its scor
 from __future__ import annotations
 
 import hashlib
+import importlib
 import math
 import os
 import tempfile
@@ -524,8 +525,6 @@ def _forget_vllm_tokenizers() -> None:
     """Empty the caches above (best effort: their names in vllm 0.31 and 0.32; one another vLLM
     version lacks is skipped). What else they held is recomputed on its next use: TRL's rollout
     engine loads the same path each round, a cache hit it can afford to lose."""
-    import importlib
-
     for module, name in VLLM_TOKENIZER_CACHES:
         try:
             cache = getattr(importlib.import_module(module), name)
