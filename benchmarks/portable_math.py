@@ -13,6 +13,16 @@ evaluation answers. Wall-clock and CPU seconds of each job are the cost.
     python benchmarks/portable_math.py --runs                      # smoke recipe, qwen3
     python benchmarks/portable_math.py --steps 60 --settings this,avx2   # a quick look
     python benchmarks/portable_math.py --digests results/smoke         # sha256 lines of its base models
+    python benchmarks/portable_math.py --steps 40 --model qwen3 --model llama --settings this \
+        --portable on --emulate Haswell-v4 --out results/reference/smoke/portable_math/emulated
+
+Knobs cannot change what an instruction computes, and some differ between CPU makers (the
+approximate reciprocals rcpps/rsqrtps that MKL's vector math uses: Intel's and AMD's tables
+differ). ``--emulate CPU`` adds the setting ``emulated``: the same jobs under QEMU's user-mode
+emulator (``apt-get install qemu-user``) as CPU model CPU (``qemu-x86_64 -cpu help``; e.g.
+Haswell-v4, an Intel CPUID), whose software floating point computes those instructions exactly
+(~40x slower: a quick look with --steps). Portable math on only: python -m edco's restart with
+glibc's tunable would leave the emulator, so the emulated job starts with it already set.
 
 Writes <out>/invariance.csv and <out>/invariance.md (default out: results/portable_math) and
 prints the table. Jobs run as ``python -m edco`` subprocesses in results/portable_math_bench/.
@@ -107,12 +117,13 @@ def write_configs(source: Path, work: Path, steps: int | None) -> dict[bool, Pat
     return paths
 
 
-def edco(args: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
-    """``python -m edco args`` under ``env``; (wall seconds, CPU seconds of the job)."""
+def edco(args: list[str], env: dict[str, str], log: Path, emulator: list[str] = ()) -> tuple[float, float]:
+    """``python -m edco args`` under ``env`` (behind ``emulator``, a command prefix); (wall
+    seconds, CPU seconds of the job)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with log.open("w") as out:
-        code = subprocess.call([sys.executable, "-m", "edco", *args], env=env, cwd=REPO, stdout=out,
+        code = subprocess.call([*emulator, sys.executable, "-m", "edco", *args], env=env, cwd=REPO, stdout=out,
                                stderr=subprocess.STDOUT)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -128,12 +139,13 @@ def job_env(setting: dict[str, str]) -> dict[str, str]:
     return {**env, **setting}
 
 
-def measure(config: Path, model: str, domain: str, setting: dict[str, str], runs: bool, logs: Path) -> dict:
+def measure(config: Path, model: str, domain: str, setting: dict[str, str], runs: bool, logs: Path,
+            emulator: list[str] = ()) -> dict:
     """One setting under one config: the base model (and the two runs), digests and seconds."""
     env = job_env(setting)
     row = {}
     wall, cpu = edco(["base-model", "--config", str(config), "--model", model, "--no-progress"], env,
-                     logs / "base.log")
+                     logs / "base.log", emulator)
     out = layout.model_dir(RUN, model, layout.SHARED_BASE)
     manifest = io.read_json(out / "manifest.json")
     row.update(base_sha256=sha256(out / "model.safetensors"), final_loss=manifest["final_loss"],
@@ -145,7 +157,8 @@ def measure(config: Path, model: str, domain: str, setting: dict[str, str], runs
         shutil.rmtree(run_path, ignore_errors=True)
         eval_path.unlink(missing_ok=True)
         wall, cpu = edco(["train", "--config", str(config), "--domain", domain, "--model", model, "--paradigm",
-                          paradigm, "--strategy", "edco", "--seed", "0", "--evaluate"], env, logs / f"{paradigm}.log")
+                          paradigm, "--strategy", "edco", "--seed", "0", "--evaluate"], env, logs / f"{paradigm}.log",
+                         emulator)
         digests = run_digests(run_path, eval_path)
         row.update({f"{paradigm}_{k}": v for k, v in digests.items()})
         row.update({f"{paradigm}_wall_s": round(wall, 1), f"{paradigm}_cpu_s": round(cpu, 1)})
@@ -189,12 +202,13 @@ def invariance(args) -> int:
     rows = []
     for name in args.settings:
         what, setting = SETTINGS[name]
+        emulator = ["qemu-x86_64", "-cpu", args.emulate] if name == "emulated" else []
         for on in args.portable:  # side by side: a pair shares the machine's load
             for model in args.model:
                 logs = work / "logs" / name / ("on" if on else "off") / model
                 logs.mkdir(parents=True, exist_ok=True)
                 row = {"setting": name, "stands_in_for": what, "portable_math": on, "model": model,
-                       **measure(configs[on], model, domain, setting, args.runs, logs)}
+                       **measure(configs[on], model, domain, setting, args.runs, logs, emulator)}
                 rows.append(row)
                 print(f"{name:15} portable {'on ' if on else 'off'} {model}: base {row['base_sha256'][:16]} loss "
                       f"{row['final_loss']:.5f} {row['base_wall_s']} s"
@@ -241,12 +255,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="portable_math_bench", help="run name of the jobs, results/<name>/; "
                                                   "two invocations at once need two")
     parser.add_argument("--digests", type=Path, metavar="RESULTS", help="only print sha256 lines of RESULTS/models/*/shared")
+    parser.add_argument("--emulate", metavar="CPU", help="add the setting 'emulated': the jobs under qemu-x86_64 -cpu CPU "
+                                                        "(portable math on only)")
     args = parser.parse_args(argv)
     globals()["RUN"] = args.name
     if args.digests:
         return digests(args.digests)
     args.portable = {"both": (False, True), "off": (False,), "on": (True,)}[args.portable]
     args.settings = args.settings.split(",")
+    if args.emulate:
+        if args.portable != (True,):
+            parser.error("--emulate needs --portable on (the emulated job must start with glibc's tunable set)")
+        if not shutil.which("qemu-x86_64"):
+            parser.error("--emulate needs QEMU's user-mode emulator: apt-get install qemu-user")
+        SETTINGS["emulated"] = (f"QEMU's {args.emulate} (another maker's approximate instructions, CPUID)",
+                                {"GLIBC_TUNABLES": NO_FMA})
+        args.settings.append("emulated")
     unknown = [s for s in args.settings if s not in SETTINGS]
     if unknown:
         parser.error(f"unknown settings {unknown}; known: {', '.join(SETTINGS)}")

@@ -304,9 +304,23 @@ def typed_overrides(overrides: dict) -> dict:
     return {k: retype(v) if isinstance(v, (dict, list)) else v for k, v in overrides.items()}
 
 
+#: The one optimiser whose update is the same bits on every x86-64 CPU under portable math: torch's
+#: fused CPU AdamW computes in its own vectorised kernel (torch's baseline build there), where the
+#: unfused one calls MKL's vsSqrt, not correctly rounded and different on Intel and AMD CPUs.
+PORTABLE_OPTIM = "adamw_torch_fused"
+
+
 def _cross_reference_errors(config: dict, where: Lines) -> list[str]:
-    """Checks a JSON schema cannot express: names that must refer to other sections."""
+    """Checks a JSON schema cannot express: names that must refer to other sections, settings
+    that rule each other out."""
     errors = []
+    if config["compute"]["portable_math"]:
+        for paradigm in ("sft", "rl"):
+            if config[paradigm]["optim"] != PORTABLE_OPTIM:
+                errors.append(f"{where.at((paradigm, 'optim'))}: {paradigm}.optim: {config[paradigm]['optim']!r} does not "
+                              f"compute the same bits on every CPU (adamw_torch's sqrt runs through MKL's vector math, "
+                              f"whose last bits depend on the CPU maker); under compute.portable_math set "
+                              f"{paradigm}.optim: {PORTABLE_OPTIM}")
     defined = ", ".join(sorted(config["models"]))
     for index, name in enumerate(config["grid"]["models"]):
         if name not in config["models"]:

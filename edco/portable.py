@@ -13,6 +13,14 @@ to a path every x86-64 CPU runs the same way:
   ``OMP_DYNAMIC`` off and a fixed thread count (``compute.threads``), as MKL requires for it;
 - oneDNN off (``torch.backends.mkldnn.enabled = False``; fp32 training does not call it here,
   but its JIT has no portable mode);
+- fused AdamW (``torch.optim.AdamW(fused=True)``; ``sft.optim``/``rl.optim``
+  ``adamw_torch_fused``, which the config check requires under this setting): the unfused
+  update's ``exp_avg_sq.sqrt()`` is MKL's vsSqrt (torch sends contiguous float sqrt/exp/log/sin/
+  cos/tanh to MKL's vector math), which is not correctly rounded (17 % of a million float32
+  arguments off by one ulp here) and, whatever MKL_CBWR says, other bits on other CPUs: stop
+  33's CI, on an Intel Xeon, pretrained other smoke base models than this AMD EPYC, and under
+  QEMU's emulated CPU the first AdamW step was the first difference (forward and gradients
+  equal). The fused CPU kernel takes its square root in torch's own baseline build;
 - glibc's libm without its FMA variants (``GLIBC_TUNABLES=glibc.cpu.hwcaps=-FMA,-FMA4``): glibc
   picks exp/log/pow/sin/cos per CPU, and the FMA and plain builds differ in the last bit for
   some arguments (``0.9 ** 348`` and ``(1 - 0.999 ** 482) ** 0.5``, torch AdamW's bias
@@ -24,7 +32,9 @@ The environment variables are read when torch and MKL load, so ``apply_env`` run
 loaded and says whether the setting is in effect. Measured on the smoke config
 (benchmarks/portable_math.py, README "Reproducing the reference numbers"): under portable
 math, switching torch's ISA, MKL's branch, oneDNN's ISA ceiling or glibc's CPU features leaves
-a base model's SHA-256 unchanged; without it, torch's ISA and MKL's branch change it.
+a base model's SHA-256 unchanged; without it, torch's ISA and MKL's branch change it. Those
+knobs cannot stand in for another CPU maker's instructions; QEMU can (benchmarks/portable_math.py
+``--emulate``): under it, forty fused-AdamW pretraining steps give this CPU's bits.
 """
 
 from __future__ import annotations

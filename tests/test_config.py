@@ -289,3 +289,18 @@ def test_base_models_are_shared_unless_a_tiny_model_asks_for_one_per_seed():
     assert base_labels(config, "llama") == ["shared"]
     assert base_label(config, "qwen3", 2) == "seed2" and base_label(config, "llama", 2) == "shared"
     assert base_seed("seed2") == 2 and base_seed("shared") is None
+
+
+def test_portable_math_takes_only_the_optimiser_whose_update_is_portable():
+    """Unfused torch AdamW's sqrt is MKL's vsSqrt, not correctly rounded and other bits on an Intel
+    CPU than on an AMD one (stop 33's CI: the smoke base models' digests differed on an Intel
+    Xeon); the fused CPU kernel computes it in torch's baseline build. A filled smoke config
+    validates; switching the optimiser back is refused with the field named."""
+    raw = smoke_raw()
+    assert validate_config(raw, "my.yaml")["rl"]["optim"] == "adamw_torch_fused"  # the default
+    raw["rl"]["optim"] = "adamw_torch"
+    with pytest.raises(ConfigError, match=r"^my.yaml: rl.optim: 'adamw_torch' does not compute the same bits on "
+                                          r"every CPU .* set rl.optim: adamw_torch_fused$"):
+        validate_config(raw, "my.yaml")
+    raw["compute"]["portable_math"] = False
+    assert validate_config(raw, "my.yaml")["rl"]["optim"] == "adamw_torch"

@@ -98,7 +98,7 @@ def train_steps(model, examples: list[tuple[list[int], int]], batches: list[list
     call, as every curriculum round restarts its optimiser.
     """
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=True)
     losses = []
     bar = tqdm(batches, desc=desc, disable=not progress, mininterval=2.0)
     for step, idx in enumerate(bar):
