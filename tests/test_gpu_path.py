@@ -230,6 +230,6 @@ def test_every_rounds_engine_is_shut_down(world, monkeypatch, processes):
     engine = StandInEngine("/nowhere")
     generation = type("Generation", (), {"llm": engine})()
     fake_trainer = type("Trainer", (), {"vllm_generation": generation})()
-    grpo_module.release_rollout_engine(fake_trainer)
+    grpo_module.release_rollout_engine(fake_trainer, "cpu")
     assert engine.shut_down and engine.slept == [] and fake_trainer.vllm_generation is None and generation.llm is None
-    grpo_module.release_rollout_engine(type("Trainer", (), {})())  # no vLLM: nothing to release
+    grpo_module.release_rollout_engine(type("Trainer", (), {})(), "cpu")  # no vLLM: nothing to release

@@ -77,9 +77,9 @@ def test_rl_run_with_vllm_rollouts_and_scoring_resumes_to_the_same_result(vllm_c
         real_shutdown(engine)
         events.append(("scorer shut down", resident_bytes()))
 
-    def rollout_engine_released(trainer_):
+    def rollout_engine_released(trainer_, device):
         assert trainer_.vllm_generation is not None
-        real_release(trainer_)
+        real_release(trainer_, device)
         assert trainer_.vllm_generation is None
         events.append(("rollout engine shut down", resident_bytes()))
 

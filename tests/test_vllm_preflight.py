@@ -28,9 +28,9 @@ def test_the_preflight_runs_every_phase_through_vllm_on_cpu(vllm_cpu, shared_roo
         engines.append(type(model).__name__)
         return real_engine(model, *args, **kwargs)
 
-    def rollout_engine_released(trainer_):
+    def rollout_engine_released(trainer_, device):
         rollouts.append(trainer_.vllm_generation is not None)
-        return real_release(trainer_)
+        return real_release(trainer_, device)
 
     monkeypatch.setattr(estimator, "vllm_engine", scoring_engine)
     monkeypatch.setattr(grpo_module, "release_rollout_engine", rollout_engine_released)

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import os
@@ -14,7 +13,7 @@ from pathlib import Path
 import torch
 
 from edco.errors import UserFacingError
-from edco.devices import make_room_for_vllm, vllm_problem
+from edco.devices import make_room_for_vllm, release_memory, vllm_problem
 from edco.models import save_weights
 from edco.prompts import chat_messages, chat_template_kwargs, parse_answer
 from edco.trainer.args import freeze_gc_once, passthrough, shared_trainer_args
@@ -190,7 +189,7 @@ def rollout_tokens(logs: list[dict], cfg: dict) -> int:
     return round(sum(row.get("completions/mean_length", 0.0) for row in logs) * grpo_generation_batch(cfg))
 
 
-def release_rollout_engine(trainer) -> None:
+def release_rollout_engine(trainer, device: str) -> None:
     """Shut a finished round's colocated vLLM engine down now. Each round builds a new
     GRPOTrainer and with it a new engine; vLLM freezes the garbage collector's heap when an
     in-process engine starts (vllm/v1/engine/core.py: ``freeze_gc_heap``), so a dropped or
@@ -198,7 +197,8 @@ def release_rollout_engine(trainer) -> None:
     trainer and KL reference model): every round would leave its share of the GPU taken. The
     shutdown unfreezes the heap, and also destroys torch's default process group
     (``cleanup_dist_env_and_memory``), which under accelerate is the one the processes share:
-    ``Processes.rejoin`` (rounds.py) forms it again before the next collective."""
+    ``Processes.rejoin`` (rounds.py) forms it again before the next collective. What the engine
+    held goes back through ``release_memory`` (the heap glibc keeps, torch's cached GPU blocks)."""
     generation = getattr(trainer, "vllm_generation", None)
     llm = getattr(generation, "llm", None)
     if llm is None:
@@ -206,9 +206,7 @@ def release_rollout_engine(trainer) -> None:
     llm.llm_engine.engine_core.shutdown()
     generation.llm = trainer.vllm_generation = None
     del llm
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    release_memory(device)
 
 
 def reference_before_engine(model, cfg: dict, model_cfg: dict) -> dict:
@@ -241,4 +239,4 @@ def train_grpo(model, tokenizer, records: list[dict], cfg: dict, seed: int, devi
             trainer.train()
             return [row for row in trainer.state.log_history if "loss" in row]
         finally:
-            release_rollout_engine(trainer)
+            release_rollout_engine(trainer, device)
