@@ -173,8 +173,12 @@ def summary(rows: list[dict]) -> list[str]:
         mine = [r for r in rows if r["portable_math"] == on]
         if not mine:
             continue
-        counts = ", ".join(f"{k} {len({r[k] for r in mine})}" for k in keys)
-        lines.append(f"portable math {'on' if on else 'off'}: distinct digests over {len(mine)} settings: {counts}")
+        models = sorted({r["model"] for r in mine})
+        for model in models:
+            rows_of = [r for r in mine if r["model"] == model]
+            counts = ", ".join(f"{k} {len({r[k] for r in rows_of})}" for k in keys)
+            lines.append(f"portable math {'on' if on else 'off'}, {model}: distinct digests over {len(rows_of)} "
+                         f"settings: {counts}")
     return lines
 
 
