@@ -21,7 +21,7 @@ approximate reciprocals rcpps/rsqrtps that MKL's vector math uses: Intel's and A
 differ). ``--emulate CPU`` adds the setting ``emulated``: the same jobs under QEMU's user-mode
 emulator (``apt-get install qemu-user``) as CPU model CPU (``qemu-x86_64 -cpu help``; e.g.
 Haswell-v4, an Intel CPUID), whose software floating point computes those instructions exactly
-(~40x slower: a quick look with --steps). Portable math on only: python -m edco's restart with
+(a job ~55x slower, its training loop ~190x: a quick look with --steps). Portable math on only: python -m edco's restart with
 glibc's tunable would leave the emulator, so the emulated job starts with it already set.
 
 Writes <out>/invariance.csv and <out>/invariance.md (default out: results/portable_math) and

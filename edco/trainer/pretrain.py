@@ -95,7 +95,8 @@ def train_steps(model, examples: list[tuple[list[int], int]], batches: list[list
     """One optimiser step per index list in ``batches``; returns the loss of every step.
 
     AdamW with TRL's defaults (betas 0.9/0.999, grad-norm clip 1.0) and a fresh optimiser per
-    call, as every curriculum round restarts its optimiser.
+    call, as every curriculum round restarts its optimiser. Fused: the unfused update's square
+    root is MKL's, other bits on another CPU maker's CPU (edco/portable.py).
     """
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=True)
