@@ -192,7 +192,11 @@ def validate_config(config: dict, source: str = "<config>", lines: Lines | None 
     _raise_first(_schema_errors(config, where))
     config = copy.deepcopy(config)
     root = schema()
+    unset_optim = [p for p in ("sft", "rl") if "optim" not in (config.get(p) or {})]
     _fill_defaults(root, config, root)
+    if config["compute"]["portable_math"]:  # the optimiser's default follows the setting
+        for paradigm in unset_optim:
+            config[paradigm]["optim"] = PORTABLE_OPTIM
     _raise_first(_cross_reference_errors(config, where))
     config["grid"]["strategies"] = grid_strategies(config["grid"])
     return config

@@ -55,7 +55,8 @@ def test_defaults_are_filled():
     assert config["estimator"]["top_frac"] == 0.2
     assert config["strategy_options"] == {}
     assert config["data"]["synthetic"]["general_recall"] == 0.25  # an omitted key of a given section
-    assert config["rl"] == section_defaults("rl")  # an omitted section without required keys
+    # an omitted section without required keys; smoke.yaml is portable, so its optimiser's default follows
+    assert config["rl"] == {**section_defaults("rl"), "optim": "adamw_torch_fused"}
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
@@ -297,10 +298,14 @@ def test_portable_math_takes_only_the_optimiser_whose_update_is_portable():
     Xeon); the fused CPU kernel computes it in torch's baseline build. A filled smoke config
     validates; switching the optimiser back is refused with the field named."""
     raw = smoke_raw()
-    assert validate_config(raw, "my.yaml")["rl"]["optim"] == "adamw_torch_fused"  # the default
+    assert validate_config(raw, "my.yaml")["rl"]["optim"] == "adamw_torch_fused"  # smoke.yaml sets it
     raw["rl"]["optim"] = "adamw_torch"
     with pytest.raises(ConfigError, match=r"^my.yaml: rl.optim: 'adamw_torch' does not compute the same bits on "
                                           r"every CPU .* set rl.optim: adamw_torch_fused$"):
         validate_config(raw, "my.yaml")
     raw["compute"]["portable_math"] = False
     assert validate_config(raw, "my.yaml")["rl"]["optim"] == "adamw_torch"
+    del raw["rl"], raw["sft"]["optim"]  # unset: the default follows the setting
+    assert validate_config(raw)["rl"]["optim"] == validate_config(raw)["sft"]["optim"] == "adamw_torch"
+    raw["compute"]["portable_math"] = True
+    assert validate_config(raw)["rl"]["optim"] == validate_config(raw)["sft"]["optim"] == "adamw_torch_fused"
